@@ -1,0 +1,176 @@
+"""The ``bayes-vip`` command line (Typer). It parses arguments, calls the library and writes
+results; no physics lives here.
+
+Every command exits 0 on success and 2 with one line on stderr, naming the bad file or
+field, on bad input (``BayesVipError``). Heavy libraries are imported inside the commands so
+that ``bayes-vip --version`` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bayes_vip import __version__
+from bayes_vip.errors import BayesVipError, InputError
+
+__all__ = ["app", "main", "DEFAULT_RUN", "DEMO_SEED"]
+
+#: The run used when a command is given none (DESIGN.md, "CLI").
+DEFAULT_RUN = Path("runs/demo")
+#: Seed of the demo campaign regenerated when runs/demo is missing.
+DEMO_SEED = 2016
+
+app = typer.Typer(
+    name="bayes-vip",
+    help="Classic and hierarchical-Bayesian analysis of VIP-2 Pauli-exclusion-principle "
+    "X-ray searches.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bayes-vip {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool | None, typer.Option("--version", callback=_version,
+                                                  is_eager=True, help="Print the version.")] = None,
+) -> None:
+    """bayes-vip COMMAND [RUN]: RUN is a run directory holding run.toml (default runs/demo)."""
+
+
+def _console(json_out: bool):
+    from rich.console import Console
+
+    # With --json, stdout carries exactly one JSON object; everything else goes to stderr.
+    return Console(stderr=json_out)
+
+
+def _ensure_run(run: Path, console) -> Path:
+    """The run directory; the demo run is simulated when it is the default and missing."""
+    from bayes_vip.io.manifest import manifest_path
+
+    if run == DEFAULT_RUN and not manifest_path(run).is_file():
+        console.print(f"[yellow]{run} is missing: simulating the demo preset (seed {DEMO_SEED})")
+        _simulate("demo", run, DEMO_SEED, 0.0, "ka1", console)
+    return run
+
+
+def _simulate(preset_name, out, seed, signal_counts, signal, console):
+    from rich.progress import Progress
+
+    from bayes_vip.simulate.presets import PRESETS, preset
+    from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
+
+    if preset_name not in PRESETS:
+        raise InputError(f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}",
+                         field="--preset")
+    pre = preset(preset_name)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"simulating {preset_name}", total=3)
+        sim = simulate_campaign(pre, seed=seed, signal_counts=signal_counts, signal=signal,
+                                progress=lambda k: bar.advance(task, k))
+        path = write_campaign(sim, out, signal=signal)
+        bar.advance(task, 1)
+    return sim, path
+
+
+RunArg = Annotated[Path, typer.Argument(help="run directory holding run.toml")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
+
+
+@app.command()
+def info(run: RunArg = DEFAULT_RUN, json_out: JsonOpt = False) -> None:
+    """Print a campaign: periods, SDDs and batches, counts per period and SDD, binning."""
+    from bayes_vip.io.campaign import load_campaign, summary
+
+    console = _console(json_out)
+    run = _ensure_run(run, console)
+    s = summary(load_campaign(run))
+    if json_out:
+        typer.echo(json.dumps(s))
+        return
+    from rich.table import Table
+
+    b = s["binning"]
+    width = f"{b['width']:g} {b['unit']}" if b["width"] else "non-uniform"
+    console.print(f"[bold]{s['run']}[/] ({s['kind']}, {s['level']} level): "
+                  f"{len(s['periods'])} periods x {len(s['sdds'])} SDDs, "
+                  f"up to {s['n_batches_max']} batches")
+    console.print(f"binning: {b['lo']:g}-{b['hi']:g} {b['unit']}, {b['n_bins']} bins of {width}")
+    t = Table("period", "current [A]", "time [s]", "time [d]", "batches", "counts")
+    for p in s["periods"]:
+        t.add_row(p["name"], f"{p['current_A']:g}", f"{p['time_s']:.0f}", f"{p['time_days']:.2f}",
+                  str(p["batches"]), f"{p['counts']:,}")
+    console.print(t)
+    t = Table("SDD", *s["counts"].keys())
+    for sdd in s["sdds"]:
+        t.add_row(str(sdd), *(f"{s['counts'][p][str(sdd)]:,}" for p in s["counts"]))
+    console.print(t)
+    if s["outside_binning"]:
+        console.print(f"entries outside the binning (ROOT under/overflow or events outside "
+                      f"[binning]), not analysed: {s['outside_binning']:,}")
+
+
+@app.command()
+def simulate(
+    preset_name: Annotated[str, typer.Option("--preset", help="demo, vip2-2016 or vip2-2018")
+                           ] = "demo",
+    out: Annotated[Path | None, typer.Option("--out", help="output run directory "
+                                              "(default runs/demo or runs/sim-PRESET)")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
+    signal_counts: Annotated[float, typer.Option(
+        "--signal-counts", help="expected PEP events over all current-on data")] = 0.0,
+    signal: Annotated[str, typer.Option(
+        "--signal", help="PEP line: ka1 (7746.73 eV), ka2 (7728.83 eV), doublet, or eV")] = "ka1",
+    json_out: JsonOpt = False,
+) -> None:
+    """Write a simulated ADC-level campaign: events.parquet, and run.toml with the truth."""
+    from bayes_vip.physics.lines import pep_signal
+
+    console = _console(json_out)
+    if out is None:
+        out = DEFAULT_RUN if preset_name == "demo" else Path(f"runs/sim-{preset_name}")
+    try:
+        pep_signal(signal)
+    except ValueError as exc:
+        raise InputError(str(exc), field="--signal") from None
+    sim, path = _simulate(preset_name, out, seed, signal_counts, signal, console)
+    result = {"run": str(out), "manifest": str(path), "preset": preset_name, "seed": seed,
+              "events": int(sim.adc.size),
+              "signal_counts_realised": sim.truth["signal_counts_realised"]}
+    if json_out:
+        typer.echo(json.dumps(result))
+    else:
+        console.print(f"wrote {path} and {out / 'events.parquet'}: {result['events']:,} events, "
+                      f"{result['signal_counts_realised']} PEP events")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: float64 JAX, then run the app; BayesVipError -> one line, exit 2."""
+    # x64 must be on before JAX is first imported (JAX reads this at import time); the
+    # counts reach 1e6 per bin and the likelihoods need double precision.
+    os.environ.setdefault("JAX_ENABLE_X64", "1")
+    try:
+        app(args=argv, standalone_mode=True)  # click handles usage errors (exit 2) and --help
+    except BayesVipError as exc:
+        print(f"bayes-vip: error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

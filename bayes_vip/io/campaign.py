@@ -1,0 +1,258 @@
+"""The ``Campaign``: an ``xarray.Dataset`` of histogram counts, built from a run manifest.
+
+Layout
+------
+data variables
+    ``counts`` (period, sdd, batch, channel), int64: histogram contents.
+    ``live_time_s`` (period, sdd, batch), float64: live time of each cell; 0 marks a batch
+    that does not exist in that period (periods may have different numbers of batches).
+    ``outside`` (period, sdd, batch), int64: events of an event list that fell outside the
+    binning (reported by ``info``, never silently dropped).
+coordinates
+    ``period`` (names), ``sdd`` (ids), ``batch`` (0..), ``channel`` (bin index);
+    ``channel_lo`` / ``channel_hi`` (channel): bin edges, in eV (energy level) or ADC;
+    ``current_A`` and ``time_s`` (period); ``batch_start_s`` (period, batch): start of each
+    batch, in live seconds since the start of its period.
+attributes
+    ``run_name``, ``kind`` (measured/simulated), ``level`` (energy/adc), ``unit`` (eV/ADC),
+    ``manifest_json`` (the manifest as parsed), ``bayes_vip_version``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from bayes_vip import __version__
+from bayes_vip.errors import InputError
+from bayes_vip.io.atomic import atomic_path
+from bayes_vip.io.manifest import Manifest, load_manifest
+from bayes_vip.io.readers import EventList, read_parquet, read_th1, read_ttree
+
+__all__ = [
+    "build_campaign",
+    "load_campaign",
+    "save_campaign",
+    "open_campaign",
+    "edges",
+    "summary",
+    "NETCDF_ENGINE",
+]
+
+NETCDF_ENGINE = "h5netcdf"
+
+
+def edges(ds: xr.Dataset) -> np.ndarray:
+    """Bin edges, shape (n_channel + 1,), in the campaign's unit."""
+    lo = ds["channel_lo"].values
+    return np.append(lo, ds["channel_hi"].values[-1])
+
+
+def _dataset(man: Manifest, counts: np.ndarray, outside: np.ndarray, sdds: list[int],
+             bin_edges: np.ndarray) -> xr.Dataset:
+    n_batch = counts.shape[2]
+    live = np.zeros(counts.shape[:3])
+    start = np.zeros((len(man.periods), n_batch))
+    for ip, p in enumerate(man.periods):
+        nb = len(p.batches_s)
+        live[ip, :, :nb] = np.asarray(p.batches_s)[None, :]
+        start[ip, :nb] = np.concatenate([[0.0], np.cumsum(p.batches_s)[:-1]])
+    unit = "eV" if man.level == "energy" else "ADC"
+    ds = xr.Dataset(
+        data_vars={
+            "counts": (("period", "sdd", "batch", "channel"), counts.astype(np.int64),
+                       {"long_name": "counts per bin"}),
+            "live_time_s": (("period", "sdd", "batch"), live, {"units": "s"}),
+            "outside": (("period", "sdd", "batch"), outside.astype(np.int64),
+                        {"long_name": "events outside the binning (event lists) or ROOT under+overflow"}),
+        },
+        coords={
+            "period": [p.name for p in man.periods],
+            "sdd": np.asarray(sdds, dtype=np.int64),
+            "batch": np.arange(n_batch, dtype=np.int64),
+            "channel": np.arange(len(bin_edges) - 1, dtype=np.int64),
+            "channel_lo": ("channel", bin_edges[:-1], {"units": unit}),
+            "channel_hi": ("channel", bin_edges[1:], {"units": unit}),
+            "current_A": ("period", [p.current_A for p in man.periods], {"units": "A"}),
+            "time_s": ("period", [p.time_s for p in man.periods], {"units": "s"}),
+            "batch_start_s": (("period", "batch"), start, {"units": "s"}),
+        },
+        attrs={
+            "run_name": man.name,
+            "kind": man.kind,
+            "level": man.level,
+            "unit": unit,
+            "manifest_json": json.dumps(man.raw, default=str, sort_keys=True),
+            "bayes_vip_version": __version__,
+        },
+    )
+    return ds
+
+
+def _from_th1(man: Manifest) -> xr.Dataset:
+    hists: dict[tuple[str, int], np.ndarray] = {}
+    flows: dict[tuple[str, int], float] = {}
+    ref_edges, ref_src = None, None
+    for i, src in enumerate(man.sources):
+        if src.format != "root-th1":
+            raise InputError("cannot mix root-th1 with event-list sources in one run",
+                             file=man.path, field=f"sources[{i}].format")
+        for sdd in src.sdds:
+            key = src.histogram.format(sdd=sdd)
+            h = read_th1(src.path, key)
+            if ref_edges is None:
+                ref_edges, ref_src = h.edges, f"{src.path}:{key}"
+            elif h.edges.shape != ref_edges.shape or not np.allclose(h.edges, ref_edges):
+                raise InputError(f"binning of {key!r} differs from that of {ref_src}",
+                                 file=src.path, field="histogram")
+            if (src.period, sdd) in hists:
+                raise InputError(f"period {src.period!r} SDD {sdd} is given twice",
+                                 file=man.path, field=f"sources[{i}].sdds")
+            hists[(src.period, sdd)] = h.counts
+            flows[(src.period, sdd)] = h.flow
+    sdds = sorted({s for _, s in hists})
+    counts = np.zeros((len(man.periods), len(sdds), 1, len(ref_edges) - 1), dtype=np.int64)
+    for ip, p in enumerate(man.periods):
+        if len(p.batches_s) != 1:
+            raise InputError("histogram (root-th1) runs have one batch per period",
+                             file=man.path, field=f"periods[{ip}].batches_s")
+        for js, s in enumerate(sdds):
+            if (p.name, s) not in hists:
+                raise InputError(f"no histogram for period {p.name!r} SDD {s}", file=man.path,
+                                 field="sources")
+            counts[ip, js, 0] = hists[(p.name, s)].astype(np.int64)
+    # ROOT under/overflow: outside the histogram range, reported by `info`. (In the measured
+    # file the underflow is 2**24, a float32 saturation: a lower bound, not a count.)
+    outside = np.array([[[round(flows[(p.name, s)])] for s in sdds] for p in man.periods],
+                       dtype=np.int64)
+    return _dataset(man, counts, outside, sdds, ref_edges)
+
+
+def _period_index(ev: EventList, man: Manifest, path: Path) -> np.ndarray:
+    """Manifest period index of every event."""
+    names = [p.name for p in man.periods]
+    if ev.period_names is None:
+        if np.any((ev.period < 0) | (ev.period >= len(names))):
+            raise InputError(f"period index outside 0..{len(names) - 1}", file=path,
+                             field="period")
+        return ev.period
+    used = np.unique(ev.period)
+    unknown = [ev.period_names[u] for u in used if ev.period_names[u] not in names]
+    if unknown:
+        raise InputError(f"period(s) {unknown} not in the manifest's [[periods]] {names}",
+                         file=path, field="period")
+    lut = np.array([names.index(n) if n in names else -1 for n in ev.period_names])
+    return lut[ev.period]
+
+
+def _from_events(man: Manifest) -> xr.Dataset:
+    b = man.binning
+    n_ch = int(round((b.hi - b.lo) / b.width))
+    bin_edges = b.lo + b.width * np.arange(n_ch + 1)
+    events = []
+    for i, src in enumerate(man.sources):
+        if src.format == "parquet":
+            ev = read_parquet(src.path)
+        elif src.format == "root-ttree":
+            ev = read_ttree(src.path, src.tree)
+        else:
+            raise InputError("cannot mix root-th1 with event-list sources in one run",
+                             file=man.path, field=f"sources[{i}].format")
+        events.append((src.path, ev, _period_index(ev, man, src.path)))
+    sdds = sorted(set().union(*(np.unique(ev.sdd).tolist() for _, ev, _ in events)))
+    n_batch = max(len(p.batches_s) for p in man.periods)
+    shape = (len(man.periods), len(sdds), n_batch)
+    counts = np.zeros((*shape, n_ch), dtype=np.int64)
+    outside = np.zeros(shape, dtype=np.int64)
+    sdd_arr = np.asarray(sdds, dtype=np.int64)
+    for path, ev, ip in events:
+        nb = np.array([len(p.batches_s) for p in man.periods])[ip]
+        if np.any(ev.batch >= nb):
+            k = int(np.flatnonzero(ev.batch >= nb)[0])
+            raise InputError(
+                f"batch {ev.batch[k]} of period {man.periods[ip[k]].name!r} does not exist "
+                f"(the manifest lists {nb[k]} batches in batches_s)", file=path, field="batch")
+        js = np.searchsorted(sdd_arr, ev.sdd)
+        ch = np.floor((ev.adc - b.lo) / b.width).astype(np.int64)
+        inside = (ch >= 0) & (ch < n_ch)
+        cell = np.ravel_multi_index((ip, js, ev.batch), shape)
+        outside += np.bincount(cell[~inside], minlength=np.prod(shape)).reshape(shape)
+        flat = cell[inside] * n_ch + ch[inside]
+        counts += np.bincount(flat, minlength=counts.size).reshape(counts.shape)
+    for ip, p in enumerate(man.periods):
+        if counts[ip].sum() + outside[ip].sum() == 0:
+            raise InputError(f"period {p.name!r} has no events in any source", file=man.path,
+                             field=f"periods[{ip}]")
+    return _dataset(man, counts, outside, sdds, bin_edges)
+
+
+def build_campaign(man: Manifest) -> xr.Dataset:
+    """Read every source of the manifest into one Campaign dataset."""
+    if man.sources[0].format == "root-th1":
+        return _from_th1(man)
+    return _from_events(man)
+
+
+def load_campaign(run: str | os.PathLike) -> xr.Dataset:
+    """Load the manifest of ``run`` and build its Campaign."""
+    return build_campaign(load_manifest(run))
+
+
+def save_campaign(ds: xr.Dataset, path: str | os.PathLike) -> None:
+    """Write the Campaign to netCDF (HDF5 via h5netcdf), atomically."""
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
+
+
+def open_campaign(path: str | os.PathLike) -> xr.Dataset:
+    """Load a Campaign written by ``save_campaign`` fully into memory."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("campaign file not found", file=path)
+    try:
+        with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+            return ds.load()
+    except Exception as exc:
+        raise InputError(f"cannot read campaign netCDF: {exc}", file=path) from None
+
+
+def summary(ds: xr.Dataset) -> dict:
+    """What ``bayes-vip info`` prints: periods, SDDs, batches, counts, range and binning."""
+    e = edges(ds)
+    widths = np.diff(e)
+    live = ds["live_time_s"].values
+    per_sdd = ds["counts"].sum(dim=("batch", "channel"))
+    return {
+        "run": ds.attrs["run_name"],
+        "kind": ds.attrs["kind"],
+        "level": ds.attrs["level"],
+        "periods": [
+            {
+                "name": str(p),
+                "current_A": float(ds["current_A"].values[i]),
+                "time_s": float(ds["time_s"].values[i]),
+                "time_days": float(ds["time_s"].values[i]) / 86400.0,
+                "batches": int((live[i, 0] > 0).sum()),
+                "counts": int(per_sdd.values[i].sum()),
+            }
+            for i, p in enumerate(ds["period"].values)
+        ],
+        "sdds": [int(s) for s in ds["sdd"].values],
+        "n_batches_max": int(ds.sizes["batch"]),
+        "counts": {
+            str(p): {str(int(s)): int(per_sdd.values[i, j]) for j, s in enumerate(ds["sdd"].values)}
+            for i, p in enumerate(ds["period"].values)
+        },
+        "outside_binning": int(ds["outside"].values.sum()),
+        "binning": {
+            "unit": ds.attrs["unit"],
+            "lo": float(e[0]),
+            "hi": float(e[-1]),
+            "n_bins": int(len(widths)),
+            "width": float(widths[0]) if np.allclose(widths, widths[0]) else None,
+        },
+    }

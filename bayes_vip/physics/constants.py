@@ -1,0 +1,47 @@
+"""Physical constants with their sources.
+
+CODATA values come from ``scipy.constants`` (CODATA 2018, exact SI values for e, h, k_B).
+"""
+
+from __future__ import annotations
+
+import scipy.constants as _sc
+
+__all__ = [
+    "E_CHARGE",
+    "M_E",
+    "H_PLANCK",
+    "HBAR",
+    "K_B",
+    "EV",
+    "W_SI_EV",
+    "SECONDS_PER_DAY",
+    "CAPTURE_PROBABILITY",
+]
+
+#: Elementary charge [C], CODATA via scipy.constants (exact in SI 2019).
+E_CHARGE: float = _sc.e
+#: Electron mass [kg], CODATA via scipy.constants.
+M_E: float = _sc.m_e
+#: Planck constant [J s], CODATA via scipy.constants (exact).
+H_PLANCK: float = _sc.h
+#: Reduced Planck constant [J s], CODATA via scipy.constants.
+HBAR: float = _sc.hbar
+#: Boltzmann constant [J/K], CODATA via scipy.constants (exact).
+K_B: float = _sc.k
+#: One electronvolt in joules, CODATA via scipy.constants.
+EV: float = _sc.electron_volt
+
+#: Mean energy to create one electron-hole pair in silicon [eV]. G. F. Knoll, *Radiation
+#: Detection and Measurement* (4th ed.), table 11.1, gives 3.62 eV at 300 K and 3.76 eV at
+#: 77 K; VIP-2's SDDs run at about 100-180 K, and DESIGN.md quotes "about 3.6-3.7 eV".
+#: We take 3.7 eV. Only the product F*w enters sigma(E), so this choice sets the scale of
+#: the fitted Fano factor F, not the fitted resolution.
+W_SI_EV: float = 3.7
+
+#: Seconds per day (definition).
+SECONDS_PER_DAY: float = 86400.0
+
+#: Capture probability per electron-atom scattering into the 2p state: 1/10
+#: (seed 000 eq. 2 and text; seed 001 eq. 1, after Ramberg and Snow).
+CAPTURE_PROBABILITY: float = 0.1

@@ -1,0 +1,189 @@
+"""SDD detector response in JAX: line shape, resolution, bin integrals, ADC calibration.
+
+All functions are pure, differentiable and broadcast over their arguments. Call them with
+float64 enabled (``jax.config.update("jax_enable_x64", True)``, done by the CLI and the
+test suite) or they lose the precision that 1e6 counts per bin need.
+
+Line shape (seed 002 eqs. 4-5)
+------------------------------
+A line at ``mu`` with Gaussian width ``sigma`` is a Gaussian plus a low-energy tail from
+incomplete charge collection. Seed 002 eq. 5 writes the tail (the printed formula is
+garbled in the text; the form below is the one whose integral is ``A_i``, which it must
+be for ``A_i`` to be "the amplitude of the tail")::
+
+    T(x) = A_t / (2 beta sigma) * exp((x - mu)/(beta sigma) + 1/(2 beta^2))
+                                * erfc((x - mu)/(sqrt(2) sigma) + 1/(sqrt(2) beta))
+
+It is an exponential of decay length ``beta*sigma`` towards low energy, convolved with the
+Gaussian. We normalise the whole line to 1 and write it with a tail fraction ``f``::
+
+    shape(x) = (1 - f) * Gauss(x; mu, sigma) + f * T(x; mu, sigma, beta) / A_t
+
+Its CDF is closed-form::
+
+    C(x) = Phi(u) + f * exp(k u + k^2/2) * Phi(-(u + k)),   u = (x-mu)/sigma, k = 1/beta
+
+evaluated in log space with ``log_ndtr`` so that it neither overflows nor loses precision
+far from the peak.
+
+Resolution (DESIGN.md): ``sigma(E) = sqrt(noise^2 + F * w * E)``.
+Calibration (seed 002 eq. 1): ``E = p0 + p1*ADC + p2*ADC^2``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax.scipy.special import log_ndtr, ndtr
+
+from bayes_vip.physics.constants import W_SI_EV
+
+__all__ = [
+    "FWHM_PER_SIGMA",
+    "sigma_at",
+    "fwhm_at",
+    "gauss_pdf",
+    "tail_pdf",
+    "tail_cdf",
+    "line_pdf",
+    "line_cdf",
+    "multiplet_pdf",
+    "multiplet_cdf",
+    "bin_integrals",
+    "multiplet_bin_integrals",
+    "adc_to_energy",
+    "energy_to_adc",
+    "calibration_slope",
+]
+
+#: FWHM / sigma of a Gaussian, 2 sqrt(2 ln 2).
+FWHM_PER_SIGMA = 2.0 * jnp.sqrt(2.0 * jnp.log(2.0))
+
+
+# ----------------------------------------------------------------------------- resolution
+def sigma_at(energy_eV, noise_eV, fano, w_eV=W_SI_EV):
+    """Gaussian width [eV] at ``energy_eV``: sqrt(noise^2 + F w E) (DESIGN.md, seed 000 sec. 3).
+
+    Parameters
+    ----------
+    energy_eV : line energy [eV], any shape.
+    noise_eV : energy-independent (electronic) noise, as a sigma [eV].
+    fano : Fano factor F (dimensionless).
+    w_eV : pair-creation energy in Si [eV]; default ``constants.W_SI_EV``.
+    """
+    return jnp.sqrt(noise_eV**2 + fano * w_eV * energy_eV)
+
+
+def fwhm_at(energy_eV, noise_eV, fano, w_eV=W_SI_EV):
+    """FWHM [eV] of the Gaussian core at ``energy_eV``."""
+    return FWHM_PER_SIGMA * sigma_at(energy_eV, noise_eV, fano, w_eV)
+
+
+# ----------------------------------------------------------------------------- line shape
+def gauss_pdf(x, mu, sigma):
+    """Normal density at ``x`` [1/eV]."""
+    u = (x - mu) / sigma
+    return jnp.exp(-0.5 * u * u) / (sigma * jnp.sqrt(2.0 * jnp.pi))
+
+
+def _tail_log_factor(u, k):
+    """log[exp(k u + k^2/2) * Phi(-(u + k))], stable for all u."""
+    return k * u + 0.5 * k * k + log_ndtr(-(u + k))
+
+
+def tail_pdf(x, mu, sigma, beta):
+    """Normalised low-energy tail of seed 002 eq. 5 (integral 1) [1/eV].
+
+    ``beta`` is the tail slope: the exponential's decay length is ``beta * sigma``.
+    """
+    u = (x - mu) / sigma
+    k = 1.0 / beta
+    return (k / sigma) * jnp.exp(_tail_log_factor(u, k))
+
+
+def tail_cdf(x, mu, sigma, beta):
+    """CDF of ``tail_pdf``."""
+    u = (x - mu) / sigma
+    k = 1.0 / beta
+    return ndtr(u) + jnp.exp(_tail_log_factor(u, k))
+
+
+def line_pdf(x, mu, sigma, tail_frac, beta):
+    """Gaussian plus tail, normalised to 1 [1/eV] (seed 002 eq. 4-5, one line)."""
+    return (1.0 - tail_frac) * gauss_pdf(x, mu, sigma) + tail_frac * tail_pdf(x, mu, sigma, beta)
+
+
+def line_cdf(x, mu, sigma, tail_frac, beta):
+    """CDF of ``line_pdf``: Phi(u) + f exp(k u + k^2/2) Phi(-(u+k))."""
+    u = (x - mu) / sigma
+    k = 1.0 / beta
+    return ndtr(u) + tail_frac * jnp.exp(_tail_log_factor(u, k))
+
+
+def _multiplet(fn, x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV):
+    x = jnp.asarray(x)[..., None]
+    energies = jnp.asarray(energies)
+    sig = sigma_at(energies, noise_eV, fano, w_eV)
+    return jnp.sum(jnp.asarray(weights) * fn(x, energies, sig, tail_frac, beta), axis=-1)
+
+
+def multiplet_pdf(x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV=W_SI_EV):
+    """Density of a multiplet (e.g. Ka1/Ka2), each member at its own resolution [1/eV].
+
+    Parameters
+    ----------
+    x : energies [eV], shape (...,).
+    energies, weights : members' energies [eV] and weights (summing to 1), shape (m,).
+    noise_eV, fano : resolution parameters (see ``sigma_at``).
+    tail_frac, beta : tail fraction and slope shared by the members.
+    """
+    return _multiplet(line_pdf, x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV)
+
+
+def multiplet_cdf(x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV=W_SI_EV):
+    """CDF of ``multiplet_pdf``."""
+    return _multiplet(line_cdf, x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV)
+
+
+def bin_integrals(cdf_at_edges):
+    """Exact bin contents from a CDF evaluated at bin edges: shape (..., n+1) -> (..., n)."""
+    return cdf_at_edges[..., 1:] - cdf_at_edges[..., :-1]
+
+
+def multiplet_bin_integrals(
+    edges_eV, energies, weights, noise_eV, fano, tail_frac, beta, w_eV=W_SI_EV
+):
+    """Probability of a multiplet photon to fall in each bin, by CDF differences.
+
+    ``edges_eV`` has shape (..., n+1) and may be non-uniform (e.g. ADC edges mapped to energy
+    through the calibration); the result has shape (..., n).
+    """
+    return bin_integrals(
+        multiplet_cdf(edges_eV, energies, weights, noise_eV, fano, tail_frac, beta, w_eV)
+    )
+
+
+# ----------------------------------------------------------------------------- calibration
+def adc_to_energy(adc, p):
+    """Energy [eV] of ADC value(s): p0 + p1*adc + p2*adc^2 (seed 002 eq. 1).
+
+    ``p`` has shape (..., 3) and broadcasts against ``adc`` over the leading axes.
+    """
+    p = jnp.asarray(p)
+    return p[..., 0] + p[..., 1] * adc + p[..., 2] * adc * adc
+
+
+def energy_to_adc(energy_eV, p):
+    """Inverse of ``adc_to_energy`` on its increasing branch.
+
+    Uses ``2 (E - p0) / (p1 + sqrt(p1^2 + 4 p2 (E - p0)))``, which is exact for p2 = 0 and
+    has no cancellation when p2 is small.
+    """
+    p = jnp.asarray(p)
+    d = energy_eV - p[..., 0]
+    return 2.0 * d / (p[..., 1] + jnp.sqrt(p[..., 1] ** 2 + 4.0 * p[..., 2] * d))
+
+
+def calibration_slope(adc, p):
+    """dE/dADC [eV per channel] at ``adc``."""
+    p = jnp.asarray(p)
+    return p[..., 1] + 2.0 * p[..., 2] * adc

@@ -1,0 +1,1 @@
+"""Simulation layer: ADC-level VIP-2 campaigns from the physics layer, in real-data formats."""

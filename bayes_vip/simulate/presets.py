@@ -1,0 +1,132 @@
+"""Simulation presets and the physics numbers behind them.
+
+Spectral parameters (``MEASURED_2016_17``) come from a Poisson maximum-likelihood fit of
+the summed measured 2016-17 spectra (six SDDs, 1-10 keV, 10 eV bins) with
+``physics.spectrum.SpectrumModel``: see ``docs/scripts/fit_measured_for_simulation.py``,
+which prints these numbers, and ``docs/simulation.md`` for each choice. Rates are per SDD
+per second of live time; where the current-on and current-off fits differ we take their
+mean, except the noise, which the data show to be worse with current on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from bayes_vip.physics.constants import SECONDS_PER_DAY
+
+__all__ = ["MEASURED_2016_17", "PeriodSpec", "Preset", "PRESETS", "preset"]
+
+#: Fitted to the measured 2016-17 spectra (docs/scripts/fit_measured_for_simulation.py).
+MEASURED_2016_17: dict = {
+    # line-group rates [counts/s per SDD]: mean of the current-on and current-off fits
+    "rates": {
+        "Ti Ka": 0.0919,
+        "Ti Kb": 0.0164,
+        "Mn Ka": 0.0172,
+        "Mn Kb": 0.0089,
+        "Ni Ka": 2.3e-5,
+        "Cu Ka": 5.16e-4,
+        "Cu Kb": 7.96e-5,
+    },
+    "noise_eV": {"on": 40.2, "off": 27.5},  # sigma; current-on vs current-off fits
+    "fano": 0.160,
+    "tail_frac": 0.080,
+    "tail_beta": 4.0,
+    "escape_frac": 0.0117,
+    "shelf_frac": 0.071,
+    "level": 5.1e-7,  # continuum at 7 keV [counts/s/eV per SDD]
+    "slope": -0.021,  # per keV
+    "exp_level": 8.2e-6,  # low-energy exponential at 1 keV [counts/s/eV per SDD]
+    "exp_len": 200.0,  # eV
+}
+
+
+@dataclass(frozen=True)
+class PeriodSpec:
+    """A period of a preset: name, current [A], live days, calibration-batch length [days]."""
+
+    name: str
+    current_A: float
+    days: float
+    batch_days: float
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything the simulator needs besides the random seed and the signal.
+
+    Calibration: per SDD, ``p0 ~ N(0, p0_sd)``, ``p1 ~ gain * (1 + N(0, gain_rel_sd))``,
+    ``p2 ~ N(p2_mean, p2_sd)``; per batch an AR(1) drift around them with lag-one
+    correlation ``drift_rho`` and marginal sd ``drift_p0_sd`` [eV] on the offset and
+    ``drift_gain_rel_sd`` on the gain (relative).
+    """
+
+    name: str
+    description: str
+    n_sdd: int
+    periods: tuple[PeriodSpec, ...]
+    spectrum: dict = field(default_factory=lambda: dict(MEASURED_2016_17))
+    sdd_rate_sd: float = 0.25  # log-normal spread of per-SDD rates (measured: 0.63-1.33 M counts)
+    sdd_noise_rel_sd: float = 0.10  # relative spread of per-SDD noise
+    n_adc: int = 4096  # 12-bit ADC
+    gain: float = 2.9  # eV per channel: 4096 channels span about 12 keV
+    gain_rel_sd: float = 0.02
+    p0_sd: float = 15.0
+    p2_mean: float = 1.0e-6
+    p2_sd: float = 3.0e-7
+    drift_rho: float = 0.7
+    drift_p0_sd: float = 5.0
+    drift_gain_rel_sd: float = 2.5e-3
+    efficiency: float = 0.0182
+    efficiency_rel_uncertainty: float = 0.10
+    length_cm: float = 7.1
+    mean_free_path_cm: float = 3.91e-6
+
+
+_SEED000_NOTE = "seed 000 sec. 2: 34 days with 100 A, 28 days without, six SDDs (two 1x3 arrays)"
+
+PRESETS: dict[str, Preset] = {
+    "demo": Preset(
+        name="demo",
+        description="small demo campaign: 2 SDDs, 10 + 10 days, 2 batches per period",
+        n_sdd=2,
+        periods=(PeriodSpec("current-on", 100.0, 10.0, 5.0),
+                 PeriodSpec("current-off", 0.0, 10.0, 5.0)),
+    ),
+    "vip2-2016": Preset(
+        name="vip2-2016",
+        description=_SEED000_NOTE + "; weekly calibration batches",
+        n_sdd=6,
+        periods=(PeriodSpec("current-on", 100.0, 34.0, 7.0),
+                 PeriodSpec("current-off", 0.0, 28.0, 7.0)),
+        efficiency=0.018,  # seed 000 eq. 2
+        mean_free_path_cm=3.9e-6,  # seed 000 eq. 2
+    ),
+    "vip2-2018": Preset(
+        name="vip2-2018",
+        description="32 SDDs and 39 + 39 days (seed 000 sec. 2 and fig. 3); "
+        "2-day calibration batches (seed 002 sec. 2)",
+        n_sdd=32,
+        periods=(PeriodSpec("current-on", 100.0, 39.0, 2.0),
+                 PeriodSpec("current-off", 0.0, 39.0, 2.0)),
+    ),
+}
+
+
+def preset(name: str, **overrides) -> Preset:
+    """The preset ``name`` with fields replaced by ``overrides``."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
+
+
+def batch_lengths_s(spec: PeriodSpec) -> list[float]:
+    """Live times [s] of a period's batches: full batches, then the remainder."""
+    total = spec.days * SECONDS_PER_DAY
+    step = spec.batch_days * SECONDS_PER_DAY
+    out = []
+    t = 0.0
+    while total - t > 1e-6 * step:
+        out.append(min(step, total - t))
+        t += out[-1]
+    return out
