@@ -27,7 +27,7 @@ import numpy as np
 from jax.scipy.stats import norm
 
 from bayes_vip.physics import response
-from bayes_vip.physics.lines import line_group
+from bayes_vip.physics.lines import LineGroup, line_group
 
 __all__ = ["SI_KA_EV", "SpectrumModel", "PARAM_NAMES"]
 
@@ -73,14 +73,15 @@ class SpectrumModel:
 
     Parameters
     ----------
-    groups : line-group keys (``"Ti Ka"``, ``"Cu Ka"``, ...), in the order of ``rates``.
+    groups : line groups, or their catalogue keys (``"Ti Ka"``, ``"Cu Ka"``, ...), in the
+        order of ``rates``.
     escape_groups : the groups that have a Si escape peak.
     e_min, e_max : support of the continuum [eV].
     e_ref : reference energy of the continuum level [eV].
     shelf_lo_eV : lower end of the shelf [eV].
     """
 
-    groups: tuple[str, ...]
+    groups: tuple[str | LineGroup, ...]
     escape_groups: tuple[str, ...] = ()
     e_min: float = 1000.0
     e_max: float = 11000.0
@@ -89,7 +90,7 @@ class SpectrumModel:
 
     def line_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Padded member energies, weights (groups x max members) and escape mask (groups,)."""
-        gs = [line_group(k) for k in self.groups]
+        gs = [k if isinstance(k, LineGroup) else line_group(k) for k in self.groups]
         m = max(len(g.lines) for g in gs)
         en = np.zeros((len(gs), m))
         w = np.zeros((len(gs), m))

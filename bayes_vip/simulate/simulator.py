@@ -104,7 +104,6 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
     sp = pre.spectrum
     groups = tuple(sp["rates"])
     model = spectrum_model(groups)
-    en, w, esc = model.line_data()
     pep = _lines.pep_signal(signal)
 
     n_p, n_s = len(pre.periods), pre.n_sdd
@@ -162,16 +161,11 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
     def sigma(e_line, ids):  # physics.response.sigma_at, in numpy for per-event arrays
         return np.sqrt(noise_of[ids] ** 2 + fano * W_SI_EV * e_line)
 
-    rates = np.array([sp["rates"][g] for g in groups])
-    base_mu = live * scale[None, :, None]
-    for ig in range(len(groups)):
-        f_esc = sp["escape_frac"] * esc[ig]
+    def emit_group(mu_group, group, f_esc):
+        """All events of one line group: main line, Si escape and shelf, per member."""
         f_shelf = sp["shelf_frac"]
-        for jm in range(en.shape[1]):
-            if w[ig, jm] == 0:
-                continue
-            e0 = en[ig, jm]
-            mu = base_mu * rates[ig] * w[ig, jm]
+        for e0, wj in zip(group.energies, group.weights, strict=True):
+            mu = mu_group * wj
             emit(mu * (1 - f_esc - f_shelf),
                  lambda ids, e0=e0: _sample_line(rng, ids.size, e0, sigma(e0, ids), tf, tb))
             if f_esc > 0:
@@ -180,6 +174,11 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
                      lambda ids, ee=ee: _sample_line(rng, ids.size, ee, sigma(ee, ids), tf, tb))
             emit(mu * f_shelf, lambda ids, e0=e0: rng.uniform(model.shelf_lo_eV, e0, ids.size)
                  + sigma(e0, ids) * rng.standard_normal(ids.size))
+
+    base_mu = live * scale[None, :, None]
+    for g in groups:
+        emit_group(base_mu * sp["rates"][g], _lines.line_group(g),
+                   sp["escape_frac"] * (g in model.escape_groups))
     # continuum: expected counts of the two parts over [e_min, e_max]
     pz = {k: sp[k] for k in ("level", "slope", "exp_level", "exp_len")}
     lin_tot = float(model.continuum_cumulative(model.e_max, {**pz, "exp_level": 0.0}))
@@ -190,15 +189,13 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
                           np.repeat(np.arange(n_exp.size), n_exp)])
     cells_e.append(_sample_continuum(rng, int(n_lin.sum()), int(n_exp.sum()), model, pz))
     cells_id.append(ids)
-    # PEP signal
-    sig_realised = np.zeros(cell_shape, dtype=np.int64)
+    # PEP signal: a line like the others (same response and shelf; its Si escape peak, near
+    # 6 keV under the Mn lines, is left out as for the other target lines)
+    n_chunks = len(cells_id)
     if signal_counts > 0:
-        for e0, wj in zip(pep.energies, pep.weights, strict=True):
-            n = rng.poisson(sig_mu * wj)
-            sig_realised += n
-            ids = np.repeat(np.arange(n.size), n.ravel())
-            cells_e.append(_sample_line(rng, ids.size, e0, sigma(e0, ids), tf, tb))
-            cells_id.append(ids)
+        emit_group(sig_mu, pep, 0.0)
+    sig_ids = np.concatenate([np.zeros(0, np.int64), *cells_id[n_chunks:]])
+    sig_realised = np.bincount(sig_ids, minlength=live.size).reshape(cell_shape)
     if progress:
         progress(1)
 
