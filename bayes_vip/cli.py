@@ -44,8 +44,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool | None, typer.Option("--version", callback=_version,
-                                                  is_eager=True, help="Print the version.")] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = None,
 ) -> None:
     """bayes-vip COMMAND [RUN]: RUN is a run directory holding run.toml (default runs/demo)."""
 
@@ -74,13 +76,19 @@ def _simulate(preset_name, out, seed, signal_counts, signal, console):
     from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
 
     if preset_name not in PRESETS:
-        raise InputError(f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}",
-                         field="--preset")
+        raise InputError(
+            f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}", field="--preset"
+        )
     pre = preset(preset_name)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"simulating {preset_name}", total=3)
-        sim = simulate_campaign(pre, seed=seed, signal_counts=signal_counts, signal=signal,
-                                progress=lambda k: bar.advance(task, k))
+        sim = simulate_campaign(
+            pre,
+            seed=seed,
+            signal_counts=signal_counts,
+            signal=signal,
+            progress=lambda k: bar.advance(task, k),
+        )
         path = write_campaign(sim, out, signal=signal)
         bar.advance(task, 1)
     return sim, path
@@ -105,35 +113,53 @@ def info(run: RunArg = DEFAULT_RUN, json_out: JsonOpt = False) -> None:
 
     b = s["binning"]
     width = f"{b['width']:g} {b['unit']}" if b["width"] else "non-uniform"
-    console.print(f"[bold]{s['run']}[/] ({s['kind']}, {s['level']} level): "
-                  f"{len(s['periods'])} periods x {len(s['sdds'])} SDDs, "
-                  f"up to {s['n_batches_max']} batches")
+    console.print(
+        f"[bold]{s['run']}[/] ({s['kind']}, {s['level']} level): "
+        f"{len(s['periods'])} periods x {len(s['sdds'])} SDDs, "
+        f"up to {s['n_batches_max']} batches"
+    )
     console.print(f"binning: {b['lo']:g}-{b['hi']:g} {b['unit']}, {b['n_bins']} bins of {width}")
     t = Table("period", "current [A]", "time [s]", "time [d]", "batches", "counts")
     for p in s["periods"]:
-        t.add_row(p["name"], f"{p['current_A']:g}", f"{p['time_s']:.0f}", f"{p['time_days']:.2f}",
-                  str(p["batches"]), f"{p['counts']:,}")
+        t.add_row(
+            p["name"],
+            f"{p['current_A']:g}",
+            f"{p['time_s']:.0f}",
+            f"{p['time_days']:.2f}",
+            str(p["batches"]),
+            f"{p['counts']:,}",
+        )
     console.print(t)
     t = Table("SDD", *s["counts"].keys())
     for sdd in s["sdds"]:
         t.add_row(str(sdd), *(f"{s['counts'][p][str(sdd)]:,}" for p in s["counts"]))
     console.print(t)
     if s["outside_binning"]:
-        console.print(f"entries outside the binning (ROOT under/overflow or events outside "
-                      f"[binning]), not analysed: {s['outside_binning']:,}")
+        console.print(
+            f"entries outside the binning (ROOT under/overflow or events outside "
+            f"[binning]), not analysed: {s['outside_binning']:,}"
+        )
 
 
 @app.command()
 def simulate(
-    preset_name: Annotated[str, typer.Option("--preset", help="demo, vip2-2016 or vip2-2018")
-                           ] = "demo",
-    out: Annotated[Path | None, typer.Option("--out", help="output run directory "
-                                              "(default runs/demo or runs/sim-PRESET)")] = None,
+    preset_name: Annotated[
+        str, typer.Option("--preset", help="demo, vip2-2016 or vip2-2018")
+    ] = "demo",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="output run directory (default runs/demo or runs/sim-PRESET)"),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
-    signal_counts: Annotated[float, typer.Option(
-        "--signal-counts", help="expected PEP events over all current-on data")] = 0.0,
-    signal: Annotated[str, typer.Option(
-        "--signal", help="PEP line: ka1 (7746.73 eV), ka2 (7728.83 eV), doublet, or eV")] = "ka1",
+    signal_counts: Annotated[
+        float, typer.Option("--signal-counts", help="expected PEP events over all current-on data")
+    ] = 0.0,
+    signal: Annotated[
+        str,
+        typer.Option(
+            "--signal", help="PEP line: ka1 (7746.73 eV), ka2 (7728.83 eV), doublet, or eV"
+        ),
+    ] = "ka1",
     json_out: JsonOpt = False,
 ) -> None:
     """Write a simulated ADC-level campaign: events.parquet, and run.toml with the truth."""
@@ -147,14 +173,21 @@ def simulate(
     except ValueError as exc:
         raise InputError(str(exc), field="--signal") from None
     sim, path = _simulate(preset_name, out, seed, signal_counts, signal, console)
-    result = {"run": str(out), "manifest": str(path), "preset": preset_name, "seed": seed,
-              "events": int(sim.adc.size),
-              "signal_counts_realised": sim.truth["signal_counts_realised"]}
+    result = {
+        "run": str(out),
+        "manifest": str(path),
+        "preset": preset_name,
+        "seed": seed,
+        "events": int(sim.adc.size),
+        "signal_counts_realised": sim.truth["signal_counts_realised"],
+    }
     if json_out:
         typer.echo(json.dumps(result))
     else:
-        console.print(f"wrote {path} and {out / 'events.parquet'}: {result['events']:,} events, "
-                      f"{result['signal_counts_realised']} PEP events")
+        console.print(
+            f"wrote {path} and {out / 'events.parquet'}: {result['events']:,} events, "
+            f"{result['signal_counts_realised']} PEP events"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

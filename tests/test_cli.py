@@ -52,8 +52,7 @@ def test_info_json_on_the_measured_run(capsys, measured_root):
     for p, prefix in (("current-on", "withCurrent"), ("current-off", "noCurrentSmall")):
         for sdd in range(1, 7):
             assert s["counts"][p][str(sdd)] == int(f[f"{prefix}sdd{sdd}"].values().sum(dtype=float))
-    assert s["binning"] == {"unit": "eV", "lo": 1000.0, "hi": 10000.0, "n_bins": 9000,
-                            "width": 1.0}
+    assert s["binning"] == {"unit": "eV", "lo": 1000.0, "hi": 10000.0, "n_bins": 9000, "width": 1.0}
 
 
 def test_info_table(capsys):
@@ -64,8 +63,19 @@ def test_info_table(capsys):
 
 def test_simulate_then_info(capsys, tmp_path):
     out_dir = tmp_path / "demo"
-    rc, out, _ = run_cli(capsys, "simulate", "--preset", "demo", "--out", str(out_dir),
-                         "--seed", "5", "--signal-counts", "50", "--json")
+    rc, out, _ = run_cli(
+        capsys,
+        "simulate",
+        "--preset",
+        "demo",
+        "--out",
+        str(out_dir),
+        "--seed",
+        "5",
+        "--signal-counts",
+        "50",
+        "--json",
+    )
     assert rc == 0
     res = json.loads(out)
     assert res["events"] > 1e5 and res["signal_counts_realised"] > 0
@@ -79,8 +89,9 @@ def _bad_run(tmp_path, text):
     run = tmp_path / "run"
     run.mkdir()
     root = (MEASURED_RUN / "../../../shared/data/vip2-2016-17/energyHistograms.root").resolve()
-    (run / "run.toml").write_text(text.replace("../../../shared/data/vip2-2016-17/"
-                                               "energyHistograms.root", str(root)))
+    (run / "run.toml").write_text(
+        text.replace("../../../shared/data/vip2-2016-17/energyHistograms.root", str(root))
+    )
     return run
 
 
@@ -103,16 +114,23 @@ def _nan_root(tmp_path, measured_root):
 
 BAD_CASES = {
     # name: (make manifest text, what the one-line error must name)
-    "missing data file": (lambda t, r: GOOD.replace("energyHistograms.root", "nope.root"),
-                          ["nope.root", "path", "not found"]),
+    "missing data file": (
+        lambda t, r: GOOD.replace("energyHistograms.root", "nope.root"),
+        ["nope.root", "path", "not found"],
+    ),
     "truncated data file": (_truncated, ["trunc.root", "truncated or corrupt"]),
-    "wrong histogram name": (lambda t, r: GOOD.replace("withCurrentsdd{sdd}", "withCurrentSDD{sdd}"),
-                             ["energyHistograms.root", "histogram", "withCurrentSDD1"]),
-    "manifest missing a field": (lambda t, r: GOOD.replace("length_cm = 7.1", ""),
-                                 ["run.toml", "target.length_cm", "missing"]),
-    "negative time": (lambda t, r: GOOD.replace("time_s = 7034400.0          # 81",
-                                                "time_s = -5.0 # 81"),
-                      ["run.toml", "periods[0].time_s", "-5.0"]),
+    "wrong histogram name": (
+        lambda t, r: GOOD.replace("withCurrentsdd{sdd}", "withCurrentSDD{sdd}"),
+        ["energyHistograms.root", "histogram", "withCurrentSDD1"],
+    ),
+    "manifest missing a field": (
+        lambda t, r: GOOD.replace("length_cm = 7.1", ""),
+        ["run.toml", "target.length_cm", "missing"],
+    ),
+    "negative time": (
+        lambda t, r: GOOD.replace("time_s = 7034400.0          # 81", "time_s = -5.0 # 81"),
+        ["run.toml", "periods[0].time_s", "-5.0"],
+    ),
     "NaN counts": (_nan_root, ["nan.root", "withCurrentsdd1", "NaN"]),
 }
 
@@ -160,9 +178,14 @@ format = "parquet"
 path = "ev.parquet"
 """)
     cases = [
-        ({"period": ["on"], "sdd": [1], "batch": [0], "adc": [np.nan]}, ["ev.parquet", "adc", "NaN"]),
-        ({"period": ["on"], "sdd": [1], "batch": [0], "adc": [1.0], "time_s": [-1.0]},
-         ["ev.parquet", "time_s", "negative"]),
+        (
+            {"period": ["on"], "sdd": [1], "batch": [0], "adc": [np.nan]},
+            ["ev.parquet", "adc", "NaN"],
+        ),
+        (
+            {"period": ["on"], "sdd": [1], "batch": [0], "adc": [1.0], "time_s": [-1.0]},
+            ["ev.parquet", "time_s", "negative"],
+        ),
         ({"period": ["of"], "sdd": [1], "batch": [0], "adc": [1.0]}, ["ev.parquet", "period"]),
         ({"period": ["on"], "sdd": [1], "adc": [1.0]}, ["ev.parquet", "batch", "missing column"]),
         ({"period": ["on"], "sdd": [1], "batch": [3], "adc": [1.0]}, ["ev.parquet", "batch"]),
@@ -179,14 +202,21 @@ path = "ev.parquet"
 
 def test_simulate_bad_arguments_write_nothing(capsys, tmp_path):
     out_dir = tmp_path / "never"
-    for args, word in ((["--signal-counts", "-3"], "--signal-counts"),
-                       (["--preset", "vip3"], "--preset"), (["--signal", "kz"], "--signal")):
+    for args, word in (
+        (["--signal-counts", "-3"], "--signal-counts"),
+        (["--preset", "vip3"], "--preset"),
+        (["--signal", "kz"], "--signal"),
+    ):
         rc, out, err = run_cli(capsys, "simulate", "--out", str(out_dir), *args)
         assert rc == 2 and word in err and len(err.strip().splitlines()) == 1, err
         assert not out_dir.exists()
 
 
 def test_module_entry_point():
-    r = subprocess.run([sys.executable, "-m", "bayes_vip.cli", "--version"], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "bayes_vip.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and "bayes-vip" in r.stdout

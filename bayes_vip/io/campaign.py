@@ -52,8 +52,9 @@ def edges(ds: xr.Dataset) -> np.ndarray:
     return np.append(lo, ds["channel_hi"].values[-1])
 
 
-def _dataset(man: Manifest, counts: np.ndarray, outside: np.ndarray, sdds: list[int],
-             bin_edges: np.ndarray) -> xr.Dataset:
+def _dataset(
+    man: Manifest, counts: np.ndarray, outside: np.ndarray, sdds: list[int], bin_edges: np.ndarray
+) -> xr.Dataset:
     n_batch = counts.shape[2]
     live = np.zeros(counts.shape[:3])
     start = np.zeros((len(man.periods), n_batch))
@@ -64,11 +65,17 @@ def _dataset(man: Manifest, counts: np.ndarray, outside: np.ndarray, sdds: list[
     unit = "eV" if man.level == "energy" else "ADC"
     ds = xr.Dataset(
         data_vars={
-            "counts": (("period", "sdd", "batch", "channel"), counts.astype(np.int64),
-                       {"long_name": "counts per bin"}),
+            "counts": (
+                ("period", "sdd", "batch", "channel"),
+                counts.astype(np.int64),
+                {"long_name": "counts per bin"},
+            ),
             "live_time_s": (("period", "sdd", "batch"), live, {"units": "s"}),
-            "outside": (("period", "sdd", "batch"), outside.astype(np.int64),
-                        {"long_name": "events outside the binning (event lists) or ROOT under+overflow"}),
+            "outside": (
+                ("period", "sdd", "batch"),
+                outside.astype(np.int64),
+                {"long_name": "events outside the binning (event lists) or ROOT under+overflow"},
+            ),
         },
         coords={
             "period": [p.name for p in man.periods],
@@ -99,36 +106,50 @@ def _from_th1(man: Manifest) -> xr.Dataset:
     ref_edges, ref_src = None, None
     for i, src in enumerate(man.sources):
         if src.format != "root-th1":
-            raise InputError("cannot mix root-th1 with event-list sources in one run",
-                             file=man.path, field=f"sources[{i}].format")
+            raise InputError(
+                "cannot mix root-th1 with event-list sources in one run",
+                file=man.path,
+                field=f"sources[{i}].format",
+            )
         for sdd in src.sdds:
             key = src.histogram.format(sdd=sdd)
             h = read_th1(src.path, key)
             if ref_edges is None:
                 ref_edges, ref_src = h.edges, f"{src.path}:{key}"
             elif h.edges.shape != ref_edges.shape or not np.allclose(h.edges, ref_edges):
-                raise InputError(f"binning of {key!r} differs from that of {ref_src}",
-                                 file=src.path, field="histogram")
+                raise InputError(
+                    f"binning of {key!r} differs from that of {ref_src}",
+                    file=src.path,
+                    field="histogram",
+                )
             if (src.period, sdd) in hists:
-                raise InputError(f"period {src.period!r} SDD {sdd} is given twice",
-                                 file=man.path, field=f"sources[{i}].sdds")
+                raise InputError(
+                    f"period {src.period!r} SDD {sdd} is given twice",
+                    file=man.path,
+                    field=f"sources[{i}].sdds",
+                )
             hists[(src.period, sdd)] = h.counts
             flows[(src.period, sdd)] = h.flow
     sdds = sorted({s for _, s in hists})
     counts = np.zeros((len(man.periods), len(sdds), 1, len(ref_edges) - 1), dtype=np.int64)
     for ip, p in enumerate(man.periods):
         if len(p.batches_s) != 1:
-            raise InputError("histogram (root-th1) runs have one batch per period",
-                             file=man.path, field=f"periods[{ip}].batches_s")
+            raise InputError(
+                "histogram (root-th1) runs have one batch per period",
+                file=man.path,
+                field=f"periods[{ip}].batches_s",
+            )
         for js, s in enumerate(sdds):
             if (p.name, s) not in hists:
-                raise InputError(f"no histogram for period {p.name!r} SDD {s}", file=man.path,
-                                 field="sources")
+                raise InputError(
+                    f"no histogram for period {p.name!r} SDD {s}", file=man.path, field="sources"
+                )
             counts[ip, js, 0] = hists[(p.name, s)].astype(np.int64)
     # ROOT under/overflow: outside the histogram range, reported by `info`. (In the measured
     # file the underflow is 2**24, a float32 saturation: a lower bound, not a count.)
-    outside = np.array([[[round(flows[(p.name, s)])] for s in sdds] for p in man.periods],
-                       dtype=np.int64)
+    outside = np.array(
+        [[[round(flows[(p.name, s)])] for s in sdds] for p in man.periods], dtype=np.int64
+    )
     return _dataset(man, counts, outside, sdds, ref_edges)
 
 
@@ -137,14 +158,16 @@ def _period_index(ev: EventList, man: Manifest, path: Path) -> np.ndarray:
     names = [p.name for p in man.periods]
     if ev.period_names is None:
         if np.any((ev.period < 0) | (ev.period >= len(names))):
-            raise InputError(f"period index outside 0..{len(names) - 1}", file=path,
-                             field="period")
+            raise InputError(f"period index outside 0..{len(names) - 1}", file=path, field="period")
         return ev.period
     used = np.unique(ev.period)
     unknown = [ev.period_names[u] for u in used if ev.period_names[u] not in names]
     if unknown:
-        raise InputError(f"period(s) {unknown} not in the manifest's [[periods]] {names}",
-                         file=path, field="period")
+        raise InputError(
+            f"period(s) {unknown} not in the manifest's [[periods]] {names}",
+            file=path,
+            field="period",
+        )
     lut = np.array([names.index(n) if n in names else -1 for n in ev.period_names])
     return lut[ev.period]
 
@@ -160,8 +183,11 @@ def _from_events(man: Manifest) -> xr.Dataset:
         elif src.format == "root-ttree":
             ev = read_ttree(src.path, src.tree)
         else:
-            raise InputError("cannot mix root-th1 with event-list sources in one run",
-                             file=man.path, field=f"sources[{i}].format")
+            raise InputError(
+                "cannot mix root-th1 with event-list sources in one run",
+                file=man.path,
+                field=f"sources[{i}].format",
+            )
         events.append((src.path, ev, _period_index(ev, man, src.path)))
     sdds = sorted(set().union(*(np.unique(ev.sdd).tolist() for _, ev, _ in events)))
     n_batch = max(len(p.batches_s) for p in man.periods)
@@ -175,7 +201,10 @@ def _from_events(man: Manifest) -> xr.Dataset:
             k = int(np.flatnonzero(ev.batch >= nb)[0])
             raise InputError(
                 f"batch {ev.batch[k]} of period {man.periods[ip[k]].name!r} does not exist "
-                f"(the manifest lists {nb[k]} batches in batches_s)", file=path, field="batch")
+                f"(the manifest lists {nb[k]} batches in batches_s)",
+                file=path,
+                field="batch",
+            )
         js = np.searchsorted(sdd_arr, ev.sdd)
         ch = np.floor((ev.adc - b.lo) / b.width).astype(np.int64)
         inside = (ch >= 0) & (ch < n_ch)
@@ -185,8 +214,11 @@ def _from_events(man: Manifest) -> xr.Dataset:
         counts += np.bincount(flat, minlength=counts.size).reshape(counts.shape)
     for ip, p in enumerate(man.periods):
         if counts[ip].sum() + outside[ip].sum() == 0:
-            raise InputError(f"period {p.name!r} has no events in any source", file=man.path,
-                             field=f"periods[{ip}]")
+            raise InputError(
+                f"period {p.name!r} has no events in any source",
+                file=man.path,
+                field=f"periods[{ip}]",
+            )
     return _dataset(man, counts, outside, sdds, bin_edges)
 
 

@@ -158,8 +158,9 @@ class _Reader:
             raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
         return value
 
-    def number(self, key: str, *, required: bool = True, default=None, lo=None, lo_open=False,
-               hi=None) -> float:
+    def number(
+        self, key: str, *, required: bool = True, default=None, lo=None, lo_open=False, hi=None
+    ) -> float:
         v = self.get(key, float, required=required, default=default)
         if v is None:
             return v
@@ -183,7 +184,9 @@ class _Reader:
         out = []
         for i, t in enumerate(arr):
             if not isinstance(t, dict):
-                raise InputError("expected a table", file=self.file, field=f"{self._name(key)}[{i}]")
+                raise InputError(
+                    "expected a table", file=self.file, field=f"{self._name(key)}[{i}]"
+                )
             out.append(_Reader(self.file, t, f"{self._name(key)}[{i}]"))
         return out
 
@@ -198,8 +201,9 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
     """Read and validate ``RUN/run.toml`` (or a given .toml path)."""
     path = manifest_path(run)
     if not path.is_file():
-        raise InputError("run manifest not found (expected a run directory holding run.toml)",
-                         file=path)
+        raise InputError(
+            "run manifest not found (expected a run directory holding run.toml)", file=path
+        )
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -229,14 +233,19 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
                 raise pr.fail("batches_s", "must list at least one batch live time")
             for i, b in enumerate(batches):
                 if isinstance(b, bool) or not isinstance(b, int | float) or not b > 0:
-                    raise pr.fail(f"batches_s[{i}]", f"must be a positive number of seconds, got {b!r}")
+                    raise pr.fail(
+                        f"batches_s[{i}]", f"must be a positive number of seconds, got {b!r}"
+                    )
             batches_t = tuple(float(b) for b in batches)
             if not math.isclose(sum(batches_t), time_s, rel_tol=1e-6):
                 raise pr.fail("batches_s", f"sums to {sum(batches_t)} s but time_s is {time_s} s")
         if any(p.name == pname for p in periods):
             raise pr.fail("name", f"duplicate period name {pname!r}")
-        periods.append(Period(pname, current, time_s, batches_t,
-                              pr.get("note", str, required=False, default="")))
+        periods.append(
+            Period(
+                pname, current, time_s, batches_t, pr.get("note", str, required=False, default="")
+            )
+        )
     period_names = {p.name for p in periods}
 
     tg = top.sub("target")
@@ -274,8 +283,9 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         if fmt == "root-th1":
             period = sr.get("period", str)
             if period not in period_names:
-                raise sr.fail("period", f"{period!r} is not a period of [[periods]] "
-                                        f"({sorted(period_names)})")
+                raise sr.fail(
+                    "period", f"{period!r} is not a period of [[periods]] ({sorted(period_names)})"
+                )
             hist = sr.get("histogram", str)
             if "{sdd}" not in hist:
                 raise sr.fail("histogram", "must contain '{sdd}', e.g. 'withCurrentsdd{sdd}'")
@@ -286,13 +296,27 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         else:
             tree = sr.get("tree", str) if fmt == "root-ttree" else None
             if binning is None:
-                raise InputError("event-list sources need a [binning] table (lo, hi, width)",
-                                 file=path, field="binning")
+                raise InputError(
+                    "event-list sources need a [binning] table (lo, hi, width)",
+                    file=path,
+                    field="binning",
+                )
             sources.append(Source(fmt, spath, None, None, (), tree))
 
     simulation = top.get("simulation", dict, required=kind == "simulated", default={})
     truth = top.get("truth", dict, required=kind == "simulated", default={})
-    return Manifest(path=path, name=name, kind=kind, level=level, description=description,
-                    periods=tuple(periods), sources=tuple(sources), target=target,
-                    efficiency=efficiency, binning=binning, simulation=simulation, truth=truth,
-                    raw=data)
+    return Manifest(
+        path=path,
+        name=name,
+        kind=kind,
+        level=level,
+        description=description,
+        periods=tuple(periods),
+        sources=tuple(sources),
+        target=target,
+        efficiency=efficiency,
+        binning=binning,
+        simulation=simulation,
+        truth=truth,
+        raw=data,
+    )

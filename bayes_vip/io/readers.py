@@ -73,15 +73,15 @@ def _open_root(path: Path):
 def _check_counts(counts: np.ndarray, path: Path, field: str) -> None:
     if not np.all(np.isfinite(counts)):
         bad = int(np.flatnonzero(~np.isfinite(counts))[0])
-        raise InputError(f"non-finite (NaN or inf) counts, first at bin {bad}", file=path,
-                         field=field)
+        raise InputError(
+            f"non-finite (NaN or inf) counts, first at bin {bad}", file=path, field=field
+        )
     if np.any(counts < 0):
         bad = int(np.flatnonzero(counts < 0)[0])
         raise InputError(f"negative counts ({counts[bad]}) at bin {bad}", file=path, field=field)
     if np.any(counts != np.round(counts)):
         bad = int(np.flatnonzero(counts != np.round(counts))[0])
-        raise InputError(f"non-integer counts ({counts[bad]}) at bin {bad}", file=path,
-                         field=field)
+        raise InputError(f"non-integer counts ({counts[bad]}) at bin {bad}", file=path, field=field)
 
 
 def read_th1(path: Path, key: str) -> Histogram:
@@ -96,18 +96,19 @@ def read_th1(path: Path, key: str) -> Histogram:
     except Exception:
         hists = sorted({k.split(";")[0] for k, c in f.classnames().items() if c.startswith("TH1")})
         shown = ", ".join(hists[:12]) + (" ..." if len(hists) > 12 else "")
-        raise InputError(f"no histogram {key!r} in the file; TH1 keys: {shown}", file=path,
-                         field="histogram") from None
+        raise InputError(
+            f"no histogram {key!r} in the file; TH1 keys: {shown}", file=path, field="histogram"
+        ) from None
     if not obj.classname.startswith("TH1"):
-        raise InputError(f"{key!r} is a {obj.classname}, not a TH1", file=path,
-                         field="histogram")
+        raise InputError(f"{key!r} is a {obj.classname}, not a TH1", file=path, field="histogram")
     try:
         counts = np.asarray(obj.values(flow=False), dtype=np.float64)
         edges = np.asarray(obj.axis().edges(flow=False), dtype=np.float64)
         with_flow = np.asarray(obj.values(flow=True), dtype=np.float64)
     except Exception as exc:
-        raise InputError(f"cannot read histogram {key!r}: {exc}", file=path,
-                         field="histogram") from None
+        raise InputError(
+            f"cannot read histogram {key!r}: {exc}", file=path, field="histogram"
+        ) from None
     _check_counts(counts, path, f"histogram {key}")
     flow = with_flow[0] + with_flow[-1]
     if not np.isfinite(flow):
@@ -115,8 +116,9 @@ def read_th1(path: Path, key: str) -> Histogram:
     return Histogram(counts, edges, float(flow))
 
 
-def _validate_events(cols: dict[str, np.ndarray], path: Path,
-                     period_names: list[str] | None) -> EventList:
+def _validate_events(
+    cols: dict[str, np.ndarray], path: Path, period_names: list[str] | None
+) -> EventList:
     for c in ("sdd", "batch", "adc", "time_s"):
         if c in cols and cols[c] is not None:
             v = cols[c]
@@ -137,9 +139,14 @@ def _validate_events(cols: dict[str, np.ndarray], path: Path,
         else:
             uniq, period = np.unique(period.astype(str), return_inverse=True)
             period_names = [str(u) for u in uniq]
-    return EventList(period=period.astype(np.int64), period_names=period_names, sdd=cols["sdd"].astype(np.int64),
-                     batch=cols["batch"].astype(np.int64), adc=cols["adc"].astype(np.float64),
-                     time_s=cols.get("time_s"))
+    return EventList(
+        period=period.astype(np.int64),
+        period_names=period_names,
+        sdd=cols["sdd"].astype(np.int64),
+        batch=cols["batch"].astype(np.int64),
+        adc=cols["adc"].astype(np.float64),
+        time_s=cols.get("time_s"),
+    )
 
 
 def read_parquet(path: Path) -> EventList:
@@ -151,16 +158,18 @@ def read_parquet(path: Path) -> EventList:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"cannot read Parquet file (truncated or corrupt?): {exc}", file=path
-                         ) from None
+        raise InputError(
+            f"cannot read Parquet file (truncated or corrupt?): {exc}", file=path
+        ) from None
     cols = {}
     names = None
     for c in (*EVENT_COLUMNS, "time_s"):
         if c not in table.column_names:
             if c == "time_s":
                 continue
-            raise InputError(f"missing column; the file has {table.column_names}", file=path,
-                             field=c)
+            raise InputError(
+                f"missing column; the file has {table.column_names}", file=path, field=c
+            )
         col = table.column(c)
         if col.null_count:
             raise InputError(f"{col.null_count} missing (null) values", file=path, field=c)
@@ -182,8 +191,9 @@ def read_ttree(path: Path, tree: str) -> EventList:
     try:
         t = f[tree]
     except Exception:
-        raise InputError(f"no TTree {tree!r} in the file; keys: {f.keys()}", file=path,
-                         field="tree") from None
+        raise InputError(
+            f"no TTree {tree!r} in the file; keys: {f.keys()}", file=path, field="tree"
+        ) from None
     names = set(t.keys())
     cols = {}
     for c in (*EVENT_COLUMNS, "time_s"):

@@ -44,16 +44,16 @@ SI_KA_EV: float = _si_ka_centroid()
 
 #: Scalar parameters of a spectrum besides the per-group ``rates``.
 PARAM_NAMES = (
-    "noise",        # electronic noise, sigma [eV]
-    "fano",         # Fano factor
-    "tail_frac",    # fraction of a line in the low-energy tail (seed 002 eq. 5)
-    "tail_beta",    # tail slope, in units of sigma
+    "noise",  # electronic noise, sigma [eV]
+    "fano",  # Fano factor
+    "tail_frac",  # fraction of a line in the low-energy tail (seed 002 eq. 5)
+    "tail_beta",  # tail slope, in units of sigma
     "escape_frac",  # Si escape probability of the groups in escape_groups
-    "shelf_frac",   # fraction of each line in the flat shelf
-    "level",        # continuum at e_ref [counts/s/eV]
-    "slope",        # relative continuum slope [per keV]
-    "exp_level",    # low-energy exponential continuum at e_min [counts/s/eV]
-    "exp_len",      # its decay length [eV]
+    "shelf_frac",  # fraction of each line in the flat shelf
+    "level",  # continuum at e_ref [counts/s/eV]
+    "slope",  # relative continuum slope [per keV]
+    "exp_level",  # low-energy exponential continuum at e_min [counts/s/eV]
+    "exp_len",  # its decay length [eV]
 )
 
 
@@ -96,7 +96,7 @@ class SpectrumModel:
         w = np.zeros((len(gs), m))
         for i, g in enumerate(gs):
             en[i, : len(g.lines)] = g.energies
-            en[i, len(g.lines):] = g.energies[0]
+            en[i, len(g.lines) :] = g.energies[0]
             w[i, : len(g.lines)] = g.weights
         esc = np.array([k in self.escape_groups for k in self.groups], dtype=float)
         return en, w, esc
@@ -106,8 +106,9 @@ class SpectrumModel:
         """Integral of the continuum density from e_min to x [counts/s]."""
         x = jnp.clip(x, self.e_min, self.e_max)
         d = x - self.e_min
-        lin = p["level"] * (d + p["slope"] * 1e-3 * (
-            0.5 * ((x - self.e_ref) ** 2 - (self.e_min - self.e_ref) ** 2)))
+        lin = p["level"] * (
+            d + p["slope"] * 1e-3 * (0.5 * ((x - self.e_ref) ** 2 - (self.e_min - self.e_ref) ** 2))
+        )
         ex = p["exp_level"] * p["exp_len"] * (1.0 - jnp.exp(-d / p["exp_len"]))
         return lin + ex
 

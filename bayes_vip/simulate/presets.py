@@ -90,15 +90,19 @@ PRESETS: dict[str, Preset] = {
         name="demo",
         description="small demo campaign: 2 SDDs, 10 + 10 days, 2 batches per period",
         n_sdd=2,
-        periods=(PeriodSpec("current-on", 100.0, 10.0, 5.0),
-                 PeriodSpec("current-off", 0.0, 10.0, 5.0)),
+        periods=(
+            PeriodSpec("current-on", 100.0, 10.0, 5.0),
+            PeriodSpec("current-off", 0.0, 10.0, 5.0),
+        ),
     ),
     "vip2-2016": Preset(
         name="vip2-2016",
         description=_SEED000_NOTE + "; weekly calibration batches",
         n_sdd=6,
-        periods=(PeriodSpec("current-on", 100.0, 34.0, 7.0),
-                 PeriodSpec("current-off", 0.0, 28.0, 7.0)),
+        periods=(
+            PeriodSpec("current-on", 100.0, 34.0, 7.0),
+            PeriodSpec("current-off", 0.0, 28.0, 7.0),
+        ),
         efficiency=0.018,  # seed 000 eq. 2
         mean_free_path_cm=3.9e-6,  # seed 000 eq. 2
     ),
@@ -107,8 +111,10 @@ PRESETS: dict[str, Preset] = {
         description="32 SDDs and 39 + 39 days (seed 000 sec. 2 and fig. 3); "
         "2-day calibration batches (seed 002 sec. 2)",
         n_sdd=32,
-        periods=(PeriodSpec("current-on", 100.0, 39.0, 2.0),
-                 PeriodSpec("current-off", 0.0, 39.0, 2.0)),
+        periods=(
+            PeriodSpec("current-on", 100.0, 39.0, 2.0),
+            PeriodSpec("current-off", 0.0, 39.0, 2.0),
+        ),
     ),
 }
 

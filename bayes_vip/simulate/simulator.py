@@ -29,8 +29,13 @@ from bayes_vip.physics.constants import W_SI_EV
 from bayes_vip.physics.spectrum import SI_KA_EV, SpectrumModel
 from bayes_vip.simulate.presets import Preset, batch_lengths_s
 
-__all__ = ["SimulatedCampaign", "simulate_campaign", "write_campaign", "ESCAPE_GROUPS",
-           "spectrum_model"]
+__all__ = [
+    "SimulatedCampaign",
+    "simulate_campaign",
+    "write_campaign",
+    "ESCAPE_GROUPS",
+    "spectrum_model",
+]
 
 #: Groups with a visible Si escape peak in the measured spectra (Ti and Mn lines).
 ESCAPE_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb")
@@ -54,6 +59,17 @@ class SimulatedCampaign:
     time_s: np.ndarray
     truth: dict
     batches_s: list[list[float]]
+
+    def calibrated_energy(self, *, seed: int = 0) -> np.ndarray:
+        """Energies [eV] of the events through their cells' *true* calibration.
+
+        The integer ADC value is dithered uniformly within its channel first, so the result
+        is what a perfect calibration of these events would give.
+        """
+        rng = np.random.default_rng(seed)
+        p = np.asarray(self.truth["calibration"])[self.period, self.sdd - 1, self.batch]
+        a = self.adc + rng.random(self.adc.size)
+        return p[:, 0] + p[:, 1] * a + p[:, 2] * a * a
 
 
 def _sample_line(rng, n, mu, sigma, tail_frac, beta):
@@ -84,8 +100,14 @@ def _sample_continuum(rng, n_lin, n_exp, model: SpectrumModel, p):
     return np.concatenate([e_lin, e_exp])
 
 
-def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
-                      signal: str | float = "ka1", progress=None) -> SimulatedCampaign:
+def simulate_campaign(
+    pre: Preset,
+    *,
+    seed: int,
+    signal_counts: float = 0.0,
+    signal: str | float = "ka1",
+    progress=None,
+) -> SimulatedCampaign:
     """Draw a whole campaign.
 
     Parameters
@@ -98,8 +120,9 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
     progress : optional callable ``progress(advance)`` called as cells are done.
     """
     if signal_counts < 0 or not math.isfinite(signal_counts):
-        raise InputError(f"must be a finite number >= 0, got {signal_counts}",
-                         field="--signal-counts")
+        raise InputError(
+            f"must be a finite number >= 0, got {signal_counts}", field="--signal-counts"
+        )
     rng = np.random.default_rng(seed)
     sp = pre.spectrum
     groups = tuple(sp["rates"])
@@ -111,15 +134,23 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
     n_b = max(len(b) for b in batches_s)
 
     # --- truth: per-SDD rate scales, noise, calibration with AR(1) drift per batch
-    scale = np.exp(pre.sdd_rate_sd * rng.standard_normal(n_s) - 0.5 * pre.sdd_rate_sd**2)
+    # per-SDD rate scales: log-normal spread, normalised to mean 1 so that the preset's rates
+    # are those of the average SDD (as fitted to the six-SDD sum)
+    scale = np.exp(pre.sdd_rate_sd * rng.standard_normal(n_s))
+    scale /= scale.mean()
     noise = np.empty((n_p, n_s))
     noise_rel = 1.0 + pre.sdd_noise_rel_sd * rng.standard_normal(n_s)
     for ip, ps in enumerate(pre.periods):
         base = sp["noise_eV"]["on" if ps.current_A > 0 else "off"]
         noise[ip] = base * np.clip(noise_rel, 0.5, 1.5)
-    p_sdd = np.stack([pre.p0_sd * rng.standard_normal(n_s),
-                      pre.gain * (1.0 + pre.gain_rel_sd * rng.standard_normal(n_s)),
-                      pre.p2_mean + pre.p2_sd * rng.standard_normal(n_s)], axis=-1)
+    p_sdd = np.stack(
+        [
+            pre.p0_sd * rng.standard_normal(n_s),
+            pre.gain * (1.0 + pre.gain_rel_sd * rng.standard_normal(n_s)),
+            pre.p2_mean + pre.p2_sd * rng.standard_normal(n_s),
+        ],
+        axis=-1,
+    )
     calib = np.zeros((n_p, n_s, n_b, 3))
     rho = pre.drift_rho
     innov = math.sqrt(1.0 - rho * rho)
@@ -166,27 +197,40 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
         f_shelf = sp["shelf_frac"]
         for e0, wj in zip(group.energies, group.weights, strict=True):
             mu = mu_group * wj
-            emit(mu * (1 - f_esc - f_shelf),
-                 lambda ids, e0=e0: _sample_line(rng, ids.size, e0, sigma(e0, ids), tf, tb))
+            emit(
+                mu * (1 - f_esc - f_shelf),
+                lambda ids, e0=e0: _sample_line(rng, ids.size, e0, sigma(e0, ids), tf, tb),
+            )
             if f_esc > 0:
                 ee = e0 - SI_KA_EV
-                emit(mu * f_esc,
-                     lambda ids, ee=ee: _sample_line(rng, ids.size, ee, sigma(ee, ids), tf, tb))
-            emit(mu * f_shelf, lambda ids, e0=e0: rng.uniform(model.shelf_lo_eV, e0, ids.size)
-                 + sigma(e0, ids) * rng.standard_normal(ids.size))
+                emit(
+                    mu * f_esc,
+                    lambda ids, ee=ee: _sample_line(rng, ids.size, ee, sigma(ee, ids), tf, tb),
+                )
+            emit(
+                mu * f_shelf,
+                lambda ids, e0=e0: (
+                    rng.uniform(model.shelf_lo_eV, e0, ids.size)
+                    + sigma(e0, ids) * rng.standard_normal(ids.size)
+                ),
+            )
 
     base_mu = live * scale[None, :, None]
     for g in groups:
-        emit_group(base_mu * sp["rates"][g], _lines.line_group(g),
-                   sp["escape_frac"] * (g in model.escape_groups))
+        emit_group(
+            base_mu * sp["rates"][g],
+            _lines.line_group(g),
+            sp["escape_frac"] * (g in model.escape_groups),
+        )
     # continuum: expected counts of the two parts over [e_min, e_max]
     pz = {k: sp[k] for k in ("level", "slope", "exp_level", "exp_len")}
     lin_tot = float(model.continuum_cumulative(model.e_max, {**pz, "exp_level": 0.0}))
     exp_tot = float(model.continuum_cumulative(model.e_max, {**pz, "level": 0.0}))
     n_lin = rng.poisson(base_mu * lin_tot).ravel()
     n_exp = rng.poisson(base_mu * exp_tot).ravel()
-    ids = np.concatenate([np.repeat(np.arange(n_lin.size), n_lin),
-                          np.repeat(np.arange(n_exp.size), n_exp)])
+    ids = np.concatenate(
+        [np.repeat(np.arange(n_lin.size), n_lin), np.repeat(np.arange(n_exp.size), n_exp)]
+    )
     cells_e.append(_sample_continuum(rng, int(n_lin.sum()), int(n_exp.sum()), model, pz))
     cells_id.append(ids)
     # PEP signal: a line like the others (same response and shelf; its Si escape peak, near
@@ -207,9 +251,12 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
     disc = p[:, 1] ** 2 + 4.0 * p[:, 2] * d
     adc_cont = 2.0 * d / (p[:, 1] + np.sqrt(np.maximum(disc, 0.0)))
     adc = np.floor(adc_cont).astype(np.int32)
-    t = rng.random(energy.size) * live[ip, js, ib] + np.array(
-        [np.concatenate([[0.0], np.cumsum(b)[:-1], np.zeros(n_b - len(b))]) for b in batches_s]
-    )[ip, ib]
+    t = (
+        rng.random(energy.size) * live[ip, js, ib]
+        + np.array(
+            [np.concatenate([[0.0], np.cumsum(b)[:-1], np.zeros(n_b - len(b))]) for b in batches_s]
+        )[ip, ib]
+    )
     order = np.lexsort((t, js, ip))
     if progress:
         progress(1)
@@ -228,16 +275,30 @@ def simulate_campaign(pre: Preset, *, seed: int, signal_counts: float = 0.0,
         "tail_beta": tb,
         "escape_frac": sp["escape_frac"],
         "shelf_frac": sp["shelf_frac"],
-        "continuum": {**pz, "e_min": model.e_min, "e_max": model.e_max, "e_ref": model.e_ref,
-                      "unit": "counts/s/eV per SDD before sdd_rate_scale"},
+        "continuum": {
+            **pz,
+            "e_min": model.e_min,
+            "e_max": model.e_max,
+            "e_ref": model.e_ref,
+            "unit": "counts/s/eV per SDD before sdd_rate_scale",
+        },
         "calibration_sdd": p_sdd.tolist(),
         "calibration": calib.tolist(),
         "calibration_layout": "[period][sdd][batch] -> [p0 eV, p1 eV/ADC, p2 eV/ADC^2]",
         "w_eV": W_SI_EV,
     }
     # SDD ids start at 1, as in the measured data
-    return SimulatedCampaign(pre, seed, ip[order].astype(np.int8), js[order].astype(np.int16) + 1,
-                             ib[order].astype(np.int16), adc[order], t[order], truth, batches_s)
+    return SimulatedCampaign(
+        pre,
+        seed,
+        ip[order].astype(np.int8),
+        js[order].astype(np.int16) + 1,
+        ib[order].astype(np.int16),
+        adc[order],
+        t[order],
+        truth,
+        batches_s,
+    )
 
 
 def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
@@ -247,25 +308,38 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
     settings["periods"] = [asdict(p) for p in pre.periods]
     return {
         "schema": 1,
-        "run": {"name": name, "kind": "simulated", "level": "adc",
-                "description": f"simulated with preset {pre.name!r}: {pre.description}"},
+        "run": {
+            "name": name,
+            "kind": "simulated",
+            "level": "adc",
+            "description": f"simulated with preset {pre.name!r}: {pre.description}",
+        },
         "periods": [
-            {"name": ps.name, "current_A": ps.current_A, "time_s": float(sum(bl)),
-             "batches_s": [float(x) for x in bl]}
+            {
+                "name": ps.name,
+                "current_A": ps.current_A,
+                "time_s": float(sum(bl)),
+                "batches_s": [float(x) for x in bl],
+            }
             for ps, bl in zip(pre.periods, sim.batches_s, strict=True)
         ],
         "target": {"length_cm": pre.length_cm, "mean_free_path_cm": pre.mean_free_path_cm},
         "efficiency": {"value": pre.efficiency, "rel_uncertainty": pre.efficiency_rel_uncertainty},
         "binning": {"lo": 0, "hi": pre.n_adc, "width": 1},
         "sources": [{"format": "parquet", "path": "events.parquet"}],
-        "simulation": {"preset": pre.name, "seed": sim.seed, "signal": str(signal),
-                       "settings": settings},
+        "simulation": {
+            "preset": pre.name,
+            "seed": sim.seed,
+            "signal": str(signal),
+            "settings": settings,
+        },
         "truth": sim.truth,
     }
 
 
-def write_campaign(sim: SimulatedCampaign, out: str | Path, *, name: str | None = None,
-                   signal: str | float = "ka1") -> Path:
+def write_campaign(
+    sim: SimulatedCampaign, out: str | Path, *, name: str | None = None, signal: str | float = "ka1"
+) -> Path:
     """Write ``events.parquet`` and ``run.toml`` into ``out`` (atomically); return run.toml."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -274,18 +348,22 @@ def write_campaign(sim: SimulatedCampaign, out: str | Path, *, name: str | None 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = [p.name for p in sim.preset.periods]
-    table = pa.table({
-        "period": pa.DictionaryArray.from_arrays(pa.array(sim.period), pa.array(names)),
-        "sdd": pa.array(sim.sdd),
-        "batch": pa.array(sim.batch),
-        "adc": pa.array(sim.adc),
-        # float32: 0.25 s resolution over 40 days, plenty for re-batching; halves the file
-        "time_s": pa.array(sim.time_s.astype(np.float32)),
-    })
+    table = pa.table(
+        {
+            "period": pa.DictionaryArray.from_arrays(pa.array(sim.period), pa.array(names)),
+            "sdd": pa.array(sim.sdd),
+            "batch": pa.array(sim.batch),
+            "adc": pa.array(sim.adc),
+            # float32: 0.25 s resolution over 40 days, plenty for re-batching; halves the file
+            "time_s": pa.array(sim.time_s.astype(np.float32)),
+        }
+    )
     with atomic_path(out / "events.parquet") as tmp:
         pq.write_table(table, tmp, compression="zstd")
     man = _manifest(sim, name or out.name, signal)
     with atomic_path(out / "run.toml") as tmp:
-        tmp.write_text("# written by `bayes-vip simulate`; schema: docs/manifest.md\n"
-                       + tomli_w.dumps(man), encoding="utf-8")
+        tmp.write_text(
+            "# written by `bayes-vip simulate`; schema: docs/manifest.md\n" + tomli_w.dumps(man),
+            encoding="utf-8",
+        )
     return out / "run.toml"

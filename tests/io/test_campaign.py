@@ -105,15 +105,24 @@ def test_parquet_events_are_histogrammed(tmp_path):
 def test_ttree_events_give_the_same_campaign(tmp_path):
     rng = np.random.default_rng(2)
     n = 800
-    cols = {"period": rng.integers(0, 2, n).astype(np.int32), "sdd": rng.integers(1, 3, n),
-            "batch": np.zeros(n, dtype=np.int64), "adc": rng.integers(0, 100, n).astype(np.int32)}
+    cols = {
+        "period": rng.integers(0, 2, n).astype(np.int32),
+        "sdd": rng.integers(1, 3, n),
+        "batch": np.zeros(n, dtype=np.int64),
+        "adc": rng.integers(0, 100, n).astype(np.int32),
+    }
     run = _event_run(tmp_path, pa.table(cols))
     a = load_campaign(run)
     with uproot.recreate(tmp_path / "ev.root") as f:
         f["events"] = {k: v for k, v in cols.items()}
-    text = (run / "run.toml").read_text().replace(
-        'format = "parquet"\npath = "ev.parquet"', 'format = "root-ttree"\npath = "ev.root"\n'
-        'tree = "events"')
+    text = (
+        (run / "run.toml")
+        .read_text()
+        .replace(
+            'format = "parquet"\npath = "ev.parquet"',
+            'format = "root-ttree"\npath = "ev.root"\ntree = "events"',
+        )
+    )
     (run / "run.toml").write_text(text)
     b = build_campaign(load_manifest(run))
     np.testing.assert_array_equal(a["counts"].values, b["counts"].values)
@@ -124,8 +133,11 @@ def test_manifest_paths_are_relative_to_the_run_and_expand_variables(monkeypatch
     assert man.sources[0].path.resolve().name == "energyHistograms.root"
     assert man.sources[0].path.resolve().is_file()
     monkeypatch.setenv("VIP2_DATA", str(man.sources[0].path.resolve().parent))
-    text = (MEASURED_RUN / "run.toml").read_text().replace(
-        "../../../shared/data/vip2-2016-17", "$VIP2_DATA")
+    text = (
+        (MEASURED_RUN / "run.toml")
+        .read_text()
+        .replace("../../../shared/data/vip2-2016-17", "$VIP2_DATA")
+    )
     (tmp_path / "run.toml").write_text(text)
     assert load_manifest(tmp_path).sources[0].path == man.sources[0].path.resolve()
 

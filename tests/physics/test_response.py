@@ -10,8 +10,12 @@ from bayes_vip.physics import response as r
 
 # (mu, sigma, tail_frac, beta): a plain Gaussian, the measured-like tail, a heavy long tail,
 # a short steep tail
-SHAPES = [(8000.0, 70.0, 0.0, 1.0), (8047.8, 75.0, 0.08, 4.0), (4510.0, 50.0, 0.4, 10.0),
-          (6000.0, 60.0, 0.2, 0.3)]
+SHAPES = [
+    (8000.0, 70.0, 0.0, 1.0),
+    (8047.8, 75.0, 0.08, 4.0),
+    (4510.0, 50.0, 0.4, 10.0),
+    (6000.0, 60.0, 0.2, 0.3),
+]
 
 
 @pytest.mark.parametrize("mu,sigma,f,beta", SHAPES)
@@ -40,8 +44,9 @@ def test_cdf_matches_scipy_exponnorm(mu, sigma, f, beta):
 
     x = mu + sigma * np.linspace(-25.0, 8.0, 67)
     expected = (1 - f) * norm.cdf(x, mu, sigma) + f * exponnorm.sf(mu - x, beta, scale=sigma)
-    np.testing.assert_allclose(np.asarray(r.line_cdf(x, mu, sigma, f, beta)), expected,
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        np.asarray(r.line_cdf(x, mu, sigma, f, beta)), expected, rtol=1e-10, atol=1e-14
+    )
     # and the tail sits on the low-energy side: more than half the line lies below mu
     if f > 0:
         assert float(r.line_cdf(mu, mu, sigma, f, beta)) > 0.5 + 0.05 * f
@@ -86,7 +91,8 @@ def test_resolution_formula():
     s = r.sigma_at(8000.0, 30.0, 0.12, 3.7)
     assert float(s) == pytest.approx(np.sqrt(30.0**2 + 0.12 * 3.7 * 8000.0), rel=1e-15)
     assert float(r.fwhm_at(8000.0, 30.0, 0.12, 3.7)) == pytest.approx(
-        2 * np.sqrt(2 * np.log(2)) * float(s), rel=1e-15)
+        2 * np.sqrt(2 * np.log(2)) * float(s), rel=1e-15
+    )
 
 
 @pytest.mark.parametrize("p", [[-15.0, 2.9, 1e-6], [12.0, 3.1, 0.0], [0.0, 2.8, -2e-6]])
@@ -96,8 +102,9 @@ def test_calibration_inverse(p):
     e = r.adc_to_energy(adc, p)
     np.testing.assert_allclose(np.asarray(r.energy_to_adc(e, p)), np.asarray(adc), atol=1e-9)
     slope = jax.vmap(jax.grad(lambda a: r.adc_to_energy(a, p)))(adc)
-    np.testing.assert_allclose(np.asarray(slope), np.asarray(r.calibration_slope(adc, p)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(slope), np.asarray(r.calibration_slope(adc, p)), rtol=1e-12
+    )
 
 
 def test_calibration_broadcasts_over_batches():

@@ -29,9 +29,10 @@ def test_same_seed_same_campaign_other_seed_differs(tmp_path):
     write_campaign(a, tmp_path / "a")
     write_campaign(b, tmp_path / "b")
     assert pq.read_table(tmp_path / "a/events.parquet").equals(
-        pq.read_table(tmp_path / "b/events.parquet"))
-    ta = (tmp_path / "a/run.toml").read_text().replace("name = \"a\"", "")
-    assert ta == (tmp_path / "b/run.toml").read_text().replace("name = \"b\"", "")
+        pq.read_table(tmp_path / "b/events.parquet")
+    )
+    ta = (tmp_path / "a/run.toml").read_text().replace('name = "a"', "")
+    assert ta == (tmp_path / "b/run.toml").read_text().replace('name = "b"', "")
     c = simulate_campaign(preset("demo"), seed=8, signal_counts=30)
     assert a.adc.size != c.adc.size or not np.array_equal(a.adc, c.adc)
 
@@ -52,8 +53,17 @@ def test_truth_table_and_detector_features(tmp_path):
     # seed 000: 34 days with 100 A, 28 days without
     assert [p["time_s"] for p in man["periods"]] == [34 * 86400.0, 28 * 86400.0]
     assert man["periods"][0]["current_A"] == 100.0 and man["periods"][1]["current_A"] == 0.0
-    for key in ("rates_per_sdd_per_s", "sdd_rate_scale", "fano", "tail_frac", "tail_beta",
-                "escape_frac", "shelf_frac", "continuum", "signal_counts_realised"):
+    for key in (
+        "rates_per_sdd_per_s",
+        "sdd_rate_scale",
+        "fano",
+        "tail_frac",
+        "tail_beta",
+        "escape_frac",
+        "shelf_frac",
+        "continuum",
+        "signal_counts_realised",
+    ):
         assert key in man["truth"]
     assert t["signal_counts_realised"] == 0
 
@@ -75,8 +85,9 @@ def test_signal_is_injected_only_with_current():
 @pytest.fixture(scope="module")
 def one_cell():
     """One SDD, one 60-day current-on batch, with a PEP signal: about 700k events."""
-    pre = dataclasses.replace(preset("demo"), n_sdd=1,
-                              periods=(PeriodSpec("current-on", 100.0, 60.0, 60.0),))
+    pre = dataclasses.replace(
+        preset("demo"), n_sdd=1, periods=(PeriodSpec("current-on", 100.0, 60.0, 60.0),)
+    )
     sim = simulate_campaign(pre, seed=11, signal_counts=800)
     return pre, sim
 
@@ -96,12 +107,18 @@ def test_fit_back_recovers_the_truth(one_cell, tmp_path):
     scale = t["sdd_rate_scale"][0]
     truth = {g: t["rates_per_sdd_per_s"][g] * scale for g in groups}
     truth["PEP"] = t["signal_counts_expected"] / live  # starting point only, see below
-    truth.update(noise=t["noise_eV"][0][0], fano=t["fano"], tail_frac=t["tail_frac"],
-                 tail_beta=t["tail_beta"], escape_frac=t["escape_frac"],
-                 shelf_frac=t["shelf_frac"],
-                 level=t["continuum"]["level"] * scale, slope=t["continuum"]["slope"],
-                 exp_level=t["continuum"]["exp_level"] * scale,
-                 exp_len=t["continuum"]["exp_len"])
+    truth.update(
+        noise=t["noise_eV"][0][0],
+        fano=t["fano"],
+        tail_frac=t["tail_frac"],
+        tail_beta=t["tail_beta"],
+        escape_frac=t["escape_frac"],
+        shelf_frac=t["shelf_frac"],
+        level=t["continuum"]["level"] * scale,
+        slope=t["continuum"]["slope"],
+        exp_level=t["continuum"]["exp_level"] * scale,
+        exp_len=t["continuum"]["exp_len"],
+    )
     names = [*groups, "PEP", *PARAM_NAMES]
     n_rates = len(groups) + 1
 
@@ -117,8 +134,12 @@ def test_fit_back_recovers_the_truth(one_cell, tmp_path):
     f = jax.jit(nll)
     g = jax.jit(jax.grad(nll))
     x0 = np.array([truth[n] for n in names]) * 1.05  # start off the truth
-    m = Minuit(lambda x: float(f(jnp.asarray(x))), x0, grad=lambda x: np.asarray(g(jnp.asarray(x))),
-               name=names)
+    m = Minuit(
+        lambda x: float(f(jnp.asarray(x))),
+        x0,
+        grad=lambda x: np.asarray(g(jnp.asarray(x))),
+        name=names,
+    )
     m.errordef = Minuit.LIKELIHOOD
     for n in (*groups, "PEP", "level", "exp_level"):
         m.limits[n] = (0, None)
