@@ -116,10 +116,10 @@ def info(run: RunArg = DEFAULT_RUN, json_out: JsonOpt = False) -> None:
     console.print(
         f"[bold]{s['run']}[/] ({s['kind']}, {s['level']} level): "
         f"{len(s['periods'])} periods x {len(s['sdds'])} SDDs, "
-        f"up to {s['n_batches_max']} batches"
+        f"{s['n_batches_max']} batch{'es' if s['n_batches_max'] > 1 else ''} at most per period"
     )
     console.print(f"binning: {b['lo']:g}-{b['hi']:g} {b['unit']}, {b['n_bins']} bins of {width}")
-    t = Table("period", "current [A]", "time [s]", "time [d]", "batches", "counts")
+    t = Table("period", "current (A)", "time (s)", "time (d)", "batches", "counts")
     for p in s["periods"]:
         t.add_row(
             p["name"],
@@ -137,7 +137,7 @@ def info(run: RunArg = DEFAULT_RUN, json_out: JsonOpt = False) -> None:
     if s["outside_binning"]:
         console.print(
             f"entries outside the binning (ROOT under/overflow or events outside "
-            f"[binning]), not analysed: {s['outside_binning']:,}"
+            f"\\[binning]), not analysed: {s['outside_binning']:,}"
         )
 
 
