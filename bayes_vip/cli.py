@@ -190,6 +190,92 @@ def simulate(
         )
 
 
+@app.command()
+def fit(
+    run: RunArg = DEFAULT_RUN,
+    signal_energy: Annotated[str, typer.Option(
+        "--signal-energy", help="PEP line: ka1 (7746.73 eV, default), ka2 (7728.83 eV), "
+        "doublet, or an energy in eV")] = "ka1",
+    statistic: Annotated[str, typer.Option("--statistic", help="chi2 (seed 000) or poisson")
+                         ] = "chi2",
+    sdd: Annotated[int | None, typer.Option("--sdd", help="fit one SDD instead of the sum")
+                   ] = None,
+    bin_ev: Annotated[float, typer.Option("--bin-eV", help="fit bin width [eV]")] = 10.0,
+    n_int_model: Annotated[str, typer.Option("--n-int", help="N_int model: rs (D/mu)")] = "rs",
+    json_out: JsonOpt = False,
+) -> None:
+    """Classic two-step simultaneous fit (seed 000): N_X, upper limits, beta^2/2."""
+    from bayes_vip.results.classic_report import run_fit
+
+    console = _console(json_out)
+    run = _ensure_run(run, console)
+    with console.status("two-step fit and profile-likelihood scan ..."):
+        out = run_fit(run, signal=signal_energy, statistic=statistic, sdd=sdd, bin_eV=bin_ev,
+                      n_int_model=n_int_model)
+    if json_out:
+        typer.echo(json.dumps(out, default=str))
+        return
+    from rich.table import Table
+
+    q1, q2 = out["step1"], out["step2"]
+    console.print(f"[bold]{out['run']}[/]: classic fit ({statistic}), PEP line "
+                  f"{out['signal']['key']}")
+    for name, q in (("step 1", q1), ("step 2", q2)):
+        console.print(f"  {name} {q['range_eV'][0]:g}-{q['range_eV'][1]:g} eV: valid "
+                      f"{q['is_valid']}, accurate covariance {q['has_accurate_covar']}, "
+                      f"chi2/ndf = {q['statistic']:.1f}/{q['ndf']} = {q['chi2_ndf']:.3f}, at "
+                      f"limit: {q['parameters_at_limit'] or 'none'}")
+    fw = out["fwhm_cu_ka1_eV"]
+    console.print(f"  FWHM at Cu Ka1: on {fw['on'][0]:.1f} +- {fw['on'][1]:.1f} eV, off "
+                  f"{fw['off'][0]:.1f} +- {fw['off'][1]:.1f} eV; energy shift "
+                  f"{out['energy_shift_eV'][0]:+.1f} +- {out['energy_shift_eV'][1]:.1f} eV")
+    console.print(f"  N_X = {out['N_X']:.1f} +- {out['sigma_N_X']:.1f}")
+    t = Table("upper limit", "N_X (counts)", f"beta^2/2 (N_int: {n_int_model})")
+    b = out["conversion"]["beta2half_upper_limits"]
+    for k, v in out["upper_limits_counts"].items():
+        t.add_row(k, f"{v:.1f}", f"{b[k]:.3e}")
+    console.print(t)
+    console.print(f"wrote {out['json']} and {len(out['figures'])} figures")
+
+
+@app.command()
+def convert(
+    counts: Annotated[float, typer.Option("--counts", help="N_X: (an upper limit on) the PEP "
+                                          "X-ray counts")],
+    current_a: Annotated[float, typer.Option("--current-A", help="current [A]")],
+    time_s: Annotated[float, typer.Option("--time-s", help="data-taking time with current [s]")],
+    length_cm: Annotated[float, typer.Option("--length-cm", help="effective target length D "
+                                             "[cm]")],
+    mfp_cm: Annotated[float, typer.Option("--mfp-cm", help="mean free path mu [cm]")],
+    efficiency: Annotated[float, typer.Option("--efficiency", help="detection efficiency "
+                                              "(fraction, e.g. 0.018)")],
+    n_int_model: Annotated[str, typer.Option("--n-int", help="N_int model: rs (D/mu)")] = "rs",
+    json_out: JsonOpt = False,
+) -> None:
+    """Convert counts to beta^2/2 with the Ramberg-Snow formula (seed 000 eq. 2)."""
+    import math
+
+    from bayes_vip.physics.conversion import beta2half_from_counts, exposure
+
+    for name, v in (("--counts", counts), ("--time-s", time_s), ("--current-A", current_a)):
+        if not math.isfinite(v) or v < 0 or (name != "--counts" and v == 0):
+            raise InputError(f"must be a finite number {'>= 0' if name == '--counts' else '> 0'}"
+                             f", got {v}", field=name)
+    exp = exposure(charge_C=current_a * time_s, length_cm=length_cm, mean_free_path_cm=mfp_cm,
+                   efficiency=efficiency, n_int_model=n_int_model)
+    b = beta2half_from_counts(counts, exp)
+    result = {"counts": counts, "beta2half": b, "exposure": exp.to_dict(),
+              "formula": "beta^2/2 = N_X / (N_new * capture * N_int * efficiency), "
+                         "N_new = I*t/e (seed 000 eq. 2)"}
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    console = _console(False)
+    console.print(f"N_new = {exp.n_new:.4e}   capture = {exp.capture_probability:g}   "
+                  f"N_int ({n_int_model}) = {exp.n_int:.4e}   efficiency = {exp.efficiency:g}")
+    console.print(f"beta^2/2 <= {b:.3e}   (for N_X = {counts:g})")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: float64 JAX, then run the app; BayesVipError -> one line, exit 2."""
     # x64 must be on before JAX is first imported (JAX reads this at import time); the

@@ -1,0 +1,202 @@
+"""Spectra for the analyses, and the simultaneous current-on / current-off spectral model.
+
+``spectra_from_campaign`` turns an energy-level Campaign into two spectra, current on and
+current off (summed over SDDs and batches, or one SDD), rebinned over a fit range.
+
+``JointModel`` is the binned expectation of both spectra from a flat, named parameter
+vector. Each parameter is either shared by the spectra (``"fano"``) or belongs to one
+(``"on.Cu Ka"``, ``"off.level"``); a parameter can also be fixed. The current-on spectrum
+may carry a PEP-violating line with ``N_X`` counts, whose width follows the resolution
+(a pure Gaussian by default, as in seed 000 sec. 3). Rates are counts in the spectrum
+(live time 1), which keeps the parameters of order 1-1e6 and the fit well conditioned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from bayes_vip.errors import InputError
+from bayes_vip.io.campaign import edges as campaign_edges
+from bayes_vip.physics import response
+from bayes_vip.physics.lines import LineGroup
+from bayes_vip.physics.spectrum import PARAM_NAMES, SpectrumModel
+
+__all__ = ["SPECTRA", "Spectra", "spectra_from_campaign", "JointModel"]
+
+#: The two spectra of a simultaneous fit, in order.
+SPECTRA = ("on", "off")
+
+
+@dataclass(frozen=True)
+class Spectra:
+    """Two spectra on common energy bins: ``counts`` shape (2, n), ``edges`` (n+1,) [eV]."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    live_s: np.ndarray  # (2,) data-taking time of each spectrum [s]
+    charge_C: float  # sum of I * dt over the current-on periods
+    periods: dict[str, list[str]]  # "on"/"off" -> campaign period names
+    sdd: int | None
+
+    @property
+    def centres(self) -> np.ndarray:
+        return 0.5 * (self.edges[1:] + self.edges[:-1])
+
+
+def spectra_from_campaign(ds: xr.Dataset, lo: float, hi: float, bin_eV: float,
+                          sdd: int | None = None, *, run: str = "") -> Spectra:
+    """Current-on and current-off spectra of an energy-level Campaign on [lo, hi).
+
+    Periods with current > 0 are summed into "on", those with 0 A into "off". SDDs and
+    batches are summed unless ``sdd`` is given.
+    """
+    if ds.attrs.get("level") != "energy":
+        raise InputError("the classic fit needs energy-calibrated spectra; this is an ADC-level "
+                         "run: calibrate it first (bayes-vip calibrate, issue 5) or simulate with "
+                         "--level energy", file=run, field="run.level")
+    cur = ds["current_A"].values
+    names = [str(p) for p in ds["period"].values]
+    groups = {"on": [n for n, c in zip(names, cur, strict=True) if c > 0],
+              "off": [n for n, c in zip(names, cur, strict=True) if c == 0]}
+    for g, label in (("on", "current-on (current_A > 0)"), ("off", "current-off (0 A)")):
+        if not groups[g]:
+            raise InputError(f"the run has no {label} period; the simultaneous fit needs both",
+                             file=run, field="periods")
+    e = campaign_edges(ds)
+    widths = np.diff(e)
+    if not np.allclose(widths, widths[0]):
+        raise InputError("non-uniform energy bins cannot be rebinned", file=run, field="binning")
+    w0 = float(widths[0])
+    k = bin_eV / w0
+    if k < 1 or abs(k - round(k)) > 1e-9:
+        raise InputError(f"--bin-eV {bin_eV} is not a multiple of the data's {w0} eV bins",
+                         field="--bin-eV")
+    k = int(round(k))
+    i0 = int(np.searchsorted(e, lo - 1e-9))
+    i1 = int(np.searchsorted(e, hi - 1e-9))
+    if e[0] > lo + 1e-9 or e[-1] < hi - 1e-9:
+        raise InputError(f"fit range {lo:g}-{hi:g} eV is outside the data ({e[0]:g}-{e[-1]:g} eV)",
+                         file=run, field="binning")
+    n = (i1 - i0) // k
+    sel = ds["counts"] if sdd is None else ds["counts"].sel(sdd=[sdd])
+    if sdd is not None and sdd not in ds["sdd"].values:
+        raise InputError(f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}",
+                         field="--sdd")
+    counts = np.zeros((2, n))
+    live = np.zeros(2)
+    for j, g in enumerate(SPECTRA):
+        c = sel.sel(period=groups[g]).sum(("period", "sdd", "batch")).values.astype(float)
+        counts[j] = c[i0 : i0 + n * k].reshape(n, k).sum(axis=1)
+        live[j] = float(ds["time_s"].sel(period=groups[g]).sum())
+    charge = float(sum(float(ds["current_A"].sel(period=p)) * float(ds["time_s"].sel(period=p))
+                       for p in groups["on"]))
+    return Spectra(edges=e[i0 : i0 + n * k + 1 : k].astype(float), counts=counts, live_s=live,
+                   charge_C=charge, periods=groups, sdd=sdd)
+
+
+@dataclass
+class JointModel:
+    """Binned expectation of the current-on and current-off spectra.
+
+    Parameters
+    ----------
+    model : the SpectrumModel of the fitted lines, escape peaks, shelf and continuum.
+    shared : names of SpectrumModel scalar parameters common to both spectra; every other
+        scalar parameter and every line rate is per spectrum (``on.X``, ``off.X``).
+    fixed : values of parameters held fixed (by full name: ``"fano"``, ``"on.noise"``).
+    signal : the PEP line on the current-on spectrum (None for no signal term).
+    signal_tail : give the PEP line the detector's tail too (default: pure Gaussian).
+    shift : add an energy-scale offset [eV] (``"shift"`` if in ``shared``, else ``on.shift``
+        and ``off.shift``): a line of true energy E appears at E + shift. It carries the
+        residual miscalibration of calibrated spectra; the PEP line moves with it.
+    """
+
+    model: SpectrumModel
+    shared: tuple[str, ...]
+    fixed: dict[str, float] = field(default_factory=dict)
+    signal: LineGroup | None = None
+    signal_tail: bool = False
+    shift: bool = False
+
+    def __post_init__(self):
+        names = []
+        group_keys = [g.key if isinstance(g, LineGroup) else g for g in self.model.groups]
+        self.group_keys = tuple(group_keys)
+        for s in SPECTRA:
+            names += [f"{s}.{g}" for g in group_keys]
+        for p in PARAM_NAMES:
+            if p in self.shared:
+                names.append(p)
+            else:
+                names += [f"{s}.{p}" for s in SPECTRA]
+        if self.shift:
+            names += ["shift"] if "shift" in self.shared else [f"{s}.shift" for s in SPECTRA]
+        if self.signal is not None:
+            names.append("N_X")
+        self.all_names = tuple(names)
+        unknown = set(self.fixed) - set(names)
+        if unknown:
+            raise ValueError(f"fixed parameters {sorted(unknown)} are not in the model")
+        self.free_names = tuple(n for n in names if n not in self.fixed)
+
+    def full(self, x) -> dict:
+        """Free vector -> dict of every parameter (free and fixed)."""
+        d = dict(zip(self.free_names, [x[i] for i in range(len(self.free_names))], strict=True))
+        return {**{k: jnp.asarray(v) for k, v in self.fixed.items()}, **d}
+
+    def spectrum_params(self, d: dict, s: str) -> dict:
+        """SpectrumModel parameters of spectrum ``s`` ("on"/"off")."""
+        p = {k: d[k] if k in self.shared else d[f"{s}.{k}"] for k in PARAM_NAMES}
+        p["rates"] = jnp.stack([d[f"{s}.{g}"] for g in self.group_keys])
+        return p
+
+    def true_edges(self, edges, d: dict, s: str):
+        """Bin edges on the true energy scale of spectrum ``s``."""
+        if not self.shift:
+            return edges
+        return edges - (d["shift"] if "shift" in self.shared else d[f"{s}.shift"])
+
+    def signal_shape(self, edges, d: dict):
+        """Bin probabilities of the PEP line in the current-on spectrum (sums to ~1)."""
+        edges = self.true_edges(edges, d, "on")
+        p = self.spectrum_params(d, "on")
+        tf = p["tail_frac"] if self.signal_tail else 0.0
+        return response.multiplet_bin_integrals(edges, self.signal.energies, self.signal.weights,
+                                                p["noise"], p["fano"], tf, p["tail_beta"])
+
+    def expected(self, x, edges):
+        """Expected counts, shape (2, n), from the free vector ``x``."""
+        d = self.full(x)
+        out = [self.model.expected_counts(self.true_edges(edges, d, s),
+                                          self.spectrum_params(d, s), 1.0) for s in SPECTRA]
+        if self.signal is not None:
+            out[0] = out[0] + d["N_X"] * self.signal_shape(edges, d)
+        return jnp.stack(out)
+
+    def components(self, x, edges) -> dict[str, np.ndarray]:
+        """Per-component expected counts for plots: name -> (2, n)."""
+        d = self.full(x)
+        comps = {}
+        for i, g in enumerate(self.group_keys):
+            rows = []
+            for s in SPECTRA:
+                p = self.spectrum_params(d, s)
+                p = {**p, "level": 0.0, "exp_level": 0.0,
+                     "rates": jnp.zeros(len(self.group_keys)).at[i].set(p["rates"][i])}
+                rows.append(np.asarray(self.model.expected_counts(
+                    self.true_edges(edges, d, s), p, 1.0)))
+            comps[g] = np.stack(rows)
+        rows = []
+        for s in SPECTRA:
+            p = {**self.spectrum_params(d, s), "rates": jnp.zeros(len(self.group_keys))}
+            rows.append(np.asarray(self.model.expected_counts(self.true_edges(edges, d, s), p,
+                                                              1.0)))
+        comps["continuum"] = np.stack(rows)
+        if self.signal is not None:
+            sig = np.asarray(d["N_X"] * self.signal_shape(edges, d))
+            comps["PEP"] = np.stack([sig, np.zeros_like(sig)])
+        return comps

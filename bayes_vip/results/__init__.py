@@ -1,0 +1,1 @@
+"""Results layer: plots and reports of the analyses."""
