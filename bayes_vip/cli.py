@@ -69,12 +69,18 @@ def _ensure_run(run: Path, console) -> Path:
     return run
 
 
-def _simulate(preset_name, out, seed, signal_counts, signal, console):
+def _simulate(preset_name, out, seed, signal_counts, signal, console, level="adc"):
     from rich.progress import Progress
 
     from bayes_vip.simulate.presets import PRESETS, preset
-    from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
+    from bayes_vip.simulate.simulator import (
+        simulate_campaign,
+        write_campaign,
+        write_energy_campaign,
+    )
 
+    if level not in ("adc", "energy"):
+        raise InputError(f"must be adc or energy, got {level!r}", field="--level")
     if preset_name not in PRESETS:
         raise InputError(
             f"unknown preset {preset_name!r}; choose from {sorted(PRESETS)}", field="--preset"
@@ -89,7 +95,8 @@ def _simulate(preset_name, out, seed, signal_counts, signal, console):
             signal=signal,
             progress=lambda k: bar.advance(task, k),
         )
-        path = write_campaign(sim, out, signal=signal)
+        writer = write_campaign if level == "adc" else write_energy_campaign
+        path = writer(sim, out, signal=signal)
         bar.advance(task, 1)
     return sim, path
 
@@ -160,9 +167,17 @@ def simulate(
             "--signal", help="PEP line: ka1 (7746.73 eV), ka2 (7728.83 eV), doublet, or eV"
         ),
     ] = "ka1",
+    level: Annotated[
+        str,
+        typer.Option(
+            "--level",
+            help="adc: raw event list (default); energy: TH1 histograms through the true "
+            "calibration",
+        ),
+    ] = "adc",
     json_out: JsonOpt = False,
 ) -> None:
-    """Write a simulated ADC-level campaign: events.parquet, and run.toml with the truth."""
+    """Write a simulated campaign: data files, and run.toml with the truth."""
     from bayes_vip.physics.lines import pep_signal
 
     console = _console(json_out)
@@ -172,7 +187,7 @@ def simulate(
         pep_signal(signal)
     except ValueError as exc:
         raise InputError(str(exc), field="--signal") from None
-    sim, path = _simulate(preset_name, out, seed, signal_counts, signal, console)
+    sim, path = _simulate(preset_name, out, seed, signal_counts, signal, console, level)
     result = {
         "run": str(out),
         "manifest": str(path),
@@ -184,8 +199,9 @@ def simulate(
     if json_out:
         typer.echo(json.dumps(result))
     else:
+        data = "events.parquet" if level == "adc" else "energyHistograms.root"
         console.print(
-            f"wrote {path} and {out / 'events.parquet'}: {result['events']:,} events, "
+            f"wrote {path} and {out / data}: {result['events']:,} events, "
             f"{result['signal_counts_realised']} PEP events"
         )
 
@@ -193,15 +209,28 @@ def simulate(
 @app.command()
 def fit(
     run: RunArg = DEFAULT_RUN,
-    signal_energy: Annotated[str, typer.Option(
-        "--signal-energy", help="PEP line: ka1 (7746.73 eV, default), ka2 (7728.83 eV), "
-        "doublet, or an energy in eV")] = "ka1",
-    statistic: Annotated[str, typer.Option("--statistic", help="chi2 (seed 000) or poisson")
-                         ] = "chi2",
-    sdd: Annotated[int | None, typer.Option("--sdd", help="fit one SDD instead of the sum")
-                   ] = None,
+    signal_energy: Annotated[
+        str,
+        typer.Option(
+            "--signal-energy",
+            help="PEP line: ka1 (7746.73 eV, default), ka2 (7728.83 eV), "
+            "doublet, or an energy in eV",
+        ),
+    ] = "ka1",
+    statistic: Annotated[
+        str, typer.Option("--statistic", help="chi2 (seed 000) or poisson")
+    ] = "chi2",
+    sdd: Annotated[int | None, typer.Option("--sdd", help="fit one SDD instead of the sum")] = None,
     bin_ev: Annotated[float, typer.Option("--bin-eV", help="fit bin width [eV]")] = 10.0,
     n_int_model: Annotated[str, typer.Option("--n-int", help="N_int model: rs (D/mu)")] = "rs",
+    signal_shape: Annotated[
+        str,
+        typer.Option(
+            "--signal-shape",
+            help="response: PEP line with the full detector response (default); "
+            "gaussian: pure Gaussian core (seed 000)",
+        ),
+    ] = "response",
     json_out: JsonOpt = False,
 ) -> None:
     """Classic two-step simultaneous fit (seed 000): N_X, upper limits, beta^2/2."""
@@ -210,25 +239,37 @@ def fit(
     console = _console(json_out)
     run = _ensure_run(run, console)
     with console.status("two-step fit and profile-likelihood scan ..."):
-        out = run_fit(run, signal=signal_energy, statistic=statistic, sdd=sdd, bin_eV=bin_ev,
-                      n_int_model=n_int_model)
+        out = run_fit(
+            run,
+            signal=signal_energy,
+            statistic=statistic,
+            sdd=sdd,
+            bin_eV=bin_ev,
+            n_int_model=n_int_model,
+            signal_shape=signal_shape,
+        )
     if json_out:
         typer.echo(json.dumps(out, default=str))
         return
     from rich.table import Table
 
     q1, q2 = out["step1"], out["step2"]
-    console.print(f"[bold]{out['run']}[/]: classic fit ({statistic}), PEP line "
-                  f"{out['signal']['key']}")
+    console.print(
+        f"[bold]{out['run']}[/]: classic fit ({statistic}), PEP line {out['signal']['key']}"
+    )
     for name, q in (("step 1", q1), ("step 2", q2)):
-        console.print(f"  {name} {q['range_eV'][0]:g}-{q['range_eV'][1]:g} eV: valid "
-                      f"{q['is_valid']}, accurate covariance {q['has_accurate_covar']}, "
-                      f"chi2/ndf = {q['statistic']:.1f}/{q['ndf']} = {q['chi2_ndf']:.3f}, at "
-                      f"limit: {q['parameters_at_limit'] or 'none'}")
+        console.print(
+            f"  {name} {q['range_eV'][0]:g}-{q['range_eV'][1]:g} eV: valid "
+            f"{q['is_valid']}, accurate covariance {q['has_accurate_covar']}, "
+            f"chi2/ndf = {q['statistic']:.1f}/{q['ndf']} = {q['chi2_ndf']:.3f}, at "
+            f"limit: {q['parameters_at_limit'] or 'none'}"
+        )
     fw = out["fwhm_cu_ka1_eV"]
-    console.print(f"  FWHM at Cu Ka1: on {fw['on'][0]:.1f} +- {fw['on'][1]:.1f} eV, off "
-                  f"{fw['off'][0]:.1f} +- {fw['off'][1]:.1f} eV; energy shift "
-                  f"{out['energy_shift_eV'][0]:+.1f} +- {out['energy_shift_eV'][1]:.1f} eV")
+    console.print(
+        f"  FWHM at Cu Ka1: on {fw['on'][0]:.1f} +- {fw['on'][1]:.1f} eV, off "
+        f"{fw['off'][0]:.1f} +- {fw['off'][1]:.1f} eV; energy shift "
+        f"{out['energy_shift_eV'][0]:+.1f} +- {out['energy_shift_eV'][1]:.1f} eV"
+    )
     console.print(f"  N_X = {out['N_X']:.1f} +- {out['sigma_N_X']:.1f}")
     t = Table("upper limit", "N_X (counts)", f"beta^2/2 (N_int: {n_int_model})")
     b = out["conversion"]["beta2half_upper_limits"]
@@ -240,15 +281,16 @@ def fit(
 
 @app.command()
 def convert(
-    counts: Annotated[float, typer.Option("--counts", help="N_X: (an upper limit on) the PEP "
-                                          "X-ray counts")],
+    counts: Annotated[
+        float, typer.Option("--counts", help="N_X: (an upper limit on) the PEP X-ray counts")
+    ],
     current_a: Annotated[float, typer.Option("--current-A", help="current [A]")],
     time_s: Annotated[float, typer.Option("--time-s", help="data-taking time with current [s]")],
-    length_cm: Annotated[float, typer.Option("--length-cm", help="effective target length D "
-                                             "[cm]")],
+    length_cm: Annotated[float, typer.Option("--length-cm", help="effective target length D [cm]")],
     mfp_cm: Annotated[float, typer.Option("--mfp-cm", help="mean free path mu [cm]")],
-    efficiency: Annotated[float, typer.Option("--efficiency", help="detection efficiency "
-                                              "(fraction, e.g. 0.018)")],
+    efficiency: Annotated[
+        float, typer.Option("--efficiency", help="detection efficiency (fraction, e.g. 0.018)")
+    ],
     n_int_model: Annotated[str, typer.Option("--n-int", help="N_int model: rs (D/mu)")] = "rs",
     json_out: JsonOpt = False,
 ) -> None:
@@ -259,20 +301,33 @@ def convert(
 
     for name, v in (("--counts", counts), ("--time-s", time_s), ("--current-A", current_a)):
         if not math.isfinite(v) or v < 0 or (name != "--counts" and v == 0):
-            raise InputError(f"must be a finite number {'>= 0' if name == '--counts' else '> 0'}"
-                             f", got {v}", field=name)
-    exp = exposure(charge_C=current_a * time_s, length_cm=length_cm, mean_free_path_cm=mfp_cm,
-                   efficiency=efficiency, n_int_model=n_int_model)
+            raise InputError(
+                f"must be a finite number {'>= 0' if name == '--counts' else '> 0'}, got {v}",
+                field=name,
+            )
+    exp = exposure(
+        charge_C=current_a * time_s,
+        length_cm=length_cm,
+        mean_free_path_cm=mfp_cm,
+        efficiency=efficiency,
+        n_int_model=n_int_model,
+    )
     b = beta2half_from_counts(counts, exp)
-    result = {"counts": counts, "beta2half": b, "exposure": exp.to_dict(),
-              "formula": "beta^2/2 = N_X / (N_new * capture * N_int * efficiency), "
-                         "N_new = I*t/e (seed 000 eq. 2)"}
+    result = {
+        "counts": counts,
+        "beta2half": b,
+        "exposure": exp.to_dict(),
+        "formula": "beta^2/2 = N_X / (N_new * capture * N_int * efficiency), "
+        "N_new = I*t/e (seed 000 eq. 2)",
+    }
     if json_out:
         typer.echo(json.dumps(result))
         return
     console = _console(False)
-    console.print(f"N_new = {exp.n_new:.4e}   capture = {exp.capture_probability:g}   "
-                  f"N_int ({n_int_model}) = {exp.n_int:.4e}   efficiency = {exp.efficiency:g}")
+    console.print(
+        f"N_new = {exp.n_new:.4e}   capture = {exp.capture_probability:g}   "
+        f"N_int ({n_int_model}) = {exp.n_int:.4e}   efficiency = {exp.efficiency:g}"
+    )
     console.print(f"beta^2/2 <= {b:.3e}   (for N_X = {counts:g})")
 
 

@@ -62,11 +62,25 @@ ESCAPE_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb")
 #: Confidence levels of the profile-likelihood upper limits.
 CLS = (0.90, 0.95, 0.997)
 
-_SHAPE_START = {"fano": 0.15, "tail_frac": 0.08, "tail_beta": 4.0, "escape_frac": 0.012,
-                "shelf_frac": 0.07, "slope": -0.02, "noise": 40.0}
-_LIMITS = {"noise": (1.0, 300.0), "fano": (0.01, 1.0), "tail_frac": (0.0, 0.6),
-           "tail_beta": (0.05, 30.0), "escape_frac": (0.0, 0.2), "shelf_frac": (0.0, 0.5),
-           "slope": (-1.0, 1.0), "level": (0.0, None)}
+_SHAPE_START = {
+    "fano": 0.15,
+    "tail_frac": 0.08,
+    "tail_beta": 4.0,
+    "escape_frac": 0.012,
+    "shelf_frac": 0.07,
+    "slope": -0.02,
+    "noise": 40.0,
+}
+_LIMITS = {
+    "noise": (1.0, 300.0),
+    "fano": (0.01, 1.0),
+    "tail_frac": (0.0, 0.6),
+    "tail_beta": (0.05, 30.0),
+    "escape_frac": (0.0, 0.2),
+    "shelf_frac": (0.0, 0.5),
+    "slope": (-1.0, 1.0),
+    "level": (0.0, None),
+}
 
 
 def cost_function(statistic: str):
@@ -74,12 +88,18 @@ def cost_function(statistic: str):
     if statistic == "chi2":
         return lambda mu, n: jnp.sum((n - mu) ** 2 / jnp.maximum(n, 1.0))
     if statistic == "poisson":
+
         def dev(mu, n):
             mu = jnp.maximum(mu, 1e-300)
-            return 2.0 * jnp.sum(mu - n + jnp.where(n > 0, n * jnp.log(n / mu), 0.0))
+            # n ln(n/mu) -> 0 for n = 0; the safe n keeps the *gradient* of the unselected
+            # branch finite too (jnp.where differentiates both branches)
+            n_safe = jnp.where(n > 0, n, 1.0)
+            return 2.0 * jnp.sum(mu - n + jnp.where(n > 0, n * jnp.log(n_safe / mu), 0.0))
+
         return dev
-    raise InputError(f"unknown statistic {statistic!r}; choose chi2 or poisson",
-                     field="--statistic")
+    raise InputError(
+        f"unknown statistic {statistic!r}; choose chi2 or poisson", field="--statistic"
+    )
 
 
 @dataclass
@@ -99,41 +119,67 @@ class FitResult:
     x: np.ndarray
     fixed: dict[str, float]
     range_eV: tuple[float, float]
+    fixed_at_limit: list[str] = field(default_factory=list)
 
     @property
     def ndf(self) -> int:
         return self.n_bins - self.n_free
 
     def quality(self) -> dict:
-        return {"is_valid": self.is_valid, "has_accurate_covar": self.has_accurate_covar,
-                "parameters_at_limit": self.at_limit, "statistic": self.fval, "ndf": self.ndf,
-                "chi2_ndf": self.fval / self.ndf, "range_eV": list(self.range_eV)}
+        return {
+            "is_valid": self.is_valid,
+            "has_accurate_covar": self.has_accurate_covar,
+            "parameters_at_limit": self.at_limit,
+            "fixed_at_limit_after_invalid_fit": self.fixed_at_limit,
+            "statistic": self.fval,
+            "ndf": self.ndf,
+            "chi2_ndf": self.fval / self.ndf,
+            "range_eV": list(self.range_eV),
+        }
 
     def to_dict(self) -> dict:
-        return {**self.quality(), "values": self.values, "errors": self.errors,
-                "fixed": self.fixed}
+        return {**self.quality(), "values": self.values, "errors": self.errors, "fixed": self.fixed}
+
+
+_COMPILED: dict[tuple, tuple] = {}
+
+
+def _compiled(jm: JointModel, edges: np.ndarray, statistic: str):
+    """Jitted statistic and gradient f(x, counts, fixed_values), shared by all JointModels of
+    the same structure on the same bins (toys and profile scans compile once)."""
+    key = (jm.structure(), edges.tobytes(), statistic)
+    if key not in _COMPILED:
+        stat = cost_function(statistic)
+        e = jnp.asarray(edges)
+
+        def f(x, counts, fixed_values):
+            return stat(jm.expected(x, e, fixed_values), counts)
+
+        _COMPILED[key] = (jax.jit(f), jax.jit(jax.grad(f)))
+    return _COMPILED[key]
 
 
 class _Fitter:
-    """A JointModel on fixed bins, with a jitted statistic and gradient (compiled once)."""
+    """A JointModel on fixed bins with its compiled statistic and gradient."""
 
     def __init__(self, jm: JointModel, spectra: Spectra, statistic: str):
         self.jm, self.spectra = jm, spectra
-        self.edges = jnp.asarray(spectra.edges)
         self.counts = jnp.asarray(spectra.counts)
-        stat = cost_function(statistic)
-
-        def f(x, counts):
-            return stat(jm.expected(x, self.edges), counts)
-
-        self.f = jax.jit(f)
-        self.g = jax.jit(jax.grad(f))
+        self.fixed_values = jnp.asarray(jm.fixed_vector())
+        f, g = _compiled(jm, np.asarray(spectra.edges, dtype=float), statistic)
+        fv = self.fixed_values
+        self.f = lambda x, c: f(x, c, fv)
+        self.g = lambda x, c: g(x, c, fv)
 
     def minuit(self, start: dict, counts=None) -> Minuit:
         c = self.counts if counts is None else counts
         names = self.jm.free_names
-        m = Minuit(lambda x: float(self.f(jnp.asarray(x), c)), [start[n] for n in names],
-                   grad=lambda x: np.asarray(self.g(jnp.asarray(x), c)), name=names)
+        m = Minuit(
+            lambda x: float(self.f(jnp.asarray(x), c)),
+            [start[n] for n in names],
+            grad=lambda x: np.asarray(self.g(jnp.asarray(x), c)),
+            name=names,
+        )
         m.errordef = Minuit.LEAST_SQUARES
         m.strategy = 1
         for n in names:
@@ -151,24 +197,51 @@ class _Fitter:
         m.migrad(ncall=100000)
         if not m.valid:
             m.migrad(ncall=100000)  # one restart from where it stopped
-        m.hesse()
+        if m.valid:
+            m.hesse()
+        fixed_at_limit = []
+        if not m.valid:
+            # a weak line pinned at its zero bound makes the minimum "invalid" (in MIGRAD or
+            # in HESSE, whose second derivatives cross the bound): fix the parameters that
+            # sit at a bound and refit; this is reported in the fit quality
+            fixed_at_limit = [p.name for p in m.params if _at_limit(p)]
+            for name in fixed_at_limit:
+                m.fixed[name] = True
+            if fixed_at_limit:
+                m.migrad(ncall=100000)
+                m.hesse()
+        if not m.valid:  # last resort: MINUIT's most careful strategy
+            m.strategy = 2
+            m.migrad(ncall=100000)
+            m.hesse()
         names = self.jm.free_names
         at_limit = [p.name for p in m.params if _at_limit(p)]
-        res = FitResult(names=names, values=dict(zip(names, map(float, m.values), strict=True)),
-                        errors=dict(zip(names, map(float, m.errors), strict=True)),
-                        covariance=np.array(m.covariance), fval=float(m.fval),
-                        n_bins=int(self.counts.size), n_free=len(names), is_valid=bool(m.valid),
-                        has_accurate_covar=bool(m.fmin.has_accurate_covar), at_limit=at_limit,
-                        x=np.array(m.values), fixed=dict(self.jm.fixed),
-                        range_eV=(float(self.spectra.edges[0]), float(self.spectra.edges[-1])))
+        res = FitResult(
+            names=names,
+            values=dict(zip(names, map(float, m.values), strict=True)),
+            errors=dict(zip(names, map(float, m.errors), strict=True)),
+            covariance=np.array(m.covariance),
+            fval=float(m.fval),
+            n_bins=int(self.counts.size),
+            n_free=len(names) - len(fixed_at_limit),
+            is_valid=bool(m.valid),
+            has_accurate_covar=bool(m.fmin.has_accurate_covar),
+            at_limit=at_limit,
+            x=np.array(m.values),
+            fixed=dict(self.jm.fixed),
+            fixed_at_limit=fixed_at_limit,
+            range_eV=(float(self.spectra.edges[0]), float(self.spectra.edges[-1])),
+        )
         return m, res
 
 
 def _at_limit(p) -> bool:
     """A parameter within 1e-3 of its error (or 1e-9 absolute) of a limit."""
     tol = max(1e-3 * p.error, 1e-9)
-    return bool((p.has_lower_limit and p.value - p.lower_limit < tol)
-                or (p.has_upper_limit and p.upper_limit - p.value < tol))
+    return bool(
+        (p.has_lower_limit and p.value - p.lower_limit < tol)
+        or (p.has_upper_limit and p.upper_limit - p.value < tol)
+    )
 
 
 def _line_window(spectra: Spectra, group: LineGroup, half_width: float = 150.0) -> np.ndarray:
@@ -208,8 +281,10 @@ def _start(jm: JointModel, spectra: Spectra, shapes: dict) -> dict:
 
 def _check(res: FitResult, step: str) -> None:
     if not res.is_valid:
-        raise AnalysisError(f"{step}: MINUIT did not find a valid minimum "
-                            f"(statistic {res.fval:.1f}, parameters at limits: {res.at_limit})")
+        raise AnalysisError(
+            f"{step}: MINUIT did not find a valid minimum "
+            f"(statistic {res.fval:.1f}, parameters at limits: {res.at_limit})"
+        )
 
 
 @dataclass
@@ -254,77 +329,154 @@ def _fwhm(res: FitResult, s: str, energy: float) -> tuple[float, float]:
 
 def _decide(simple: FitResult, richer: FitResult, what: str) -> dict:
     """Keep the richer model when it lowers the statistic beyond the 3-sigma point
-    (p < 0.0027) of chi2 with as many degrees of freedom as it adds parameters."""
+    (p < 0.0027) of chi2 with as many degrees of freedom as it adds parameters.
+
+    If one of the two fits has no valid minimum, the other is kept and the reason recorded.
+    """
     dof = richer.n_free - simple.n_free
     delta = simple.fval - richer.fval
-    threshold = float(stats.chi2.isf(0.0027, dof))
-    return {"what": what, "delta_statistic": float(delta), "added_parameters": dof,
-            "threshold": threshold, "chosen": bool(delta > threshold)}
+    threshold = float(stats.chi2.isf(0.0027, max(dof, 1)))
+    out = {
+        "what": what,
+        "delta_statistic": float(delta),
+        "added_parameters": dof,
+        "threshold": threshold,
+        "chosen": bool(delta > threshold),
+    }
+    if not richer.is_valid or not simple.is_valid:
+        out["chosen"] = bool(richer.is_valid)
+        out["note"] = (
+            "the richer model's fit had no valid minimum"
+            if not richer.is_valid
+            else "the simpler model's fit had no valid minimum"
+        )
+    return out
 
 
-def fit_two_step(spectra1: Spectra, spectra2: Spectra, *, signal: LineGroup,
-                 statistic: str = "chi2", roi_groups=ROI_GROUPS, cls=CLS,
-                 profile: bool = True) -> ClassicResult:
+def fit_two_step(
+    spectra1: Spectra,
+    spectra2: Spectra,
+    *,
+    signal: LineGroup,
+    statistic: str = "chi2",
+    roi_groups=ROI_GROUPS,
+    cls=CLS,
+    profile: bool = True,
+    signal_shape: str = "response",
+) -> ClassicResult:
     """Run step 1 on ``spectra1`` (3.5-11 keV) and step 2 on ``spectra2`` (7-11 keV).
 
     Decisions taken from the data, each by a likelihood-ratio test at 3 sigma and recorded
     in ``ClassicResult.decisions``: (1) separate noise for current on and off in step 1;
-    (2) in step 2, noise refitted per spectrum (Fano factor kept from step 1) rather than
-    fixed from step 1 -- the measured Cu Ka line is broader than the Ti/Mn lines predict.
-    Step 2 always has a shared energy-scale shift (the measured Cu Ka sits about 25 eV above
-    8047.8 eV).
+    in step 2, starting from the step-1 resolution and tail, (2) the noise refitted per
+    spectrum (Fano factor kept), then (3) the tail fraction and slope refitted. Step 2 always
+    has a shared energy-scale shift (the measured Cu Ka sits about 25 eV above 8047.8 eV).
     """
     lo2, hi2 = spectra2.edges[0], spectra2.edges[-1]
     if not any(lo2 <= e <= hi2 for e in signal.energies):
-        raise InputError(f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
-                         f"range {lo2:g}-{hi2:g} eV", field="--signal-energy")
+        raise InputError(
+            f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
+            f"range {lo2:g}-{hi2:g} eV",
+            field="--signal-energy",
+        )
     fixed_exp = {f"{s}.exp_level": 0.0 for s in SPECTRA}  # 1-keV exponential: nil above 3.5 keV
     m1 = SpectrumModel(groups=STEP1_GROUPS, escape_groups=ESCAPE_GROUPS)
     shared = ("fano", "tail_frac", "tail_beta", "escape_frac", "shelf_frac", "slope", "exp_len")
     fixed1 = {**fixed_exp, "exp_len": 200.0}
     jm_split = JointModel(m1, shared=shared, fixed=fixed1)
     _, r_split = _Fitter(jm_split, spectra1, statistic).run(
-        _start(jm_split, spectra1, _SHAPE_START))
-    _check(r_split, "step 1")
+        _start(jm_split, spectra1, _SHAPE_START)
+    )
     jm_same = JointModel(m1, shared=(*shared, "noise"), fixed=fixed1)
-    start = {**{k: v for k, v in r_split.values.items() if not k.endswith("noise")},
-             "noise": 0.5 * (r_split.values["on.noise"] + r_split.values["off.noise"])}
+    start = {
+        **{k: v for k, v in r_split.values.items() if not k.endswith("noise")},
+        "noise": 0.5 * (r_split.values["on.noise"] + r_split.values["off.noise"]),
+    }
     _, r_same = _Fitter(jm_same, spectra1, statistic).run(start)
-    _check(r_same, "step 1 (one noise for both spectra)")
     d1 = _decide(r_same, r_split, "step 1: separate noise for current on and off")
     r1, jm1 = (r_split, jm_split) if d1["chosen"] else (r_same, jm_same)
+    _check(r1, "step 1")
     v1 = {**r1.fixed, **r1.values}
     noise1 = {s: v1.get(f"{s}.noise", v1.get("noise")) for s in SPECTRA}
 
-    # step 2: resolution from step 1 (fixed), or noise refitted when the data ask for it
+    # step 2: resolution and tail from step 1; each refitted only when the data ask for it
     m2 = SpectrumModel(groups=tuple(roi_groups), escape_groups=())
-    base_fixed = {"fano": v1["fano"], "shelf_frac": v1["shelf_frac"], "escape_frac": 0.0,
-                  "exp_len": 200.0, **fixed_exp}
-    shared2 = ("fano", "tail_frac", "tail_beta", "escape_frac", "shelf_frac", "slope",
-               "exp_len", "shift")
-    shapes = {**_SHAPE_START, "tail_frac": v1["tail_frac"], "tail_beta": v1["tail_beta"],
-              "slope": v1["slope"]}
-    fits = {}
-    for label, fixed in (("fixed", {**base_fixed, **{f"{s}.noise": noise1[s] for s in SPECTRA}}),
-                         ("refitted", base_fixed)):
-        jm = JointModel(m2, shared=shared2, fixed=fixed, signal=signal, shift=True)
+    shared2 = (
+        "fano",
+        "tail_frac",
+        "tail_beta",
+        "escape_frac",
+        "shelf_frac",
+        "slope",
+        "exp_len",
+        "shift",
+    )
+    shapes = {
+        **_SHAPE_START,
+        "tail_frac": v1["tail_frac"],
+        "tail_beta": v1["tail_beta"],
+        "slope": v1["slope"],
+    }
+    fixed_noise = {f"{s}.noise": noise1[s] for s in SPECTRA}
+    fixed_tail = {"tail_frac": v1["tail_frac"], "tail_beta": v1["tail_beta"]}
+    base_fixed = {
+        "fano": v1["fano"],
+        "shelf_frac": v1["shelf_frac"],
+        "escape_frac": 0.0,
+        "exp_len": 200.0,
+        **fixed_exp,
+    }
+
+    def step2(fixed: dict, label: str, start_from: FitResult | None, required: bool = False):
+        jm = JointModel(
+            m2, shared=shared2, fixed=fixed, signal=signal, shift=True, signal_shape=signal_shape
+        )
         fitter = _Fitter(jm, spectra2, statistic)
         st = _start(jm, spectra2, shapes)
-        st.update({f"{s}.noise": noise1[s] for s in SPECTRA if f"{s}.noise" in st})
+        st.update({k: v for k, v in noise1_named.items() if k in st})
+        if start_from is not None:
+            st.update({k: v for k, v in start_from.values.items() if k in st})
         _, r = fitter.run(st)
-        _check(r, f"step 2 (noise {label})")
-        fits[label] = (jm, fitter, r)
-    d2 = _decide(fits["fixed"][2], fits["refitted"][2],
-                 "step 2: noise refitted per spectrum instead of fixed from step 1")
-    jm2, fit2, r2 = fits["refitted" if d2["chosen"] else "fixed"]
+        if required:
+            _check(r, f"step 2 ({label})")
+        return jm, fitter, r
+
+    noise1_named = {f"{s}.noise": noise1[s] for s in SPECTRA}
+    cur = step2(
+        {**base_fixed, **fixed_noise, **fixed_tail},
+        "resolution and tail from step 1",
+        None,
+        required=True,
+    )
+    nxt = step2({**base_fixed, **fixed_tail}, "noise refitted", cur[2])
+    d2 = _decide(cur[2], nxt[2], "step 2: noise refitted per spectrum (Fano from step 1)")
+    if d2["chosen"]:
+        cur = nxt
+    tail_fixed = {**base_fixed} if d2["chosen"] else {**base_fixed, **fixed_noise}
+    nxt = step2(tail_fixed, "tail refitted", cur[2])
+    d3 = _decide(cur[2], nxt[2], "step 2: tail fraction and slope refitted")
+    if d3["chosen"]:
+        cur = nxt
+    jm2, fit2, r2 = cur
+    _check(r2, "step 2")
     n_x, s_x = r2.values["N_X"], r2.errors["N_X"]
     limits = profile_upper_limits(fit2, r2, cls) if profile else {}
     cu = line_group("Cu Ka").lines[0].energy_eV
     fwhm = {s: _fwhm(r2 if d2["chosen"] else r1, s, cu) for s in SPECTRA}
-    return ClassicResult(step1=r1, step2=r2, statistic=statistic, signal=signal, n_x=n_x,
-                         sigma_n_x=s_x, profile_limits=limits, fwhm_cu_ka=fwhm,
-                         decisions={"noise_split_step1": d1, "noise_refit_step2": d2},
-                         jm1=jm1, jm2=jm2)
+    decisions = {"noise_split_step1": d1, "noise_refit_step2": d2, "tail_refit_step2": d3}
+    return ClassicResult(
+        step1=r1,
+        step2=r2,
+        statistic=statistic,
+        signal=signal,
+        n_x=n_x,
+        sigma_n_x=s_x,
+        profile_limits=limits,
+        fwhm_cu_ka=fwhm,
+        decisions=decisions,
+        jm1=jm1,
+        jm2=jm2,
+    )
 
 
 def profile_upper_limits(fitter: _Fitter, best: FitResult, cls=CLS) -> dict[str, float]:
@@ -338,7 +490,8 @@ def profile_upper_limits(fitter: _Fitter, best: FitResult, cls=CLS) -> dict[str,
 
     def profiled(n: float) -> float:
         m = fitter.minuit({**start, "N_X": n})
-        m.fixed["N_X"] = True
+        for name in ("N_X", *best.fixed_at_limit):
+            m.fixed[name] = True
         m.migrad(ncall=100000)
         if not m.valid:
             raise AnalysisError(f"profile scan: no valid minimum at N_X = {n:.4g}")
@@ -354,8 +507,7 @@ def profile_upper_limits(fitter: _Fitter, best: FitResult, cls=CLS) -> dict[str,
         hi = lo + sigma
         while profiled(hi) - s_hat < target:
             hi += 2 * sigma
-        ul = optimize.brentq(lambda n, t=target: profiled(n) - s_hat - t, lo, hi,
-                             xtol=1e-3 * sigma)
+        ul = optimize.brentq(lambda n, t=target: profiled(n) - s_hat - t, lo, hi, xtol=1e-3 * sigma)
         out[f"{cl:g}"] = float(ul)
         lo = ul
     return out

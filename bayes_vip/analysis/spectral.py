@@ -21,7 +21,6 @@ import xarray as xr
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.campaign import edges as campaign_edges
-from bayes_vip.physics import response
 from bayes_vip.physics.lines import LineGroup
 from bayes_vip.physics.spectrum import PARAM_NAMES, SpectrumModel
 
@@ -47,25 +46,35 @@ class Spectra:
         return 0.5 * (self.edges[1:] + self.edges[:-1])
 
 
-def spectra_from_campaign(ds: xr.Dataset, lo: float, hi: float, bin_eV: float,
-                          sdd: int | None = None, *, run: str = "") -> Spectra:
+def spectra_from_campaign(
+    ds: xr.Dataset, lo: float, hi: float, bin_eV: float, sdd: int | None = None, *, run: str = ""
+) -> Spectra:
     """Current-on and current-off spectra of an energy-level Campaign on [lo, hi).
 
     Periods with current > 0 are summed into "on", those with 0 A into "off". SDDs and
     batches are summed unless ``sdd`` is given.
     """
     if ds.attrs.get("level") != "energy":
-        raise InputError("the classic fit needs energy-calibrated spectra; this is an ADC-level "
-                         "run: calibrate it first (bayes-vip calibrate, issue 5) or simulate with "
-                         "--level energy", file=run, field="run.level")
+        raise InputError(
+            "the classic fit needs energy-calibrated spectra; this is an ADC-level "
+            "run: calibrate it first (bayes-vip calibrate, issue 5) or simulate with "
+            "--level energy",
+            file=run,
+            field="run.level",
+        )
     cur = ds["current_A"].values
     names = [str(p) for p in ds["period"].values]
-    groups = {"on": [n for n, c in zip(names, cur, strict=True) if c > 0],
-              "off": [n for n, c in zip(names, cur, strict=True) if c == 0]}
+    groups = {
+        "on": [n for n, c in zip(names, cur, strict=True) if c > 0],
+        "off": [n for n, c in zip(names, cur, strict=True) if c == 0],
+    }
     for g, label in (("on", "current-on (current_A > 0)"), ("off", "current-off (0 A)")):
         if not groups[g]:
-            raise InputError(f"the run has no {label} period; the simultaneous fit needs both",
-                             file=run, field="periods")
+            raise InputError(
+                f"the run has no {label} period; the simultaneous fit needs both",
+                file=run,
+                field="periods",
+            )
     e = campaign_edges(ds)
     widths = np.diff(e)
     if not np.allclose(widths, widths[0]):
@@ -73,29 +82,44 @@ def spectra_from_campaign(ds: xr.Dataset, lo: float, hi: float, bin_eV: float,
     w0 = float(widths[0])
     k = bin_eV / w0
     if k < 1 or abs(k - round(k)) > 1e-9:
-        raise InputError(f"--bin-eV {bin_eV} is not a multiple of the data's {w0} eV bins",
-                         field="--bin-eV")
+        raise InputError(
+            f"--bin-eV {bin_eV} is not a multiple of the data's {w0} eV bins", field="--bin-eV"
+        )
     k = int(round(k))
     i0 = int(np.searchsorted(e, lo - 1e-9))
     i1 = int(np.searchsorted(e, hi - 1e-9))
     if e[0] > lo + 1e-9 or e[-1] < hi - 1e-9:
-        raise InputError(f"fit range {lo:g}-{hi:g} eV is outside the data ({e[0]:g}-{e[-1]:g} eV)",
-                         file=run, field="binning")
+        raise InputError(
+            f"fit range {lo:g}-{hi:g} eV is outside the data ({e[0]:g}-{e[-1]:g} eV)",
+            file=run,
+            field="binning",
+        )
     n = (i1 - i0) // k
-    sel = ds["counts"] if sdd is None else ds["counts"].sel(sdd=[sdd])
     if sdd is not None and sdd not in ds["sdd"].values:
-        raise InputError(f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}",
-                         field="--sdd")
+        raise InputError(
+            f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}", field="--sdd"
+        )
+    sel = ds["counts"] if sdd is None else ds["counts"].sel(sdd=[sdd])
     counts = np.zeros((2, n))
     live = np.zeros(2)
     for j, g in enumerate(SPECTRA):
         c = sel.sel(period=groups[g]).sum(("period", "sdd", "batch")).values.astype(float)
         counts[j] = c[i0 : i0 + n * k].reshape(n, k).sum(axis=1)
         live[j] = float(ds["time_s"].sel(period=groups[g]).sum())
-    charge = float(sum(float(ds["current_A"].sel(period=p)) * float(ds["time_s"].sel(period=p))
-                       for p in groups["on"]))
-    return Spectra(edges=e[i0 : i0 + n * k + 1 : k].astype(float), counts=counts, live_s=live,
-                   charge_C=charge, periods=groups, sdd=sdd)
+    charge = float(
+        sum(
+            float(ds["current_A"].sel(period=p)) * float(ds["time_s"].sel(period=p))
+            for p in groups["on"]
+        )
+    )
+    return Spectra(
+        edges=e[i0 : i0 + n * k + 1 : k].astype(float),
+        counts=counts,
+        live_s=live,
+        charge_C=charge,
+        periods=groups,
+        sdd=sdd,
+    )
 
 
 @dataclass
@@ -109,7 +133,10 @@ class JointModel:
         scalar parameter and every line rate is per spectrum (``on.X``, ``off.X``).
     fixed : values of parameters held fixed (by full name: ``"fano"``, ``"on.noise"``).
     signal : the PEP line on the current-on spectrum (None for no signal term).
-    signal_tail : give the PEP line the detector's tail too (default: pure Gaussian).
+    signal_shape : ``"response"`` (default): the PEP X-rays get the same detector response as
+        every other line (Gaussian, tail and shelf), so ``N_X`` counts all detected PEP
+        X-rays, as the efficiency in the RS formula does; ``"gaussian"``: a pure Gaussian at
+        the resolution, seed 000's choice, which counts only the Gaussian core.
     shift : add an energy-scale offset [eV] (``"shift"`` if in ``shared``, else ``on.shift``
         and ``off.shift``): a line of true energy E appears at E + shift. It carries the
         residual miscalibration of calibrated spectra; the PEP line moves with it.
@@ -119,7 +146,7 @@ class JointModel:
     shared: tuple[str, ...]
     fixed: dict[str, float] = field(default_factory=dict)
     signal: LineGroup | None = None
-    signal_tail: bool = False
+    signal_shape: str = "response"
     shift: bool = False
 
     def __post_init__(self):
@@ -142,11 +169,46 @@ class JointModel:
         if unknown:
             raise ValueError(f"fixed parameters {sorted(unknown)} are not in the model")
         self.free_names = tuple(n for n in names if n not in self.fixed)
+        if self.signal_shape not in ("response", "gaussian"):
+            raise ValueError(
+                f"signal_shape must be 'response' or 'gaussian', not {self.signal_shape!r}"
+            )
+        if self.signal is not None:
+            m = self.model
+            self._signal_model = SpectrumModel(
+                groups=(self.signal,),
+                e_min=m.e_min,
+                e_max=m.e_max,
+                e_ref=m.e_ref,
+                shelf_lo_eV=m.shelf_lo_eV,
+            )
 
-    def full(self, x) -> dict:
-        """Free vector -> dict of every parameter (free and fixed)."""
+    @property
+    def fixed_names(self) -> tuple[str, ...]:
+        return tuple(self.fixed)
+
+    def fixed_vector(self) -> np.ndarray:
+        """Values of the fixed parameters, in ``fixed_names`` order."""
+        return np.array([self.fixed[k] for k in self.fixed], dtype=float)
+
+    def structure(self) -> tuple:
+        """Everything but the fixed *values*: models with equal structure share compiled code."""
+        return (
+            self.group_keys,
+            self.model.escape_groups,
+            self.shared,
+            self.fixed_names,
+            None if self.signal is None else tuple(self.signal.energies),
+            self.signal_shape,
+            self.shift,
+        )
+
+    def full(self, x, fixed_values=None) -> dict:
+        """Free vector (and optionally the fixed values as an array) -> dict of every parameter."""
         d = dict(zip(self.free_names, [x[i] for i in range(len(self.free_names))], strict=True))
-        return {**{k: jnp.asarray(v) for k, v in self.fixed.items()}, **d}
+        fv = self.fixed_vector() if fixed_values is None else fixed_values
+        fixed = {k: fv[i] for i, k in enumerate(self.fixed)}
+        return {**fixed, **d}
 
     def spectrum_params(self, d: dict, s: str) -> dict:
         """SpectrumModel parameters of spectrum ``s`` ("on"/"off")."""
@@ -160,21 +222,26 @@ class JointModel:
             return edges
         return edges - (d["shift"] if "shift" in self.shared else d[f"{s}.shift"])
 
-    def signal_shape(self, edges, d: dict):
-        """Bin probabilities of the PEP line in the current-on spectrum (sums to ~1)."""
+    def signal_probabilities(self, edges, d: dict):
+        """Bin probabilities of one PEP X-ray in the current-on spectrum."""
         edges = self.true_edges(edges, d, "on")
         p = self.spectrum_params(d, "on")
-        tf = p["tail_frac"] if self.signal_tail else 0.0
-        return response.multiplet_bin_integrals(edges, self.signal.energies, self.signal.weights,
-                                                p["noise"], p["fano"], tf, p["tail_beta"])
+        p = {**p, "rates": jnp.ones(1), "level": 0.0, "exp_level": 0.0, "escape_frac": 0.0}
+        if self.signal_shape == "gaussian":
+            p = {**p, "tail_frac": 0.0, "shelf_frac": 0.0}
+        return self._signal_model.expected_counts(edges, p, 1.0)
 
-    def expected(self, x, edges):
+    def expected(self, x, edges, fixed_values=None):
         """Expected counts, shape (2, n), from the free vector ``x``."""
-        d = self.full(x)
-        out = [self.model.expected_counts(self.true_edges(edges, d, s),
-                                          self.spectrum_params(d, s), 1.0) for s in SPECTRA]
+        d = self.full(x, fixed_values)
+        out = [
+            self.model.expected_counts(
+                self.true_edges(edges, d, s), self.spectrum_params(d, s), 1.0
+            )
+            for s in SPECTRA
+        ]
         if self.signal is not None:
-            out[0] = out[0] + d["N_X"] * self.signal_shape(edges, d)
+            out[0] = out[0] + d["N_X"] * self.signal_probabilities(edges, d)
         return jnp.stack(out)
 
     def components(self, x, edges) -> dict[str, np.ndarray]:
@@ -185,18 +252,24 @@ class JointModel:
             rows = []
             for s in SPECTRA:
                 p = self.spectrum_params(d, s)
-                p = {**p, "level": 0.0, "exp_level": 0.0,
-                     "rates": jnp.zeros(len(self.group_keys)).at[i].set(p["rates"][i])}
-                rows.append(np.asarray(self.model.expected_counts(
-                    self.true_edges(edges, d, s), p, 1.0)))
+                p = {
+                    **p,
+                    "level": 0.0,
+                    "exp_level": 0.0,
+                    "rates": jnp.zeros(len(self.group_keys)).at[i].set(p["rates"][i]),
+                }
+                rows.append(
+                    np.asarray(self.model.expected_counts(self.true_edges(edges, d, s), p, 1.0))
+                )
             comps[g] = np.stack(rows)
         rows = []
         for s in SPECTRA:
             p = {**self.spectrum_params(d, s), "rates": jnp.zeros(len(self.group_keys))}
-            rows.append(np.asarray(self.model.expected_counts(self.true_edges(edges, d, s), p,
-                                                              1.0)))
+            rows.append(
+                np.asarray(self.model.expected_counts(self.true_edges(edges, d, s), p, 1.0))
+            )
         comps["continuum"] = np.stack(rows)
         if self.signal is not None:
-            sig = np.asarray(d["N_X"] * self.signal_shape(edges, d))
+            sig = np.asarray(d["N_X"] * self.signal_probabilities(edges, d))
             comps["PEP"] = np.stack([sig, np.zeros_like(sig)])
         return comps

@@ -54,11 +54,14 @@ def n_new(charge_C: float) -> float:
 def n_int(model: str, *, length_cm: float, mean_free_path_cm: float, **context) -> float:
     """Number of electron-atom interactions per electron under ``model`` (see N_INT_MODELS)."""
     if model not in N_INT_MODELS:
-        raise InputError(f"unknown N_int model {model!r}; available: {sorted(N_INT_MODELS)}",
-                         field="--n-int")
-    return N_INT_MODELS[model](length_cm=_positive("length_cm", length_cm),
-                               mean_free_path_cm=_positive("mean_free_path_cm",
-                                                           mean_free_path_cm), **context)
+        raise InputError(
+            f"unknown N_int model {model!r}; available: {sorted(N_INT_MODELS)}", field="--n-int"
+        )
+    return N_INT_MODELS[model](
+        length_cm=_positive("length_cm", length_cm),
+        mean_free_path_cm=_positive("mean_free_path_cm", mean_free_path_cm),
+        **context,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,20 +84,33 @@ class Exposure:
         return {**asdict(self), "counts_per_beta2half": self.counts_per_beta2half}
 
 
-def exposure(*, charge_C: float, length_cm: float, mean_free_path_cm: float,
-             efficiency: float, n_int_model: str = "rs",
-             capture_probability: float = CAPTURE_PROBABILITY, **context) -> Exposure:
+def exposure(
+    *,
+    charge_C: float,
+    length_cm: float,
+    mean_free_path_cm: float,
+    efficiency: float,
+    n_int_model: str = "rs",
+    capture_probability: float = CAPTURE_PROBABILITY,
+    **context,
+) -> Exposure:
     """The exposure of a measurement. ``charge_C`` = sum over current-on periods of I*dt."""
     eff = _positive("efficiency", efficiency)
     if eff > 1:
-        raise InputError(f"must be <= 1 (a fraction, not a percentage), got {eff}",
-                         field="efficiency")
+        raise InputError(
+            f"must be <= 1 (a fraction, not a percentage), got {eff}", field="efficiency"
+        )
     charge = _positive("charge (current x time)", charge_C)
-    return Exposure(charge_C=charge, n_new=n_new(charge), capture_probability=capture_probability,
-                    n_int_model=n_int_model,
-                    n_int=n_int(n_int_model, length_cm=length_cm,
-                                mean_free_path_cm=mean_free_path_cm, **context),
-                    efficiency=eff)
+    return Exposure(
+        charge_C=charge,
+        n_new=n_new(charge),
+        capture_probability=capture_probability,
+        n_int_model=n_int_model,
+        n_int=n_int(
+            n_int_model, length_cm=length_cm, mean_free_path_cm=mean_free_path_cm, **context
+        ),
+        efficiency=eff,
+    )
 
 
 def beta2half_from_counts(counts: float, exp: Exposure) -> float:

@@ -28,19 +28,36 @@ def signal_from_option(value: str):
 
 
 def _spectra_dict(sp: Spectra) -> dict:
-    return {"periods": sp.periods, "sdd": sp.sdd, "edges_eV": [float(sp.edges[0]),
-            float(sp.edges[-1])], "bin_eV": float(np.diff(sp.edges)[0]),
-            "counts": {"on": float(sp.counts[0].sum()), "off": float(sp.counts[1].sum())}}
+    return {
+        "periods": sp.periods,
+        "sdd": sp.sdd,
+        "edges_eV": [float(sp.edges[0]), float(sp.edges[-1])],
+        "bin_eV": float(np.diff(sp.edges)[0]),
+        "counts": {"on": float(sp.counts[0].sum()), "off": float(sp.counts[1].sum())},
+    }
 
 
-def run_fit(run: str | Path, *, signal: str = "ka1", statistic: str = "chi2",
-            sdd: int | None = None, bin_eV: float = 10.0, n_int_model: str = "rs",
-            figures: bool = True, out_dir: Path | None = None) -> dict:
+def run_fit(
+    run: str | Path,
+    *,
+    signal: str = "ka1",
+    statistic: str = "chi2",
+    sdd: int | None = None,
+    bin_eV: float = 10.0,
+    n_int_model: str = "rs",
+    figures: bool = True,
+    out_dir: Path | None = None,
+    signal_shape: str = "response",
+) -> dict:
     """The classic two-step analysis of ``run``; returns the result written to classic.json.
 
     Nothing is written unless both fits are valid (``AnalysisError`` otherwise).
     """
     classic.cost_function(statistic)  # validates the choice before any work
+    if signal_shape not in ("response", "gaussian"):
+        raise InputError(
+            f"must be response or gaussian, got {signal_shape!r}", field="--signal-shape"
+        )
     sig = signal_from_option(signal)
     man = load_manifest(run)
     ds = build_campaign(man)
@@ -49,20 +66,32 @@ def run_fit(run: str | Path, *, signal: str = "ka1", statistic: str = "chi2",
     hi2 = min(classic.STEP2_RANGE[1], top)
     s1 = spectra_from_campaign(ds, classic.STEP1_RANGE[0], hi1, bin_eV, sdd, run=man.path)
     s2 = spectra_from_campaign(ds, classic.STEP2_RANGE[0], hi2, bin_eV, sdd, run=man.path)
-    res = classic.fit_two_step(s1, s2, signal=sig, statistic=statistic)
+    res = classic.fit_two_step(s1, s2, signal=sig, statistic=statistic, signal_shape=signal_shape)
 
-    exp = exposure(charge_C=s2.charge_C, length_cm=man.target.length_cm,
-                   mean_free_path_cm=man.target.mean_free_path_cm,
-                   efficiency=man.efficiency.value, n_int_model=n_int_model)
-    limits_counts = {"3sigma (seed 000: 3 x sigma(N_X))": res.ul_3sigma,
-                     **{f"profile {k}": v for k, v in res.profile_limits.items()}}
+    exp = exposure(
+        charge_C=s2.charge_C,
+        length_cm=man.target.length_cm,
+        mean_free_path_cm=man.target.mean_free_path_cm,
+        efficiency=man.efficiency.value,
+        n_int_model=n_int_model,
+    )
+    limits_counts = {
+        "3sigma (seed 000: 3 x sigma(N_X))": res.ul_3sigma,
+        **{f"profile {k}": v for k, v in res.profile_limits.items()},
+    }
     out = {
         "run": man.name,
         "statistic": statistic,
-        "statistic_note": ("chi2: Neyman, variance = observed counts, empty bins variance 1; "
-                           "poisson: Baker-Cousins likelihood ratio, exact for 0 counts"),
+        "statistic_note": (
+            "chi2: Neyman, variance = observed counts, empty bins variance 1; "
+            "poisson: Baker-Cousins likelihood ratio, exact for 0 counts"
+        ),
         "signal": sig.to_dict(),
-        "signal_shape": "Gaussian at the resolution of the current-on spectrum",
+        "signal_shape": signal_shape,
+        "signal_shape_note": (
+            "response: Gaussian + tail + shelf like every line, N_X counts all "
+            "detected PEP X-rays; gaussian: the core only (seed 000)"
+        ),
         "spectra": {"step1": _spectra_dict(s1), "step2": _spectra_dict(s2)},
         "step1": res.step1.to_dict(),
         "step2": res.step2.to_dict(),
@@ -72,13 +101,16 @@ def run_fit(run: str | Path, *, signal: str = "ka1", statistic: str = "chi2",
         "N_X": res.n_x,
         "sigma_N_X": res.sigma_n_x,
         "upper_limits_counts": limits_counts,
-        "profile_limit_note": ("one-sided asymptotic profile-likelihood limits on N_X >= 0: "
-                               "q(N) = S(N) - S(N_hat >= 0) = Phi^-1(CL)^2"),
+        "profile_limit_note": (
+            "one-sided asymptotic profile-likelihood limits on N_X >= 0: "
+            "q(N) = S(N) - S(N_hat >= 0) = Phi^-1(CL)^2"
+        ),
         "conversion": {
             **exp.to_dict(),
             "n_int_model": n_int_model,
-            "beta2half_upper_limits": {k: beta2half_from_counts(v, exp)
-                                       for k, v in limits_counts.items()},
+            "beta2half_upper_limits": {
+                k: beta2half_from_counts(v, exp) for k, v in limits_counts.items()
+            },
             "formula": "beta^2/2 = N_X / (N_new * capture * N_int * efficiency) (seed 000 eq. 2)",
         },
     }
@@ -87,22 +119,38 @@ def run_fit(run: str | Path, *, signal: str = "ka1", statistic: str = "chi2",
     if figures:
         tag = f"{statistic}" + (f"_sdd{sdd}" if sdd is not None else "")
         figs["step1"] = plot_joint_fit(
-            s1, res.jm1, res.step1.x, f"{man.name}: step 1, {s1.edges[0]:g}-{s1.edges[-1]:g} eV "
-            f"({statistic})", results / f"classic_step1_{tag}.png")
+            s1,
+            res.jm1,
+            res.step1.x,
+            f"{man.name}: step 1, {s1.edges[0]:g}-{s1.edges[-1]:g} eV ({statistic})",
+            results / f"classic_step1_{tag}.png",
+        )
         pep = {ln.name: ln.energy_eV for ln in sig.lines}
         figs["step2"] = plot_joint_fit(
-            s2, res.jm2, res.step2.x, f"{man.name}: step 2, {s2.edges[0]:g}-{s2.edges[-1]:g} eV "
+            s2,
+            res.jm2,
+            res.step2.x,
+            f"{man.name}: step 2, {s2.edges[0]:g}-{s2.edges[-1]:g} eV "
             f"({statistic}); N_X = {res.n_x:.0f} +- {res.sigma_n_x:.0f}",
-            results / f"classic_step2_{tag}.png", mark=pep)
+            results / f"classic_step2_{tag}.png",
+            mark=pep,
+        )
         import jax.numpy as jnp
 
         d = res.jm2.full(jnp.asarray(res.step2.x))
         ul = res.profile_limits.get("0.997", res.ul_3sigma)
-        at_ul = ul * np.asarray(res.jm2.signal_shape(jnp.asarray(s2.edges), d))
+        at_ul = ul * np.asarray(res.jm2.signal_probabilities(jnp.asarray(s2.edges), d))
         figs["roi"] = plot_joint_fit(
-            s2, res.jm2, res.step2.x, f"{man.name}: region of interest; magenta: PEP line at "
-            f"its upper limit {ul:.0f} counts", results / f"classic_roi_{tag}.png",
-            xlim=(7400.0, 8400.0), logy=False, mark=pep, extra={"PEP at upper limit": at_ul})
+            s2,
+            res.jm2,
+            res.step2.x,
+            f"{man.name}: region of interest; magenta: PEP line at its upper limit {ul:.0f} counts",
+            results / f"classic_roi_{tag}.png",
+            xlim=(7400.0, 8400.0),
+            logy=False,
+            mark=pep,
+            extra={"PEP at upper limit": at_ul},
+        )
     out["figures"] = {k: str(v) for k, v in figs.items()}
     write_json(results / "classic.json", out)
     out["json"] = str(results / "classic.json")

@@ -26,10 +26,18 @@ def save(fig, path: Path) -> Path:
     return path
 
 
-def plot_joint_fit(spectra: Spectra, jm: JointModel, x, title: str, path: Path, *,
-                   xlim: tuple[float, float] | None = None, logy: bool = True,
-                   mark: dict[str, float] | None = None,
-                   extra: dict[str, np.ndarray] | None = None) -> Path:
+def plot_joint_fit(
+    spectra: Spectra,
+    jm: JointModel,
+    x,
+    title: str,
+    path: Path,
+    *,
+    xlim: tuple[float, float] | None = None,
+    logy: bool = True,
+    mark: dict[str, float] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Both spectra with the total fit, its components, and the residuals (data - fit)/sqrt(fit).
 
     ``mark``: vertical lines (label -> energy). ``extra``: additional curves for the
@@ -46,8 +54,16 @@ def plot_joint_fit(spectra: Spectra, jm: JointModel, x, title: str, path: Path, 
     for j, s in enumerate(SPECTRA):
         ax, axr = axes[2 * j], axes[2 * j + 1]
         n = spectra.counts[j]
-        ax.errorbar(c[sel], n[sel], yerr=np.sqrt(np.maximum(n[sel], 1)), fmt=".", ms=2,
-                    color="k", lw=0.5, label=f"data, {_LABEL[s]}")
+        ax.errorbar(
+            c[sel],
+            n[sel],
+            yerr=np.sqrt(np.maximum(n[sel], 1)),
+            fmt=".",
+            ms=2,
+            color="k",
+            lw=0.5,
+            label=f"data, {_LABEL[s]}",
+        )
         ax.plot(c[sel], mu[j][sel], color="C3", lw=1.2, label="fit")
         for k, (name, comp) in enumerate(comps.items()):
             if np.max(comp[j][sel], initial=0.0) <= 0:
@@ -58,8 +74,16 @@ def plot_joint_fit(spectra: Spectra, jm: JointModel, x, title: str, path: Path, 
                 ax.plot(c[sel], curve[sel], lw=1.2, color="m", label=name)
         for name, e in (mark or {}).items():
             ax.axvline(e, color="grey", lw=0.6, ls=":")
-            ax.text(e, 0.97, name, rotation=90, va="top", ha="right", fontsize=7,
-                    transform=ax.get_xaxis_transform())
+            ax.text(
+                e,
+                0.97,
+                name,
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                transform=ax.get_xaxis_transform(),
+            )
         if logy:
             ax.set_yscale("log")
             ax.set_ylim(max(0.5, 0.3 * np.min(mu[j][sel])), 3 * np.max(n[sel]))
