@@ -62,6 +62,10 @@ ESCAPE_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb")
 #: Confidence levels of the profile-likelihood upper limits.
 CLS = (0.90, 0.95, 0.997)
 
+#: Continuum support of the fit models: wider than any fit range plus energy shift, so that
+#: the clip at the support's ends never meets a bin edge (a kink there stalls MIGRAD).
+_FIT_SUPPORT = {"e_min": 500.0, "e_max": 20000.0}
+
 _SHAPE_START = {
     "fano": 0.15,
     "tail_frac": 0.08,
@@ -380,7 +384,7 @@ def fit_two_step(
             field="--signal-energy",
         )
     fixed_exp = {f"{s}.exp_level": 0.0 for s in SPECTRA}  # 1-keV exponential: nil above 3.5 keV
-    m1 = SpectrumModel(groups=STEP1_GROUPS, escape_groups=ESCAPE_GROUPS)
+    m1 = SpectrumModel(groups=STEP1_GROUPS, escape_groups=ESCAPE_GROUPS, **_FIT_SUPPORT)
     shared = ("fano", "tail_frac", "tail_beta", "escape_frac", "shelf_frac", "slope", "exp_len")
     fixed1 = {**fixed_exp, "exp_len": 200.0}
     jm_split = JointModel(m1, shared=shared, fixed=fixed1)
@@ -400,7 +404,7 @@ def fit_two_step(
     noise1 = {s: v1.get(f"{s}.noise", v1.get("noise")) for s in SPECTRA}
 
     # step 2: resolution and tail from step 1; each refitted only when the data ask for it
-    m2 = SpectrumModel(groups=tuple(roi_groups), escape_groups=())
+    m2 = SpectrumModel(groups=tuple(roi_groups), escape_groups=(), **_FIT_SUPPORT)
     shared2 = (
         "fano",
         "tail_frac",

@@ -67,6 +67,24 @@ class SimulatedCampaign:
     truth: dict
     batches_s: list[list[float]]
 
+    def true_parameters(self, period: int, sdd: int) -> dict:
+        """True spectrum of one (period, SDD) as flat named parameters.
+
+        Keys: every line group (rate per second of live time, per-SDD scale included), and
+        ``physics.spectrum.PARAM_NAMES`` (noise of that period and SDD, Fano, tail, escape,
+        shelf, continuum). ``sdd`` is the 1-based id.
+        """
+        t = self.truth
+        sc = t["sdd_rate_scale"][sdd - 1]
+        c = t["continuum"]
+        out = {g: r * sc for g, r in t["rates_per_sdd_per_s"].items()}
+        out.update(noise=t["noise_eV"][period][sdd - 1], fano=t["fano"],
+                   tail_frac=t["tail_frac"], tail_beta=t["tail_beta"],
+                   escape_frac=t["escape_frac"], shelf_frac=t["shelf_frac"],
+                   level=c["level"] * sc, slope=c["slope"], exp_level=c["exp_level"] * sc,
+                   exp_len=c["exp_len"])
+        return out
+
     def calibrated_energy(self, *, seed: int = 0) -> np.ndarray:
         """Energies [eV] of the events through their cells' *true* calibration.
 

@@ -66,22 +66,8 @@ def one(seed: int) -> dict:
     )
     inside = (sim.adc >= 0) & (sim.adc < pre.n_adc)
     counts = jnp.asarray(np.bincount(sim.adc[inside], minlength=pre.n_adc).astype(float))
-    sc = t["sdd_rate_scale"][0]
-    c = t["continuum"]
-    truth = {g: t["rates_per_sdd_per_s"][g] * sc for g in GROUPS}
-    truth.update(
-        PEP=t["signal_counts_realised"] / live,
-        noise=t["noise_eV"][0][0],
-        fano=t["fano"],
-        tail_frac=t["tail_frac"],
-        tail_beta=t["tail_beta"],
-        escape_frac=t["escape_frac"],
-        shelf_frac=t["shelf_frac"],
-        level=c["level"] * sc,
-        slope=c["slope"],
-        exp_level=c["exp_level"] * sc,
-        exp_len=c["exp_len"],
-    )
+    truth = sim.true_parameters(0, 1)
+    truth["PEP"] = t["signal_counts_realised"] / live
     x0 = np.array([truth[n] for n in NAMES]) * 1.03
     m = Minuit(
         lambda x: float(_f(jnp.asarray(x), counts, e_edges, live)),

@@ -104,21 +104,8 @@ def test_fit_back_recovers_the_truth(one_cell, tmp_path):
     live = float(ds["live_time_s"].values[0, 0, 0])
     groups = tuple(MEASURED_2016_17["rates"])
     model = spectrum_model((*groups, pep_signal("ka1")))
-    scale = t["sdd_rate_scale"][0]
-    truth = {g: t["rates_per_sdd_per_s"][g] * scale for g in groups}
+    truth = sim.true_parameters(0, 1)
     truth["PEP"] = t["signal_counts_expected"] / live  # starting point only, see below
-    truth.update(
-        noise=t["noise_eV"][0][0],
-        fano=t["fano"],
-        tail_frac=t["tail_frac"],
-        tail_beta=t["tail_beta"],
-        escape_frac=t["escape_frac"],
-        shelf_frac=t["shelf_frac"],
-        level=t["continuum"]["level"] * scale,
-        slope=t["continuum"]["slope"],
-        exp_level=t["continuum"]["exp_level"] * scale,
-        exp_len=t["continuum"]["exp_len"],
-    )
     names = [*groups, "PEP", *PARAM_NAMES]
     n_rates = len(groups) + 1
 
