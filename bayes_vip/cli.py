@@ -222,7 +222,12 @@ def fit(
     ] = "chi2",
     sdd: Annotated[int | None, typer.Option("--sdd", help="fit one SDD instead of the sum")] = None,
     bin_ev: Annotated[float, typer.Option("--bin-eV", help="fit bin width [eV]")] = 10.0,
-    n_int_model: Annotated[str, typer.Option("--n-int", help="N_int model: rs (D/mu)")] = "rs",
+    n_int_model: Annotated[
+        str,
+        typer.Option(
+            "--n-int", help="N_int model: rs (D/mu, seed 000) or close-encounter (seed 001)"
+        ),
+    ] = "rs",
     signal_shape: Annotated[
         str,
         typer.Option(
@@ -280,6 +285,63 @@ def fit(
 
 
 @app.command()
+def transport(
+    experiment: Annotated[
+        str, typer.Option("--experiment", help="vip or vip2 (seed 001 table 1)")
+    ] = "vip2",
+    current_a: Annotated[
+        float | None, typer.Option("--current-A", help="override the preset's current [A]")
+    ] = None,
+    fermi_velocity_factor: Annotated[
+        float,
+        typer.Option(
+            "--fermi-velocity-factor",
+            help="factor in eq. 8: 0.75 as printed; 1 reproduces the "
+            "seed's mu = 39 nm (docs/transport.md)",
+        ),
+    ] = 0.75,
+    rs_bound: Annotated[
+        float | None,
+        typer.Option(
+            "--rs-bound", help="an RS bound on beta^2/2 to improve by the close-encounter gain"
+        ),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="folder for transport.json and figures")
+    ] = Path("results/transport"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Seed 001 transport model: every quantity with unit and equation, figures."""
+    from bayes_vip.results.transport_report import run_transport
+
+    console = _console(json_out)
+    with console.status("transport model and figures ..."):
+        res = run_transport(
+            experiment,
+            current_A=current_a,
+            fermi_velocity_factor=fermi_velocity_factor,
+            rs_bound=rs_bound,
+            out_dir=out,
+        )
+    if json_out:
+        typer.echo(json.dumps(res, default=str))
+        return
+    from rich.table import Table
+
+    tab = Table(
+        "quantity",
+        "value",
+        "unit",
+        "seed 001",
+        title=f"{res['experiment']}: I = {res['inputs']['target']['current_A']:g} A",
+    )
+    for r in res["quantities"]:
+        tab.add_row(r["quantity"], f"{r['value']:.4g}", r["unit"], r["equation"])
+    console.print(tab)
+    console.print(f"wrote {res['json']} and {len(res.get('figures', {}))} figures")
+
+
+@app.command()
 def convert(
     counts: Annotated[
         float, typer.Option("--counts", help="N_X: (an upper limit on) the PEP X-ray counts")
@@ -291,7 +353,19 @@ def convert(
     efficiency: Annotated[
         float, typer.Option("--efficiency", help="detection efficiency (fraction, e.g. 0.018)")
     ],
-    n_int_model: Annotated[str, typer.Option("--n-int", help="N_int model: rs (D/mu)")] = "rs",
+    n_int_model: Annotated[
+        str,
+        typer.Option(
+            "--n-int", help="N_int model: rs (D/mu, seed 000) or close-encounter (seed 001)"
+        ),
+    ] = "rs",
+    cross_section_cm2: Annotated[
+        float | None,
+        typer.Option(
+            "--cross-section-cm2",
+            help="strip cross-section z*w [cm^2], for close-encounter (VIP-2: 0.01)",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Convert counts to beta^2/2 with the Ramberg-Snow formula (seed 000 eq. 2)."""
@@ -311,6 +385,8 @@ def convert(
         mean_free_path_cm=mfp_cm,
         efficiency=efficiency,
         n_int_model=n_int_model,
+        current_A=current_a,
+        cross_section_cm2=cross_section_cm2,
     )
     b = beta2half_from_counts(counts, exp)
     result = {

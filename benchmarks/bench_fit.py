@@ -35,8 +35,12 @@ def _time_fit(ds, statistic: str) -> dict:
         t0 = time.perf_counter()
         r = classic.fit_two_step(s1, s2, signal=pep_signal("ka1"), statistic=statistic)
         out[f"{label}_s"] = round(time.perf_counter() - t0, 2)
-    out.update(N_X=round(r.n_x, 1), sigma_N_X=round(r.sigma_n_x, 1),
-               step2_chi2_ndf=round(r.step2.fval / r.step2.ndf, 3), valid=r.step2.is_valid)
+    out.update(
+        N_X=round(r.n_x, 1),
+        sigma_N_X=round(r.sigma_n_x, 1),
+        step2_chi2_ndf=round(r.step2.fval / r.step2.ndf, 3),
+        valid=r.step2.is_valid,
+    )
     return out
 
 
@@ -51,10 +55,19 @@ def main() -> int:
         prep = time.perf_counter() - t0
         ds = load_campaign(tmp)
         results["vip2-2018 (simulated, energy level)"] = {
-            "simulate_s": round(prep, 1), **{s: _time_fit(ds, s) for s in ("chi2", "poisson")}}
-    print(json.dumps({"benchmark": "classic two-step fit incl. profile scan",
-                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                      "results": results}, indent=1))
+            "simulate_s": round(prep, 1),
+            **{s: _time_fit(ds, s) for s in ("chi2", "poisson")},
+        }
+    print(
+        json.dumps(
+            {
+                "benchmark": "classic two-step fit incl. profile scan",
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     return 0
 
 

@@ -54,30 +54,50 @@ def main() -> int:
             s1 = spectra_from_campaign(ds, 3500, 11000, 10)
             s2 = spectra_from_campaign(ds, 7000, 11000, 10)
             try:
-                r = classic.fit_two_step(s1, s2, signal=pep_signal("ka1"),
-                                         statistic=args.statistic, profile=args.profile,
-                                         signal_shape=args.signal_shape)
+                r = classic.fit_two_step(
+                    s1,
+                    s2,
+                    signal=pep_signal("ka1"),
+                    statistic=args.statistic,
+                    profile=args.profile,
+                    signal_shape=args.signal_shape,
+                )
             except AnalysisError as exc:
                 failed += 1
                 print(f"toy {seed}: {exc}", file=sys.stderr)
                 continue
             truth = sim.truth["signal_counts_realised"]
-            rows.append({"seed": seed, "truth": truth, "N_X": r.n_x, "sigma": r.sigma_n_x,
-                         "pull": (r.n_x - truth) / r.sigma_n_x,
-                         "ul95": r.profile_limits.get("0.95")})
-            print(f"toy {seed}: truth {truth} N_X {r.n_x:.1f} +- {r.sigma_n_x:.1f}",
-                  file=sys.stderr, flush=True)
+            rows.append(
+                {
+                    "seed": seed,
+                    "truth": truth,
+                    "N_X": r.n_x,
+                    "sigma": r.sigma_n_x,
+                    "pull": (r.n_x - truth) / r.sigma_n_x,
+                    "ul95": r.profile_limits.get("0.95"),
+                }
+            )
+            print(
+                f"toy {seed}: truth {truth} N_X {r.n_x:.1f} +- {r.sigma_n_x:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
     pulls = np.array([r["pull"] for r in rows])
     out = {
-        "preset": args.preset, "signal_expected": args.signal, "statistic": args.statistic,
+        "preset": args.preset,
+        "signal_expected": args.signal,
+        "statistic": args.statistic,
         "signal_shape": args.signal_shape,
-        "n_toys": args.toys, "n_valid": len(rows), "n_failed": failed,
-        "pull_mean": float(pulls.mean()), "pull_mean_se": float(pulls.std(ddof=1) /
-                                                                np.sqrt(len(pulls))),
+        "n_toys": args.toys,
+        "n_valid": len(rows),
+        "n_failed": failed,
+        "pull_mean": float(pulls.mean()),
+        "pull_mean_se": float(pulls.std(ddof=1) / np.sqrt(len(pulls))),
         "pull_sd": float(pulls.std(ddof=1)),
         "median_sigma_N_X": float(np.median([r["sigma"] for r in rows])),
-        "covered_by_seed_3sigma_bound": float(np.mean([r["N_X"] + 3 * r["sigma"] >= r["truth"]
-                                                       for r in rows])),
+        "covered_by_seed_3sigma_bound": float(
+            np.mean([r["N_X"] + 3 * r["sigma"] >= r["truth"] for r in rows])
+        ),
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     if args.profile:

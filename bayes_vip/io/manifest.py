@@ -69,6 +69,7 @@ class Target:
     length_cm: float
     mean_free_path_cm: float
     note: str = ""
+    cross_section_cm2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,7 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         length_cm=tg.number("length_cm", lo=0.0, lo_open=True),
         mean_free_path_cm=tg.number("mean_free_path_cm", lo=0.0, lo_open=True),
         note=tg.get("note", str, required=False, default=""),
+        cross_section_cm2=tg.number("cross_section_cm2", required=False, lo=0.0, lo_open=True),
     )
     ef = top.sub("efficiency")
     efficiency = Efficiency(

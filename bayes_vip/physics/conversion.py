@@ -9,8 +9,9 @@ so an upper limit on N_X gives ``beta^2/2 <= N_X / (N_new * capture * N_int * ef
 ``N_int`` is the number of chances an electron has to make the transition:
 
 - ``"rs"``: the Ramberg-Snow straight path, ``D / mu`` (seed 000 eq. 2);
-- further models register in ``N_INT_MODELS`` (the transport model of seed 001 adds its
-  close-encounter count there); results always name the model used.
+- ``"close-encounter"``: the close encounters with atoms during the traversal time of the
+  transport model (seed 001 sec. 3), which needs the current and the strip's cross-section;
+results always name the model used.
 
 Seed 000's published number: 3 x 67 = 201 counts, 34 days at 100 A, D = 7.1 cm,
 mu = 3.9e-6 cm, efficiency 1.8 % give 3.345e-29 with these formulas; the seed prints
@@ -34,8 +35,39 @@ def _rs_n_int(length_cm: float, mean_free_path_cm: float, **_) -> float:
     return length_cm / mean_free_path_cm
 
 
+def _close_encounter_n_int(
+    length_cm: float,
+    mean_free_path_cm: float,
+    *,
+    current_A: float | None = None,
+    cross_section_cm2: float | None = None,
+    fermi_velocity_factor: float = 0.75,
+    **_,
+) -> float:
+    """Close encounters during the traversal (seed 001 sec. 3): dt_T / (l / v_F), with
+    dt_T = n e A L / I (eq. 12). Needs the current and the strip's cross-section."""
+    from bayes_vip.physics import transport as tr
+
+    if current_A is None or cross_section_cm2 is None:
+        raise InputError(
+            "the close-encounter N_int needs the current and the target's "
+            "cross-section (manifest target.cross_section_cm2, or "
+            "--cross-section-cm2)",
+            field="--n-int",
+        )
+    _positive("current_A", current_A)
+    area = _positive("cross_section_cm2", cross_section_cm2) * 1e-4
+    cu = tr.Copper(fermi_velocity_factor=fermi_velocity_factor)
+    dt_T = tr.electron_density(cu) * E_CHARGE * area * (length_cm / 100.0) / current_A
+    return dt_T / tr.close_encounter_time(cu)
+
+
 #: Registered N_int models: name -> function(length_cm, mean_free_path_cm, **context).
-N_INT_MODELS: dict[str, Callable[..., float]] = {"rs": _rs_n_int}
+#: ``rs``: D/mu (seed 000 eq. 2); ``close-encounter``: seed 001 sec. 3.
+N_INT_MODELS: dict[str, Callable[..., float]] = {
+    "rs": _rs_n_int,
+    "close-encounter": _close_encounter_n_int,
+}
 
 
 def _positive(name: str, value: float) -> float:

@@ -54,6 +54,13 @@ def run_fit(
     Nothing is written unless both fits are valid (``AnalysisError`` otherwise).
     """
     classic.cost_function(statistic)  # validates the choice before any work
+    from bayes_vip.physics.conversion import N_INT_MODELS
+
+    if n_int_model not in N_INT_MODELS:
+        raise InputError(
+            f"unknown N_int model {n_int_model!r}; available: {sorted(N_INT_MODELS)}",
+            field="--n-int",
+        )
     if signal_shape not in ("response", "gaussian"):
         raise InputError(
             f"must be response or gaussian, got {signal_shape!r}", field="--signal-shape"
@@ -68,12 +75,15 @@ def run_fit(
     s2 = spectra_from_campaign(ds, classic.STEP2_RANGE[0], hi2, bin_eV, sdd, run=man.path)
     res = classic.fit_two_step(s1, s2, signal=sig, statistic=statistic, signal_shape=signal_shape)
 
+    on_time = sum(man.period(p).time_s for p in s2.periods["on"])
     exp = exposure(
         charge_C=s2.charge_C,
         length_cm=man.target.length_cm,
         mean_free_path_cm=man.target.mean_free_path_cm,
         efficiency=man.efficiency.value,
         n_int_model=n_int_model,
+        current_A=s2.charge_C / on_time,
+        cross_section_cm2=man.target.cross_section_cm2,
     )
     limits_counts = {
         "3sigma (seed 000: 3 x sigma(N_X))": res.ul_3sigma,

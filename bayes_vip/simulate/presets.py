@@ -81,6 +81,7 @@ class Preset:
     efficiency_rel_uncertainty: float = 0.10
     length_cm: float = 7.1
     mean_free_path_cm: float = 3.91e-6
+    cross_section_cm2: float = 0.01  # z w = 50 um x 20 mm, seed 001 table 1 (VIP-2)
 
 
 _SEED000_NOTE = "seed 000 sec. 2: 34 days with 100 A, 28 days without, six SDDs (two 1x3 arrays)"

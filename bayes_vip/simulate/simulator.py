@@ -78,11 +78,18 @@ class SimulatedCampaign:
         sc = t["sdd_rate_scale"][sdd - 1]
         c = t["continuum"]
         out = {g: r * sc for g, r in t["rates_per_sdd_per_s"].items()}
-        out.update(noise=t["noise_eV"][period][sdd - 1], fano=t["fano"],
-                   tail_frac=t["tail_frac"], tail_beta=t["tail_beta"],
-                   escape_frac=t["escape_frac"], shelf_frac=t["shelf_frac"],
-                   level=c["level"] * sc, slope=c["slope"], exp_level=c["exp_level"] * sc,
-                   exp_len=c["exp_len"])
+        out.update(
+            noise=t["noise_eV"][period][sdd - 1],
+            fano=t["fano"],
+            tail_frac=t["tail_frac"],
+            tail_beta=t["tail_beta"],
+            escape_frac=t["escape_frac"],
+            shelf_frac=t["shelf_frac"],
+            level=c["level"] * sc,
+            slope=c["slope"],
+            exp_level=c["exp_level"] * sc,
+            exp_len=c["exp_len"],
+        )
         return out
 
     def calibrated_energy(self, *, seed: int = 0) -> np.ndarray:
@@ -348,7 +355,11 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
             }
             for ps, bl in zip(pre.periods, sim.batches_s, strict=True)
         ],
-        "target": {"length_cm": pre.length_cm, "mean_free_path_cm": pre.mean_free_path_cm},
+        "target": {
+            "length_cm": pre.length_cm,
+            "mean_free_path_cm": pre.mean_free_path_cm,
+            "cross_section_cm2": pre.cross_section_cm2,
+        },
         "efficiency": {"value": pre.efficiency, "rel_uncertainty": pre.efficiency_rel_uncertainty},
         "binning": {"lo": 0, "hi": pre.n_adc, "width": 1},
         "sources": [{"format": "parquet", "path": "events.parquet"}],

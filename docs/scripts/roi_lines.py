@@ -34,16 +34,26 @@ def main() -> int:
     s2 = spectra_from_campaign(ds, 7000, 10000, 10)
 
     def fit(groups):
-        return classic.fit_two_step(s1, s2, signal=pep_signal("ka1"), statistic=args.statistic,
-                                    roi_groups=groups, profile=False)
+        return classic.fit_two_step(
+            s1,
+            s2,
+            signal=pep_signal("ka1"),
+            statistic=args.statistic,
+            roi_groups=groups,
+            profile=False,
+        )
 
     base = fit(BASE)
-    out = {"statistic": args.statistic, "base": {"lines": BASE, "step2": base.step2.fval,
-                                                 "ndf": base.step2.ndf}, "candidates": {}}
+    out = {
+        "statistic": args.statistic,
+        "base": {"lines": BASE, "step2": base.step2.fval, "ndf": base.step2.ndf},
+        "candidates": {},
+    }
     for c in CANDIDATES:
         r = fit((*BASE, c))
         out["candidates"][c] = {
-            "step2": r.step2.fval, "delta": base.step2.fval - r.step2.fval,
+            "step2": r.step2.fval,
+            "delta": base.step2.fval - r.step2.fval,
             "added_parameters": 2,
             "intensity_on": [r.step2.values.get(f"on.{c}"), r.step2.errors.get(f"on.{c}")],
             "intensity_off": [r.step2.values.get(f"off.{c}"), r.step2.errors.get(f"off.{c}")],
