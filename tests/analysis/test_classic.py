@@ -204,3 +204,23 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, measured_root, capsys, m
     err = capsys.readouterr().err
     assert "valid minimum" in err and len(err.strip().splitlines()) == 1
     assert not (good / "results").exists()  # no invalid minimum reported, nothing written
+
+
+def test_measured_fit_with_close_encounter_n_int(measured_fit, capsys):
+    """The same fit converted with seed 001's N_int; results name the model used."""
+    from bayes_vip.physics import transport as tr
+
+    run, rs = measured_fit
+    assert main(["fit", str(run), "--n-int", "close-encounter", "--json"]) == 0
+    ce = json.loads(capsys.readouterr().out)
+    assert ce["conversion"]["n_int_model"] == "close-encounter"
+    # 100 A, cross-section 0.01 cm^2 and D = 7.1 cm from the manifest
+    t = tr.Target("run", 0.071, 1e-6, 1.0, 100.0)
+    assert ce["conversion"]["n_int"] == pytest.approx(tr.close_encounters(t), rel=1e-9)
+    k = "profile 0.95"
+    assert ce["upper_limits_counts"][k] == pytest.approx(rs["upper_limits_counts"][k])
+    ratio = (
+        rs["conversion"]["beta2half_upper_limits"][k]
+        / ce["conversion"]["beta2half_upper_limits"][k]
+    )
+    assert ratio == pytest.approx(ce["conversion"]["n_int"] / rs["conversion"]["n_int"])
