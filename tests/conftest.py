@@ -21,6 +21,25 @@ REPO = Path(__file__).resolve().parents[1]
 MEASURED_RUN = REPO / "runs" / "vip2-2016-17"
 MEASURED_ROOT = REPO.parent / "shared" / "data" / "vip2-2016-17" / "energyHistograms.root"
 
+#: `bayes-vip convert` with seed 000's inputs (eq. 2-3): 3 x 67 = 201 counts, 34 days at 100 A,
+#: D = 7.1 cm, mu = 3.9e-6 cm, efficiency 1.8 %.
+SEED000_CONVERT = [
+    "convert",
+    "--counts",
+    "201",
+    "--current-A",
+    "100",
+    "--time-s",
+    str(34 * 86400),
+    "--length-cm",
+    "7.1",
+    "--mfp-cm",
+    "3.9e-6",
+    "--efficiency",
+    "0.018",
+    "--json",
+]
+
 
 @pytest.fixture(scope="session")
 def measured_root() -> Path:

@@ -36,7 +36,6 @@ class Spectra:
 
     edges: np.ndarray
     counts: np.ndarray
-    live_s: np.ndarray  # (2,) data-taking time of each spectrum [s]
     charge_C: float  # sum of I * dt over the current-on periods
     periods: dict[str, list[str]]  # "on"/"off" -> campaign period names
     sdd: int | None
@@ -101,11 +100,9 @@ def spectra_from_campaign(
         )
     sel = ds["counts"] if sdd is None else ds["counts"].sel(sdd=[sdd])
     counts = np.zeros((2, n))
-    live = np.zeros(2)
     for j, g in enumerate(SPECTRA):
         c = sel.sel(period=groups[g]).sum(("period", "sdd", "batch")).values.astype(float)
         counts[j] = c[i0 : i0 + n * k].reshape(n, k).sum(axis=1)
-        live[j] = float(ds["time_s"].sel(period=groups[g]).sum())
     charge = float(
         sum(
             float(ds["current_A"].sel(period=p)) * float(ds["time_s"].sel(period=p))
@@ -115,7 +112,6 @@ def spectra_from_campaign(
     return Spectra(
         edges=e[i0 : i0 + n * k + 1 : k].astype(float),
         counts=counts,
-        live_s=live,
         charge_C=charge,
         periods=groups,
         sdd=sdd,

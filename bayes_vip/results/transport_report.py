@@ -26,8 +26,12 @@ def _reservoir(t: tr.Target, cu: tr.Copper, current: float, d_scale: float = FIG
     tt = replace(t, current_A=current)
     x_max = -FIG_CONNECTOR_M
     x_min = x_max - FIG_RESERVOIR_RATIO * t.length_m
-    return dict(x_min=x_min, x_max=x_max, v_d=tr.drift_velocity(tt, cu),
-                D=tr.diffusion_constant(cu) * d_scale)
+    return dict(
+        x_min=x_min,
+        x_max=x_max,
+        v_d=tr.drift_velocity(tt, cu),
+        D=tr.diffusion_constant(cu) * d_scale,
+    )
 
 
 def fig_pdf(t: tr.Target, cu: tr.Copper, path: Path) -> Path:
@@ -35,8 +39,11 @@ def fig_pdf(t: tr.Target, cu: tr.Copper, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     x = np.linspace(-0.05, t.length_m + 0.08, 800)
-    panels = [(40.0 if t.name == "VIP" else t.current_A, np.arange(100, 1001, 100.0)),
-              (0.0, np.arange(100, 1001, 100.0)), (0.0, np.arange(1000, 10001, 1000.0))]
+    panels = [
+        (40.0 if t.name == "VIP" else t.current_A, np.arange(100, 1001, 100.0)),
+        (0.0, np.arange(100, 1001, 100.0)),
+        (0.0, np.arange(1000, 10001, 1000.0)),
+    ]
     fig, axes = plt.subplots(3, 1, figsize=(9, 10))
     for ax, (cur, times) in zip(axes, panels, strict=True):
         res = _reservoir(t, cu, cur)
@@ -44,16 +51,23 @@ def fig_pdf(t: tr.Target, cu: tr.Copper, path: Path) -> Path:
             g = 0.15 + 0.7 * k / max(len(times) - 1, 1)
             ax.plot(x * 100, tr.reservoir_density(x, ti, **res), color=str(1 - g), lw=1)
             if k in (0, len(times) - 1):
-                i = np.argmin(np.abs(tr.reservoir_density(x, ti, **res) - 0.5 * tr.reservoir_density(
-                    np.array([-0.04]), ti, **res)[0]))
-                ax.text(x[i] * 100, tr.reservoir_density(x[i], ti, **res), f"{ti:.0f} s",
-                        fontsize=7)
+                i = np.argmin(
+                    np.abs(
+                        tr.reservoir_density(x, ti, **res)
+                        - 0.5 * tr.reservoir_density(np.array([-0.04]), ti, **res)[0]
+                    )
+                )
+                ax.text(
+                    x[i] * 100, tr.reservoir_density(x[i], ti, **res), f"{ti:.0f} s", fontsize=7
+                )
         for edge in (0.0, t.length_m * 100):
             ax.axvline(edge, color="red", lw=1)
         ax.set_ylabel("pdf [1/m]")
-        ax.set_title(f"{t.name}, I = {cur:g} A, t = {times[0]:.0f}-{times[-1]:.0f} s "
-                     f"(D/100, reservoir {FIG_RESERVOIR_RATIO:.1e} x target, 1 cm connector)",
-                     fontsize=9)
+        ax.set_title(
+            f"{t.name}, I = {cur:g} A, t = {times[0]:.0f}-{times[-1]:.0f} s "
+            f"(D/100, reservoir {FIG_RESERVOIR_RATIO:.1e} x target, 1 cm connector)",
+            fontsize=9,
+        )
     axes[-1].set_xlabel("x [cm] (target between the red bars)")
     fig.tight_layout()
     return save(fig, path)
@@ -73,8 +87,9 @@ def fig_signal(t: tr.Target, cu: tr.Copper, path: Path, currents=(0, 10, 40, 100
             ax.plot(ts, y, label=f"I = {cur} A")
         ax.set_xlabel("time after connecting the reservoir [s]")
         ax.set_ylabel("P(new electron in target)")
-        ax.set_title(f"{t.name}: {'short' if tmax < 1e4 else 'long'} times (D/100, as fig. 2)",
-                     fontsize=9)
+        ax.set_title(
+            f"{t.name}: {'short' if tmax < 1e4 else 'long'} times (D/100, as fig. 2)", fontsize=9
+        )
         ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, path)
@@ -85,8 +100,18 @@ def yield_vs_current(t: tr.Target, cu: tr.Copper, dt_M: float, currents) -> np.n
     out = []
     for cur in currents:
         r = _reservoir(t, cu, float(cur), d_scale=1.0)
-        out.append(tr.xray_total(dt_M, 1.0, n=tr.electron_density(cu), area=t.cross_section_m2,
-                                 L=t.length_m, r=1.0, nu=1.0, **r))
+        out.append(
+            tr.xray_total(
+                dt_M,
+                1.0,
+                n=tr.electron_density(cu),
+                area=t.cross_section_m2,
+                L=t.length_m,
+                r=1.0,
+                nu=1.0,
+                **r,
+            )
+        )
     return np.array(out)
 
 
@@ -105,24 +130,34 @@ def fig_yield(t: tr.Target, cu: tr.Copper, path: Path, dts=(10.0, 100.0, 3600.0)
     ax.set_xscale("log")
     ax.set_xlabel("current [A]")
     ax.set_ylabel("X-rays in dt_M / value at 1000 A (dotted: 0 A)")
-    ax.set_title(f"{t.name}: expected yield vs current (eq. 27, true D, reservoir of fig. 2)",
-                 fontsize=9)
+    ax.set_title(
+        f"{t.name}: expected yield vs current (eq. 27, true D, reservoir of fig. 2)", fontsize=9
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     save(fig, path)
     return {"currents_A": currents.tolist(), "yield_per_beta2half_r_nu": table}
 
 
-def run_transport(experiment: str = "vip2", *, current_A: float | None = None,
-                  fermi_velocity_factor: float = 0.75, rs_bound: float | None = None,
-                  out_dir: Path = Path("results/transport"), figures: bool = True) -> dict:
+def run_transport(
+    experiment: str = "vip2",
+    *,
+    current_A: float | None = None,
+    fermi_velocity_factor: float = 0.75,
+    rs_bound: float | None = None,
+    out_dir: Path = Path("results/transport"),
+    figures: bool = True,
+) -> dict:
     """Compute every quantity, write ``transport.json`` and the figures into ``out_dir``."""
     over = {} if current_A is None else {"current_A": current_A}
     t = tr.experiment(experiment, **over)
     cu = tr.Copper(fermi_velocity_factor=fermi_velocity_factor)
-    out = {"experiment": t.name, "inputs": tr.inputs_dict(t, cu),
-           "quantities": tr.summary(t, cu, rs_bound=rs_bound),
-           "eq22_integral": tr.eq22_integral(1.0)}
+    out = {
+        "experiment": t.name,
+        "inputs": tr.inputs_dict(t, cu),
+        "quantities": tr.summary(t, cu, rs_bound=rs_bound),
+        "eq22_integral": tr.eq22_integral(1.0),
+    }
     out_dir = Path(out_dir)
     if figures:
         out["figures"] = {

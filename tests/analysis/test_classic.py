@@ -18,7 +18,7 @@ from bayes_vip.physics.conversion import beta2half_from_counts, exposure
 from bayes_vip.physics.lines import pep_signal
 from bayes_vip.simulate.presets import preset
 from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
-from tests.conftest import MEASURED_RUN
+from tests.conftest import MEASURED_RUN, SEED000_CONVERT
 
 SEED000 = dict(
     charge_C=100.0 * 34 * 86400, length_cm=7.1, mean_free_path_cm=3.9e-6, efficiency=0.018
@@ -40,24 +40,7 @@ def test_seed000_conversion_number():
 
 
 def test_convert_command(capsys):
-    rc = main(
-        [
-            "convert",
-            "--counts",
-            "201",
-            "--current-A",
-            "100",
-            "--time-s",
-            str(34 * 86400),
-            "--length-cm",
-            "7.1",
-            "--mfp-cm",
-            "3.9e-6",
-            "--efficiency",
-            "0.018",
-            "--json",
-        ]
-    )
+    rc = main(SEED000_CONVERT)
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["beta2half"] == pytest.approx(3.345e-29, rel=1e-3)
     assert out["exposure"]["n_int_model"] == "rs"

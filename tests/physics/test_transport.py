@@ -15,6 +15,7 @@ from bayes_vip.cli import main
 from bayes_vip.errors import InputError
 from bayes_vip.physics import transport as tr
 from bayes_vip.physics.transport_reference import SEED_001
+from tests.conftest import SEED000_CONVERT
 
 CU = tr.Copper()
 VIP2 = tr.EXPERIMENTS["vip2"]
@@ -213,22 +214,7 @@ def test_transport_command(capsys, tmp_path):
 
 
 def test_close_encounter_n_int_in_the_conversion(capsys):
-    args = [
-        "convert",
-        "--counts",
-        "201",
-        "--current-A",
-        "100",
-        "--time-s",
-        str(34 * 86400),
-        "--length-cm",
-        "7.1",
-        "--mfp-cm",
-        "3.9e-6",
-        "--efficiency",
-        "0.018",
-        "--json",
-    ]
+    args = SEED000_CONVERT
     assert main([*args, "--n-int", "close-encounter", "--cross-section-cm2", "0.01"]) == 0
     ce = json.loads(capsys.readouterr().out)
     assert main(args) == 0
