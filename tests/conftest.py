@@ -53,3 +53,30 @@ def measured_campaign(measured_root):
     from bayes_vip.io.campaign import load_campaign
 
     return load_campaign(MEASURED_RUN)
+
+
+def write_event_manifest(run_dir: Path, periods_toml: str, *, hi: int, width: int) -> Path:
+    """A measured ADC-level run.toml reading ``ev.parquet`` beside it, with the given
+    ``[[periods]]`` tables and binning 0..hi in steps of ``width``."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "run.toml").write_text(f"""
+[run]
+name = "ev"
+kind = "measured"
+level = "adc"
+{periods_toml}
+[target]
+length_cm = 7.1
+mean_free_path_cm = 3.9e-6
+[efficiency]
+value = 0.018
+rel_uncertainty = 0.1
+[binning]
+lo = 0
+hi = {hi}
+width = {width}
+[[sources]]
+format = "parquet"
+path = "ev.parquet"
+""")
+    return run_dir

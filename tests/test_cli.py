@@ -14,7 +14,7 @@ import pytest
 import uproot
 
 from bayes_vip.cli import main
-from tests.conftest import MEASURED_RUN
+from tests.conftest import MEASURED_RUN, write_event_manifest
 
 GOOD = (MEASURED_RUN / "run.toml").read_text()
 
@@ -152,31 +152,13 @@ def test_bad_input_exits_2_with_one_line(case, capsys, tmp_path, measured_root):
 
 
 def test_bad_event_lists(capsys, tmp_path):
-    run = tmp_path / "ev"
-    run.mkdir()
-    (run / "run.toml").write_text("""
-[run]
-name = "ev"
-kind = "measured"
-level = "adc"
+    periods = """
 [[periods]]
 name = "on"
 current_A = 100
 time_s = 10
-[target]
-length_cm = 7.1
-mean_free_path_cm = 3.9e-6
-[efficiency]
-value = 0.018
-rel_uncertainty = 0.1
-[binning]
-lo = 0
-hi = 10
-width = 1
-[[sources]]
-format = "parquet"
-path = "ev.parquet"
-""")
+"""
+    run = write_event_manifest(tmp_path / "ev", periods, hi=10, width=1)
     cases = [
         (
             {"period": ["on"], "sdd": [1], "batch": [0], "adc": [np.nan]},

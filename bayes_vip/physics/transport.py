@@ -52,6 +52,7 @@ __all__ = [
     "close_encounters",
     "capture_ratio",
     "summary",
+    "inputs_dict",
 ]
 
 
@@ -358,4 +359,5 @@ def summary(t: Target, cu: Copper = Copper(), *, rs_bound: float | None = None) 
 
 
 def inputs_dict(t: Target, cu: Copper) -> dict:
+    """The target and copper inputs, as plain dicts (for transport.json)."""
     return {"target": asdict(t), "copper": asdict(cu)}

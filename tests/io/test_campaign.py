@@ -11,7 +11,7 @@ import xarray as xr
 
 from bayes_vip.io.campaign import build_campaign, load_campaign, open_campaign, save_campaign
 from bayes_vip.io.manifest import load_manifest
-from tests.conftest import MEASURED_RUN
+from tests.conftest import MEASURED_RUN, write_event_manifest
 
 
 def test_measured_run_has_2_periods_x_6_sdds(measured_campaign):
@@ -42,13 +42,9 @@ def test_netcdf_round_trip_is_identical(measured_campaign, tmp_path):
     assert json.loads(back.attrs["manifest_json"])["run"]["name"] == "vip2-2016-17"
 
 
-def _event_run(tmp_path, events: pa.Table, extra_periods=""):
+def _event_run(tmp_path, events: pa.Table):
     pq.write_table(events, tmp_path / "ev.parquet")
-    (tmp_path / "run.toml").write_text(f"""
-[run]
-name = "ev"
-kind = "measured"
-level = "adc"
+    periods = """
 [[periods]]
 name = "on"
 current_A = 100
@@ -58,22 +54,8 @@ batches_s = [100, 100]
 name = "off"
 current_A = 0
 time_s = 50
-{extra_periods}
-[target]
-length_cm = 7.1
-mean_free_path_cm = 3.9e-6
-[efficiency]
-value = 0.018
-rel_uncertainty = 0.1
-[binning]
-lo = 0
-hi = 100
-width = 10
-[[sources]]
-format = "parquet"
-path = "ev.parquet"
-""")
-    return tmp_path
+"""
+    return write_event_manifest(tmp_path, periods, hi=100, width=10)
 
 
 def test_parquet_events_are_histogrammed(tmp_path):
