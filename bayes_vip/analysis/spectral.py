@@ -56,7 +56,7 @@ def spectra_from_campaign(
     if ds.attrs.get("level") != "energy":
         raise InputError(
             "the classic fit needs energy-calibrated spectra; this is an ADC-level "
-            "run: calibrate it first (bayes-vip calibrate, issue 5) or simulate with "
+            "run: calibrate it first (bayes-vip calibrate RUN) or simulate with "
             "--level energy",
             file=run,
             field="run.level",

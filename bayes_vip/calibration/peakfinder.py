@@ -29,6 +29,7 @@ __all__ = [
     "PeakFinder",
     "count_params",
     "prepare",
+    "scale_input",
 ]
 
 #: The five calibration lines the network locates, in output order (seed 002 sec. 3.1).
@@ -85,10 +86,16 @@ def prepare(counts: np.ndarray, n_adc: int | None = None) -> np.ndarray:
     counts = np.asarray(counts, dtype=float)
     n = counts.shape[-1] if n_adc is None else n_adc
     cum = np.concatenate([np.zeros((*counts.shape[:-1], 1)), np.cumsum(counts, axis=-1)], axis=-1)
-    grid = np.linspace(0.0, n, INPUT_BINS + 1)
-    edges = np.arange(counts.shape[-1] + 1, dtype=float)
-    flat = cum.reshape(-1, cum.shape[-1])
-    c300 = np.diff(np.stack([np.interp(grid, edges, row) for row in flat]), axis=-1)
-    x = np.log1p(c300)
+    # linear interpolation of the cumulative sum at the 301 grid points (vectorised np.interp)
+    grid = np.clip(np.linspace(0.0, n, INPUT_BINS + 1), 0.0, counts.shape[-1])
+    i0 = np.minimum(np.floor(grid).astype(int), counts.shape[-1] - 1)
+    w = grid - i0
+    c_grid = cum[..., i0] * (1.0 - w) + cum[..., i0 + 1] * w
+    return scale_input(np.diff(c_grid, axis=-1))
+
+
+def scale_input(c300: np.ndarray) -> np.ndarray:
+    """Counts in the 300 input bins (..., 300) -> network input (..., 300, 1): log1p, max 1."""
+    x = np.log1p(np.asarray(c300, dtype=float))
     x /= np.maximum(x.max(axis=-1, keepdims=True), 1e-12)
-    return x.reshape(*counts.shape[:-1], INPUT_BINS, 1)
+    return x[..., None]
