@@ -284,6 +284,265 @@ def fit(
     console.print(f"wrote {out['json']} and {len(out['figures'])} figures")
 
 
+@app.command("train-peakfinder")
+def train_peakfinder_cmd(
+    out: Annotated[Path, typer.Option("--out", help="model directory")] = Path("models/peakfinder"),
+    seed: Annotated[int, typer.Option("--seed", help="random seed")] = 2024,
+    n_train: Annotated[int, typer.Option("--n-train", help="training spectra")] = 100_000,
+    epochs: Annotated[int, typer.Option("--epochs", help="training epochs")] = 40,
+    n_finetune: Annotated[
+        int, typer.Option("--n-finetune", help="low-count fine-tuning spectra")
+    ] = 20_000,
+    finetune_epochs: Annotated[int, typer.Option("--finetune-epochs")] = 10,
+    metrics_n: Annotated[
+        int, typer.Option("--metrics-n", help="held-out spectra per count level for the metrics")
+    ] = 300,
+    json_out: JsonOpt = False,
+) -> None:
+    """Train the seed-002 peak-finder CNN on synthetic spectra (CPU, about 10 minutes)."""
+    from rich.progress import Progress
+
+    from bayes_vip.calibration.metrics import evaluate_levels
+    from bayes_vip.calibration.train import TrainSpec, save_model, train_peakfinder
+
+    for name, v in (
+        ("--n-train", n_train),
+        ("--epochs", epochs),
+        ("--n-finetune", n_finetune),
+        ("--metrics-n", metrics_n),
+    ):
+        if v < 1:
+            raise InputError(f"must be >= 1, got {v}", field=name)
+    if finetune_epochs < 0:
+        raise InputError(f"must be >= 0, got {finetune_epochs}", field="--finetune-epochs")
+    console = _console(json_out)
+    spec = TrainSpec(
+        seed=seed,
+        n_train=n_train,
+        epochs=epochs,
+        n_finetune=n_finetune,
+        finetune_epochs=finetune_epochs,
+    )
+    with Progress(console=console, transient=True) as bar:
+        tasks = {
+            "data": bar.add_task("drawing synthetic spectra", total=3),
+            "train": bar.add_task("training", total=epochs),
+            "finetune": bar.add_task("low-count fine-tune", total=max(finetune_epochs, 1)),
+        }
+
+        def progress(stage, done, total, val):
+            desc = f"{stage} (val loss {val:.2e})" if val is not None else None
+            bar.update(tasks[stage], completed=done, **({"description": desc} if desc else {}))
+
+        model, record = train_peakfinder(spec, progress=progress)
+        task = bar.add_task("metrics on held-out spectra", total=None)
+        metrics = evaluate_levels(model, seed=seed + 1, n=metrics_n)
+        bar.remove_task(task)
+    path = save_model(
+        model, out, {"training": spec.to_dict(), "record": record, "metrics": metrics}
+    )
+    result = {"out": str(path), "seconds": record["total_seconds"], "metrics": metrics}
+    if json_out:
+        typer.echo(json.dumps(result))
+        return
+    console.print(f"trained in {record['total_seconds']:.0f} s; wrote {path}")
+    _print_peakfinder_metrics(console, metrics)
+
+
+def _print_peakfinder_metrics(console, metrics: dict) -> None:
+    from rich.table import Table
+
+    t = Table("total counts", "median |err| [ADC]", "95 % |err| [ADC]", "all 5 within 10 ADC")
+    for row in metrics["cnn"]:
+        t.add_row(
+            f"{row['counts']:.0e}",
+            f"{max(row['median_abs_err']):.1f} (worst line)",
+            f"{max(row['p95_abs_err']):.1f} (worst line)",
+            f"{row['all_within_10']:.1%}",
+        )
+    console.print(t)
+
+
+@app.command()
+def calibrate(
+    run: RunArg = DEFAULT_RUN,
+    batch_hours: Annotated[
+        float | None,
+        typer.Option("--batch-hours", help="merge batches into groups this long (e.g. 720)"),
+    ] = None,
+    no_refine: Annotated[
+        bool, typer.Option("--no-refine", help="standard calibration only (no optax step)")
+    ] = False,
+    refine_lines: Annotated[
+        str,
+        typer.Option(
+            "--refine-lines", help="cu: Cu Ka only (seed 002 eq. 3); all: Cu, Ti and Mn lines"
+        ),
+    ] = "cu",
+    iterations: Annotated[
+        int, typer.Option("--iterations", help="Adam iterations of the refinement")
+    ] = 200,
+    json_out: JsonOpt = False,
+) -> None:
+    """Calibrate an ADC-level run (seed 002): CNN seeds, line fits, quadratic, refinement."""
+    from rich.progress import Progress
+
+    from bayes_vip.calibration.report import run_calibrate
+
+    console = _console(json_out)
+    run = _ensure_run(run, console)
+    with Progress(console=console, transient=True) as bar:
+        tasks: dict = {}
+
+        def progress(stage, done, total):
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
+
+        out = run_calibrate(
+            run,
+            batch_hours=batch_hours,
+            refine=not no_refine,
+            refine_lines=refine_lines,
+            iterations=iterations,
+            progress=progress,
+        )
+    if json_out:
+        typer.echo(json.dumps(out, default=str))
+        return
+    from rich.table import Table
+
+    c = out["cells"]
+    console.print(
+        f"[bold]{out['run']}[/]: {c['calibrated']} batches calibrated, {c['excluded']} "
+        f"excluded, {c['fallback_peak_search']} with the fallback peak search "
+        f"({out['seconds']:.1f} s)"
+    )
+    for w in out["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    t = Table("Cu Ka (eq. 4)", "position [eV]", "FWHM [eV]", "chi2/ndf")
+    for k, v in out["table_1"].items():
+        t.add_row(
+            k,
+            f"{v['position_eV'][0]:.1f} +- {v['position_eV'][1]:.1f}",
+            f"{v['fwhm_eV'][0]:.1f} +- {v['fwhm_eV'][1]:.1f}",
+            f"{v['chi2_ndf']:.2f}",
+        )
+    console.print(t)
+    console.print(f"wrote {run / 'results' / 'calibration.nc'}, calibration.json and figures")
+
+
+def _host_devices(chains: int) -> None:
+    """Let parallel chains use the CPU cores: JAX host devices = min(chains, cores). Only
+    effective before JAX starts (the CLI imports it lazily); numpyro then runs the chains in
+    parallel when there are as many devices as chains, else one after the other."""
+    if "jax" in sys.modules:
+        return
+    n = max(1, min(chains, os.cpu_count() or 1))
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
+
+
+@app.command()
+def sample(
+    run: RunArg = DEFAULT_RUN,
+    chains: Annotated[int, typer.Option("--chains", help="NUTS chains")] = 4,
+    warmup: Annotated[int, typer.Option("--warmup", help="warm-up iterations per chain")] = 500,
+    samples: Annotated[int, typer.Option("--samples", help="draws per chain")] = 500,
+    prior: Annotated[
+        str, typer.Option("--prior", help="flat-beta (flat in beta^2/2) or flat-counts (in N_X)")
+    ] = "flat-beta",
+    prior_upper: Annotated[
+        float | None,
+        typer.Option(
+            "--prior-upper",
+            help="upper bound of the flat signal prior (1e-29 units or counts); "
+            "default: 20 classic sigmas",
+        ),
+    ] = None,
+    signal_energy: Annotated[
+        str, typer.Option("--signal-energy", help="PEP line: ka1, ka2, doublet or eV")
+    ] = "ka1",
+    n_int_model: Annotated[
+        str, typer.Option("--n-int", help="N_int model: rs or close-encounter")
+    ] = "rs",
+    seed: Annotated[int, typer.Option("--seed", help="random seed of the chains")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed, then
+    writes posterior.nc, limits.json and figures. Exit code 3 when a sampler gate fails."""
+    _host_devices(chains)
+    from bayes_vip.results.bayes_report import run_sample
+
+    console = _console(json_out)
+    run = _ensure_run(run, console)
+    res = run_sample(
+        run,
+        chains=chains,
+        warmup=warmup,
+        samples=samples,
+        prior=prior,
+        prior_upper=prior_upper,
+        signal=signal_energy,
+        n_int_model=n_int_model,
+        seed=seed,
+        progress=lambda stage: console.print(f"[dim]{stage} ...[/]"),
+        progress_bar=not json_out,
+    )
+    if json_out:
+        typer.echo(json.dumps(res, default=str))
+    else:
+        _print_sample(console, res)
+    if not res["gates"]["passed"]:
+        raise typer.Exit(3)
+
+
+def _print_sample(console, res: dict) -> None:
+    from rich.table import Table
+
+    d = res["diagnostics"]
+    console.print(
+        f"[bold]{res['run']}[/] ({res['level']} level, {res['model']['cells']} cells, "
+        f"{res['model']['bins']} bins): {d['chains']} chains x {d['draws']} draws in "
+        f"{res['seconds']['nuts']:.0f} s ({res['model']['chain_method']})"
+    )
+    console.print(
+        f"  R-hat max {d['r_hat_max']:.4f} ({d['r_hat_max_site']}), ESS bulk min "
+        f"{d['ess_bulk_min']:.0f}, tail min {d['ess_tail_min']:.0f}, divergences "
+        f"{d['divergences']}; ESS/s of beta^2/2: {res['ess_per_second_beta2half']:.1f}"
+    )
+    t = Table(
+        "upper limit",
+        "N_X [counts]",
+        f"beta^2/2 (N_int {res['n_int_model']})",
+        title=f"classic and Bayesian limits, PEP line {res['signal']['key']}",
+    )
+    for r in res["comparison"]:
+        n = f"{r['N_X']:.1f}" + (f" +- {r['mcse_N_X']:.1f}" if r["mcse_N_X"] is not None else "")
+        b = f"{r['beta2half']:.3e}" + (
+            f" +- {r['mcse_beta2half']:.1e}" if r["mcse_beta2half"] is not None else ""
+        )
+        t.add_row(r["method"], n, b)
+    console.print(t)
+    bf = res["bayes_factor"]
+    console.print(
+        f"  Savage-Dickey Bayes factor, signal vs none: {bf['BF_10_signal_vs_no_signal']:.3g} "
+        f"(prior upper bound {res['prior_upper']:.3g})"
+    )
+    if res["gates"]["passed"]:
+        console.print("[green]sampler gates passed[/] (R-hat <= 1.01, ESS >= 400, no divergences)")
+    else:
+        console.print(
+            "[bold red]SAMPLER GATES FAILED[/]: "
+            + "; ".join(res["gates"]["failed"])
+            + " -- these limits are NOT reliable"
+        )
+    console.print(
+        f"wrote {res['posterior']}, {res['json']} and {len(res.get('figures', []))} figures"
+    )
+
+
 @app.command()
 def transport(
     experiment: Annotated[
