@@ -1,0 +1,1 @@
+"""Hierarchical Bayesian analysis (NumPyro model, NUTS, ArviZ)."""

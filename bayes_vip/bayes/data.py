@@ -1,0 +1,270 @@
+"""From a run (and its classic fit and calibration) to ``BayesData``.
+
+Energy-level runs: one cell per (period, SDD), batches summed, 10 eV bins over 7-10 keV.
+ADC-level runs: one cell per calibrated (period, SDD, batch); each cell's window is the ADC
+range that its classic calibration (``calibration.nc``, refined constants) maps onto
+7-10 keV, in bins of ``adc_group`` channels; the calibration itself stays latent.
+
+Initial values come from the classic fit of the same run (``classic.json``): its rates and
+continuum, split over the cells in proportion to their counts in the region, its noise,
+Fano factor, tail, shelf and energy shift.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from bayes_vip.bayes.model import BETA_UNIT, BayesData
+from bayes_vip.errors import InputError
+
+__all__ = ["ROI_EV", "build_data"]
+
+#: Region of the model [eV]: seed 000's step-2 range (7-11 keV), cut at 10 keV where the
+#: measured histograms end.
+ROI_EV = (7000.0, 10000.0)
+BIN_EV = 20.0
+
+
+def _energy_cells(ds: xr.Dataset):
+    e = np.append(ds["channel_lo"].values, ds["channel_hi"].values[-1])
+    w = float(np.diff(e)[0])
+    k = int(round(BIN_EV / w))
+    i0 = int(np.searchsorted(e, ROI_EV[0] - 1e-9))
+    i1 = int(np.searchsorted(e, min(ROI_EV[1], e[-1]) - 1e-9))
+    n = (i1 - i0) // k
+    if n < 20:
+        raise InputError(
+            f"the run's energy range {e[0]:g}-{e[-1]:g} eV does not cover {ROI_EV} eV",
+            field="binning",
+        )
+    c = ds["counts"].sum("batch").values[..., i0 : i0 + n * k]
+    c = c.reshape(*c.shape[:2], n, k).sum(-1)  # (P, S, n)
+    live = ds["live_time_s"].sum("batch").values  # (P, S)
+    edges = e[i0 : i0 + n * k + 1 : k]
+    P, S = live.shape
+    cells = [(p, s) for p in range(P) for s in range(S) if live[p, s] > 0]
+    return (
+        np.stack([edges] * len(cells)),
+        np.stack([c[p, s] for p, s in cells]),
+        np.ones((len(cells), n), bool),
+        np.array([live[p, s] for p, s in cells]),
+        np.array([p for p, _ in cells]),
+        np.array([s for _, s in cells]),
+        np.zeros(len(cells), int),
+        None,
+    )
+
+
+def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int):
+    from bayes_vip.calibration.calibrate import regroup_batches
+    from bayes_vip.physics.response import energy_to_adc
+
+    hours = cal.attrs.get("batch_hours", float("nan"))
+    d = regroup_batches(ds, None if not np.isfinite(hours) else hours)
+    ok = cal["status"].values == 0
+    p = cal["p_refined"].values
+    counts = d["counts"].values
+    live = d["live_time_s"].values
+    cells = [tuple(x) for x in np.argwhere(ok & (live > 0))]
+    if not cells:
+        raise InputError("no calibrated cell in calibration.nc", field="status")
+    lo = [int(math.ceil(float(energy_to_adc(ROI_EV[0], p[c])))) for c in cells]
+    hi = [int(math.floor(float(energy_to_adc(ROI_EV[1], p[c])))) for c in cells]
+    n_ch = counts.shape[-1]
+    nb = [max(0, (min(h, n_ch) - a) // adc_group) for a, h in zip(lo, hi, strict=True)]
+    m = max(nb)
+    edges = np.zeros((len(cells), m + 1))
+    cnt = np.zeros((len(cells), m), dtype=np.int64)
+    mask = np.zeros((len(cells), m), bool)
+    for i, (c, a0, n) in enumerate(zip(cells, lo, nb, strict=True)):
+        # padded bins (masked out) continue with 1-channel steps so that edges stay increasing
+        e = a0 + adc_group * np.arange(m + 1, dtype=float)
+        edges[i] = np.where(np.arange(m + 1) <= n, e, a0 + adc_group * n + np.arange(m + 1) - n)
+        cnt[i, :n] = counts[c][a0 : a0 + n * adc_group].reshape(n, adc_group).sum(-1)
+        mask[i, :n] = True
+    return (
+        edges,
+        cnt,
+        mask,
+        np.array([live[c] for c in cells]),
+        np.array([c[0] for c in cells]),
+        np.array([c[1] for c in cells]),
+        np.array([c[2] for c in cells]),
+        np.array([p[c] for c in cells]),
+    )
+
+
+def build_data(
+    man,
+    ds: xr.Dataset,
+    classic: dict,
+    *,
+    signal,
+    n_int_model: str = "rs",
+    cal: xr.Dataset | None = None,
+    adc_group: int = 3,
+) -> BayesData:
+    """BayesData of a run; ``classic`` is its ``classic.json``; ``cal`` its calibration
+    (ADC level)."""
+    from bayes_vip.analysis.classic import ROI_GROUPS
+    from bayes_vip.physics.conversion import exposure
+
+    level = ds.attrs["level"]
+    if level == "adc":
+        if cal is None:
+            raise InputError("ADC-level run without calibration", field="calibration.nc")
+        edges, counts, mask, live, period, sdd, batch, p_std = _adc_cells(ds, cal, adc_group)
+        sdd_ids = [int(x) for x in cal["sdd"].values]
+    else:
+        edges, counts, mask, live, period, sdd, batch, p_std = _energy_cells(ds)
+        sdd_ids = [int(x) for x in ds["sdd"].values]
+    names = [str(x) for x in ds["period"].values]
+    current = np.asarray(ds["current_A"].values, dtype=float)
+    if not np.any(current[period] > 0):
+        raise InputError(
+            "the run has no current-on data (no period with current_A > 0): there is no "
+            "signal to constrain",
+            file=man.path,
+            field="periods.current_A",
+        )
+    if not np.any(current[period] == 0):
+        raise InputError(
+            "the run has no current-off period; the background needs one",
+            file=man.path,
+            field="periods.current_A",
+        )
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise InputError("counts must be finite and >= 0", file=man.path, field="counts")
+    # exposure of the whole setup: SDD-averaged live time of every current-on period
+    n_sdd = len(sdd_ids)
+    charge = sum(
+        current[p] * live[period == p].sum() / n_sdd for p in range(len(names)) if current[p] > 0
+    )
+    on_time = sum(live[period == p].sum() / n_sdd for p in range(len(names)) if current[p] > 0)
+    exp = exposure(
+        charge_C=charge,
+        length_cm=man.target.length_cm,
+        mean_free_path_cm=man.target.mean_free_path_cm,
+        efficiency=man.efficiency.value,
+        n_int_model=n_int_model,
+        current_A=charge / on_time,
+        cross_section_cm2=man.target.cross_section_cm2,
+    )
+    # ---- initial values from the classic fit, split over cells by their counts
+    v2 = classic["step2"]["values"]
+    f2 = classic["step2"]["fixed"]
+    groups = tuple(ROI_GROUPS)
+    P, S, G = len(names), n_sdd, len(groups)
+    tot = np.zeros((P, S))
+    live_ps = np.zeros((P, S))
+    for i in range(len(live)):
+        tot[period[i], sdd[i]] += counts[i].sum()
+        live_ps[period[i], sdd[i]] += live[i]
+    side = ["on" if current[p] > 0 else "off" for p in range(P)]
+    frac = np.zeros((P, S))
+    for p in range(P):
+        same = [q for q in range(P) if side[q] == side[p]]
+        frac[p] = tot[p] / max(tot[same].sum(), 1.0)
+    rate = np.zeros((P, S, G))
+    level_ = np.zeros((P, S))
+    for p in range(P):
+        for s in range(S):
+            t = max(live_ps[p, s], 1.0)
+            for g, key in enumerate(groups):
+                rate[p, s, g] = max(v2.get(f"{side[p]}.{key}", 1.0), 1.0) * frac[p, s] / t
+            level_[p, s] = max(v2.get(f"{side[p]}.level", 1e-3), 1e-6) * frac[p, s] / t
+    rate = np.maximum(rate, 1e-12)
+    level_ = np.maximum(level_, 1e-15)
+    noise_p = np.array(
+        [f2.get(f"{side[p]}.noise", v2.get(f"{side[p]}.noise", 35.0)) for p in range(P)]
+    )
+    k_b = exp.counts_per_beta2half * BETA_UNIT
+    n_x0 = max(float(classic.get("N_X", 0.0)), 0.1 * float(classic.get("sigma_N_X", 10.0)))
+    init = {
+        "noise_p": noise_p,
+        "fano": float(np.clip(f2.get("fano", v2.get("fano", 0.14)), 0.06, 0.29)),
+        "tail_frac": float(np.clip(v2.get("tail_frac", f2.get("tail_frac", 0.08)), 0.005, 0.45)),
+        "tail_beta": float(np.clip(v2.get("tail_beta", f2.get("tail_beta", 4.0)), 0.2, 20.0)),
+        "shelf_frac": float(np.clip(f2.get("shelf_frac", v2.get("shelf_frac", 0.05)), 0.005, 0.29)),
+        "rate": rate,
+        "level": level_,
+        "slope": float(v2.get("slope", f2.get("slope", 0.0))),
+        "shift": float(v2.get("shift", 0.0)),
+        "N_X": n_x0,
+        "beta2half_1e29": n_x0 / k_b,
+        "sigma_N_X": float(classic.get("sigma_N_X", float("nan"))),
+    }
+    return BayesData(
+        level=level,
+        edges=edges,
+        counts=counts,
+        mask=mask,
+        live_s=live,
+        period=period,
+        sdd=sdd,
+        batch=batch,
+        period_names=names,
+        sdd_ids=sdd_ids,
+        current_A=current,
+        groups=groups,
+        signal=signal,
+        counts_per_beta2half=exp.counts_per_beta2half,
+        efficiency=man.efficiency.value,
+        efficiency_rel=man.efficiency.rel_uncertainty,
+        n_int_model=n_int_model,
+        p_std=p_std,
+        init=init,
+    )
+
+
+def init_values(data: BayesData, prior: str) -> dict:
+    """Constrained initial values of every sampled site (the classic solution)."""
+    ini = data.init
+    P, S = data.n_period, data.n_sdd
+    v = {
+        "fano": ini["fano"],
+        "noise_mu": np.log(ini["noise_p"]),
+        "noise_tau": 0.05,
+        "noise_z": np.zeros((P, S)),
+        "tail_frac": ini["tail_frac"],
+        "tail_beta": ini["tail_beta"],
+        "shelf_frac": ini["shelf_frac"],
+        "log_rate": np.log(ini["rate"]),
+        "log_level": np.log(ini["level"]),
+        "slope": np.full(S, ini["slope"]),
+        "efficiency": data.efficiency,
+    }
+    if data.level == "energy":
+        v.update(
+            offset_mu=ini["shift"],
+            offset_tau=2.0,
+            offset_z=np.zeros(S),
+            gain_mu=0.0,
+            gain_tau=0.5,
+            gain_z=np.zeros(S),
+        )
+    else:
+        n = data.n_cell
+        v.update(
+            cal_m0=np.full(S, ini["shift"]),
+            cal_m1=np.zeros(S),
+            cal_tau0=2.0,
+            cal_tau1=0.5,
+            cal_z0=np.zeros(n),
+            cal_z1=np.zeros(n),
+        )
+    if prior == "flat-beta":
+        v["beta2half_1e29"] = ini["beta2half_1e29"]
+    else:
+        v["N_X"] = ini["N_X"]
+    return v
+
+
+def load_calibration_for(man) -> xr.Dataset:
+    from bayes_vip.calibration.report import load_calibration
+
+    return load_calibration(Path(man.path).parent / "results" / "calibration.nc")

@@ -1,0 +1,245 @@
+"""The hierarchical NumPyro model of a VIP-2 campaign (DESIGN.md, "Hierarchical Bayesian
+model"): one model for both data levels.
+
+Cells and bins
+--------------
+A *cell* is one spectrum: (period, SDD) at energy level, (period, SDD, batch) at ADC level.
+Every cell has its own bin edges in its observed coordinate (eV, or ADC channels) over the
+region of interest 7-10 keV (seed 000's step-2 range, cut at the measured file's 10 keV),
+and a Poisson likelihood in every bin.
+
+Latent variables (all sampled by NUTS; scaled so that each is of order one)
+--------------------------------------------------------------------------
+- resolution: ``fano`` (global), ``noise`` per (period, SDD) = exp(noise_mu[period] +
+  noise_tau * noise_z) (hierarchical, so current-on and current-off noise may differ);
+- line shape: ``tail_frac``, ``tail_beta``, ``shelf_frac`` (global);
+- line intensities: ``log_rate`` per (period, SDD, line) [counts/s];
+- background per SDD: ``slope`` (the shape, shared by the periods) and ``log_level`` per
+  (period, SDD);
+- energy scale: energy level: ``offset`` and ``gain`` per SDD around an SDD-mean, with
+  non-centred hierarchical priors; ADC level: ``cal_c0``/``cal_c1`` per cell (offset [eV]
+  and gain [eV/keV] correction of the classic calibration), drifting around SDD-level
+  means (``cal_m0``/``cal_m1``) with sds ``cal_tau0``/``cal_tau1``;
+- signal: ``beta2half_1e29`` (beta^2/2 in units of 1e-29, >= 0) with a flat prior, or
+  ``N_X`` with a flat prior in counts (``--prior``); the expected PEP counts of each
+  current-on cell are beta^2/2 x N_new x 1/10 x N_int x efficiency x (its share of I*t);
+- ``efficiency``: log-normal with the manifest's relative uncertainty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from bayes_vip.physics.constants import W_SI_EV
+from bayes_vip.physics.lines import LineGroup
+from bayes_vip.physics.response import line_cdf
+from bayes_vip.physics.spectrum import _uniform_gauss_cdf
+
+#: Lower end of every line's shelf [eV] and reference energy of the continuum level [eV]:
+#: the SpectrumModel defaults the classic fit uses.
+SHELF_LO_EV = 1000.0
+E_CONT_REF = 7000.0
+
+__all__ = ["BayesData", "PRIORS", "E_REF", "BETA_UNIT", "vip_model", "expected_counts"]
+
+PRIORS = ("flat-beta", "flat-counts")
+#: Reference energy of the gain corrections [eV] (Cu Ka).
+E_REF = 8000.0
+#: Unit of the sampled beta^2/2.
+BETA_UNIT = 1e-29
+
+
+@dataclass
+class BayesData:
+    """Everything the model needs, as numpy arrays (constants of the compiled model)."""
+
+    level: str  # "energy" or "adc"
+    edges: np.ndarray  # (n_cell, n_bin + 1), observed coordinate (eV or ADC)
+    counts: np.ndarray  # (n_cell, n_bin)
+    mask: np.ndarray  # (n_cell, n_bin) bool: bins in the likelihood
+    live_s: np.ndarray  # (n_cell,)
+    period: np.ndarray  # (n_cell,) period index
+    sdd: np.ndarray  # (n_cell,) SDD index
+    batch: np.ndarray  # (n_cell,) batch index (0 at energy level)
+    period_names: list[str]
+    sdd_ids: list[int]
+    current_A: np.ndarray  # (n_period,)
+    groups: tuple[str, ...]  # line groups in the ROI
+    signal: LineGroup
+    counts_per_beta2half: float  # expected N_X for beta^2/2 = 1 at the nominal efficiency
+    efficiency: float
+    efficiency_rel: float
+    n_int_model: str
+    p_std: np.ndarray | None = None  # (n_cell, 3) classic calibration (ADC level)
+    init: dict = field(default_factory=dict)  # constrained initial values
+    prior_scales: dict = field(default_factory=dict)
+
+    @property
+    def n_period(self) -> int:
+        return len(self.period_names)
+
+    @property
+    def n_sdd(self) -> int:
+        return len(self.sdd_ids)
+
+    @property
+    def n_cell(self) -> int:
+        return self.counts.shape[0]
+
+    @property
+    def signal_share(self) -> np.ndarray:
+        """Each cell's share of the current-on I*t (sums to 1 over the cells)."""
+        it = self.current_A[self.period] * self.live_s
+        return it / it.sum()
+
+
+def _member_arrays(groups) -> tuple[np.ndarray, np.ndarray]:
+    """Padded member energies and weights (groups x members) of line groups."""
+    from bayes_vip.physics.lines import line_group
+
+    gs = [g if isinstance(g, LineGroup) else line_group(g) for g in groups]
+    m = max(len(g.lines) for g in gs)
+    en = np.zeros((len(gs), m))
+    w = np.zeros((len(gs), m))
+    for i, g in enumerate(gs):
+        en[i, : len(g.lines)] = g.energies
+        en[i, len(g.lines) :] = g.energies[0]
+        w[i, : len(g.lines)] = g.weights
+    return en, w
+
+
+def _line_cumulative(x, en, w, noise, fano, tail, beta, shelf):
+    """Cumulative counts of unit-rate line groups at energies x: (n,) -> (n, G).
+
+    The same response as ``physics.spectrum.SpectrumModel`` (Gaussian + seed-002 tail, and a
+    shelf from ``SHELF_LO_EV`` to the line), without the Si escape peaks, which none of the
+    region's lines has (``SpectrumModel`` with ``escape_groups=()`` gives the same numbers;
+    tested)."""
+    sig = jnp.sqrt(noise**2 + fano * W_SI_EV * en)  # (G, M)
+    xx = x[:, None, None]
+    main = line_cdf(xx, en, sig, tail, beta)
+    sh = _uniform_gauss_cdf(xx, SHELF_LO_EV, en, sig)
+    return jnp.sum(w * ((1.0 - shelf) * main + shelf * sh), axis=-1)
+
+
+def true_edges(data: BayesData, edges, cell_scale: dict):
+    """Bin edges (n_cell, n_bin+1) on the true energy scale."""
+    if data.level == "energy":
+        off, gain = cell_scale["offset"], cell_scale["gain"]
+        # observed E' = E + off + gain (E - E_REF)/1000  ->  E
+        return E_REF + (edges - off[:, None] - E_REF) / (1.0 + gain[:, None] / 1000.0)
+    p = jnp.asarray(data.p_std)
+    e_std = p[:, 0:1] + p[:, 1:2] * edges + p[:, 2:3] * edges * edges
+    c0, c1 = cell_scale["c0"], cell_scale["c1"]
+    return e_std + c0[:, None] + c1[:, None] * (e_std - E_REF) / 1000.0
+
+
+def expected_counts(data: BayesData, s: dict, n_x):
+    """Expected counts (n_cell, n_bin) given the site values ``s`` and total PEP counts."""
+    ip, js = data.period, data.sdd
+    edges = true_edges(data, jnp.asarray(data.edges), s)
+    en, w = _member_arrays(data.groups)
+    en_s, w_s = _member_arrays((data.signal,))
+    rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
+    level = jnp.exp(s["log_level"])[ip, js]
+    slope = s["slope"][js] * 1e-3
+    noise = s["noise"][ip, js]
+    live = jnp.asarray(data.live_s)
+    n_cell_sig = n_x * jnp.asarray(data.signal_share)
+
+    def one(e, r, lv, sl, nz, t, nsig):
+        lines = _line_cumulative(
+            e, en, w, nz, s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"]
+        )
+        sig = _line_cumulative(
+            e, en_s, w_s, nz, s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"]
+        )
+        d = e - E_CONT_REF
+        cont = lv * (e + sl * 0.5 * d * d)  # integral of lv (1 + sl (E - e_ref))
+        cum = t * (lines @ r + cont) + nsig * sig[:, 0]
+        return cum[1:] - cum[:-1]
+
+    return jax.vmap(one)(edges, rates, level, slope, noise, live, n_cell_sig)
+
+
+def vip_model(data: BayesData, prior: str = "flat-beta", upper: float = 50.0, observe=True):
+    """The NumPyro model.
+
+    ``upper``: the signal prior's upper bound, in units of 1e-29 (flat-beta) or in counts
+    (flat-counts).
+    """
+    sc = data.prior_scales
+    ini = data.init
+    P, S = data.n_period, data.n_sdd
+    fano = numpyro.sample("fano", dist.TruncatedNormal(0.14, 0.03, low=0.05, high=0.30))
+    noise_mu = numpyro.sample(
+        "noise_mu", dist.Normal(jnp.log(jnp.asarray(ini["noise_p"])), 0.3).to_event(1)
+    )
+    noise_tau = numpyro.sample("noise_tau", dist.HalfNormal(0.2))
+    noise_z = numpyro.sample("noise_z", dist.Normal(jnp.zeros((P, S)), 1.0).to_event(2))
+    noise = numpyro.deterministic("noise", jnp.exp(noise_mu[:, None] + noise_tau * noise_z))
+    tail_frac = numpyro.sample("tail_frac", dist.Uniform(0.0, 0.5))
+    tail_beta = numpyro.sample("tail_beta", dist.LogNormal(jnp.log(ini["tail_beta"]), 0.5))
+    shelf_frac = numpyro.sample("shelf_frac", dist.Uniform(0.0, 0.3))
+    log_rate = numpyro.sample(
+        "log_rate", dist.Normal(jnp.log(jnp.asarray(ini["rate"])), 1.0).to_event(3)
+    )
+    log_level = numpyro.sample(
+        "log_level", dist.Normal(jnp.log(jnp.asarray(ini["level"])), 1.0).to_event(2)
+    )
+    slope = numpyro.sample("slope", dist.Normal(jnp.full(S, ini["slope"]), 0.1).to_event(1))
+    s = {
+        "fano": fano,
+        "noise": noise,
+        "tail_frac": tail_frac,
+        "tail_beta": tail_beta,
+        "shelf_frac": shelf_frac,
+        "log_rate": log_rate,
+        "log_level": log_level,
+        "slope": slope,
+    }
+    if data.level == "energy":
+        m_off = numpyro.sample("offset_mu", dist.Normal(0.0, sc.get("offset_mu", 30.0)))
+        t_off = numpyro.sample("offset_tau", dist.HalfNormal(sc.get("offset_tau", 10.0)))
+        z_off = numpyro.sample("offset_z", dist.Normal(jnp.zeros(S), 1.0).to_event(1))
+        m_gain = numpyro.sample("gain_mu", dist.Normal(0.0, sc.get("gain_mu", 5.0)))
+        t_gain = numpyro.sample("gain_tau", dist.HalfNormal(sc.get("gain_tau", 2.0)))
+        z_gain = numpyro.sample("gain_z", dist.Normal(jnp.zeros(S), 1.0).to_event(1))
+        offset = numpyro.deterministic("offset", m_off + t_off * z_off)
+        gain = numpyro.deterministic("gain", m_gain + t_gain * z_gain)
+        s["offset"], s["gain"] = offset[data.sdd], gain[data.sdd]
+    else:
+        n = data.n_cell
+        m0 = numpyro.sample("cal_m0", dist.Normal(jnp.zeros(S), sc.get("cal_m0", 20.0)).to_event(1))
+        m1 = numpyro.sample("cal_m1", dist.Normal(jnp.zeros(S), sc.get("cal_m1", 5.0)).to_event(1))
+        t0 = numpyro.sample("cal_tau0", dist.HalfNormal(sc.get("cal_tau0", 10.0)))
+        t1 = numpyro.sample("cal_tau1", dist.HalfNormal(sc.get("cal_tau1", 3.0)))
+        z0 = numpyro.sample("cal_z0", dist.Normal(jnp.zeros(n), 1.0).to_event(1))
+        z1 = numpyro.sample("cal_z1", dist.Normal(jnp.zeros(n), 1.0).to_event(1))
+        s["c0"] = numpyro.deterministic("cal_c0", m0[data.sdd] + t0 * z0)
+        s["c1"] = numpyro.deterministic("cal_c1", m1[data.sdd] + t1 * z1)
+    eff = numpyro.sample(
+        "efficiency", dist.LogNormal(jnp.log(data.efficiency), data.efficiency_rel)
+    )
+    k = data.counts_per_beta2half * BETA_UNIT * eff / data.efficiency  # counts per unit b
+    if prior == "flat-beta":
+        b = numpyro.sample("beta2half_1e29", dist.Uniform(0.0, upper))
+        n_x = numpyro.deterministic("N_X", b * k)
+    elif prior == "flat-counts":
+        n_x = numpyro.sample("N_X", dist.Uniform(0.0, upper))
+        numpyro.deterministic("beta2half_1e29", n_x / k)
+    else:
+        raise ValueError(f"prior must be one of {PRIORS}, not {prior!r}")
+    mu = expected_counts(data, s, n_x)
+    mu_obs = mu[np.asarray(data.mask)]
+    numpyro.sample(
+        "obs",
+        dist.Poisson(mu_obs),
+        obs=jnp.asarray(data.counts[np.asarray(data.mask)]) if observe else None,
+    )

@@ -1,0 +1,237 @@
+"""NUTS on the hierarchical model, and what ArviZ makes of the chains.
+
+- ``sample_posterior``: every chain starts from the classic solution (the initial values of
+  ``data.init_values``) with a small per-chain jitter in the unconstrained space; each start
+  is checked to be feasible (finite log density and gradient) before NUTS runs. Chains run in
+  parallel when JAX has at least as many devices as chains, else one after the other.
+- ``to_inference_data``: posterior, sample_stats, observed_data and a thinned
+  posterior_predictive.
+- ``limits``: one-sided credible upper limits (posterior quantiles) with their Monte Carlo
+  standard errors, diagnostics, gates and the Savage-Dickey Bayes factor.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayes_vip.bayes.data import init_values
+from bayes_vip.bayes.model import BETA_UNIT, BayesData, vip_model
+from bayes_vip.errors import AnalysisError
+
+__all__ = ["GATES", "CLS", "sample_posterior", "to_inference_data", "limits", "savage_dickey"]
+
+#: Sampler gates (DESIGN.md, "Quality gates").
+GATES = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "divergences_max": 0}
+CLS = (0.90, 0.95, 0.997)
+
+
+def _chain_method(chains: int) -> str:
+    return "parallel" if jax.local_device_count() >= chains > 1 else "sequential"
+
+
+def _initial_points(data, prior, upper, chains, key, jitter=0.02):
+    from numpyro.infer import init_to_value
+    from numpyro.infer.util import initialize_model
+
+    vals = init_values(data, prior)
+    for name in ("beta2half_1e29", "N_X"):
+        if name in vals and not 0.0 <= vals[name] < upper:
+            raise AnalysisError(
+                f"the signal prior's upper bound {upper:g} excludes the classic estimate "
+                f"({name} = {vals[name]:.3g}); raise --prior-upper"
+            )
+    info = initialize_model(
+        key,
+        vip_model,
+        model_args=(data, prior, upper),
+        init_strategy=init_to_value(values={k: jnp.asarray(v) for k, v in vals.items()}),
+        validate_grad=False,
+    )
+    z0 = info.param_info.z
+    pot = info.potential_fn
+    val, grad = jax.value_and_grad(pot)(z0)
+    if not np.isfinite(float(val)):
+        bad = [k for k, v in vals.items() if not np.all(np.isfinite(v))]
+        raise AnalysisError(
+            "the model's log density is not finite at the classic starting point"
+            + (f" (non-finite start for {bad})" if bad else " (NaN in the expected counts)")
+        )
+    bad = [k for k, g in grad.items() if not np.all(np.isfinite(np.asarray(g)))]
+    if bad:
+        raise AnalysisError(f"NaN in the model's gradient at the starting point, sites {bad}")
+    keys = jax.random.split(key, chains)
+    starts = []
+    for c in range(chains):
+        sub = jax.random.split(keys[c], len(z0))
+        z = {
+            k: v + jitter * jax.random.normal(kk, jnp.shape(v))
+            for (k, v), kk in zip(sorted(z0.items()), sub, strict=True)
+        }
+        if not np.isfinite(float(pot(z))):
+            z = z0  # keep the feasible classic point for this chain
+        starts.append(z)
+    if chains == 1:
+        return starts[0]
+    return {k: jnp.stack([s[k] for s in starts]) for k in z0}
+
+
+def sample_posterior(
+    data: BayesData,
+    *,
+    prior: str = "flat-beta",
+    upper: float = 50.0,
+    chains: int = 4,
+    warmup: int = 500,
+    samples: int = 500,
+    seed: int = 0,
+    progress_bar: bool = True,
+    chain_method: str | None = None,
+):
+    """Run NUTS; returns the numpyro MCMC object."""
+    from numpyro.infer import MCMC, NUTS
+
+    key = jax.random.PRNGKey(seed)
+    k_init, k_run = jax.random.split(key)
+    init = _initial_points(data, prior, upper, chains, k_init)
+    from numpyro.infer import init_to_value
+
+    start = {k: jnp.asarray(v) for k, v in init_values(data, prior).items()}
+    kernel = NUTS(
+        vip_model,
+        target_accept_prob=0.85,
+        max_tree_depth=8,
+        dense_mass=True,  # the tail, shelf, continuum and resolution latents are correlated
+        init_strategy=init_to_value(values=start),
+    )
+    method = chain_method or _chain_method(chains)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method=method,
+        progress_bar=progress_bar,
+    )
+    mcmc.run(k_run, data, prior, upper, init_params=init, extra_fields=("diverging", "num_steps"))
+    s = mcmc.get_samples()
+    nonfinite = [k for k, v in s.items() if not np.all(np.isfinite(np.asarray(v)))]
+    if nonfinite:
+        raise AnalysisError(f"NaN produced in the model while sampling, at sites {nonfinite}")
+    mcmc.chain_method_used = method
+    return mcmc
+
+
+def to_inference_data(mcmc, data: BayesData, prior: str, upper: float, *, thin_to: int = 100):
+    """ArviZ InferenceData with a thinned posterior predictive of the observed bins."""
+    import arviz as az
+    from numpyro.infer import Predictive
+
+    idata = az.from_numpyro(mcmc)
+    post = mcmc.get_samples(group_by_chain=True)
+    n_chain, n_draw = next(iter(post.values())).shape[:2]
+    step = max(1, n_draw // thin_to)
+    thin = {k: v[:, ::step] for k, v in post.items()}
+    flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in thin.items()}
+    pred = Predictive(vip_model, posterior_samples=flat, return_sites=["obs"])
+    draws = pred(jax.random.PRNGKey(1), data, prior, upper, observe=False)["obs"]
+    nd = thin[next(iter(thin))].shape[1]
+    pp = np.asarray(draws).reshape(n_chain, nd, -1)
+    idata.add_groups(
+        posterior_predictive={"obs": pp},
+        dims={"obs": ["obs_dim_0"]},
+    )
+    idata.posterior_predictive.attrs["thinned_every"] = step
+    return idata
+
+
+def savage_dickey(x: np.ndarray, prior_density_at_zero: float) -> dict:
+    """Bayes factor of no signal (x = 0) against signal from the posterior density at the
+    boundary x = 0 (reflected Gaussian KDE, Silverman bandwidth) over the prior's."""
+    x = np.asarray(x, dtype=float).ravel()
+    refl = np.concatenate([x, -x])
+    h = 1.06 * refl.std() * refl.size ** (-0.2)
+    dens0 = float(2.0 * np.mean(np.exp(-0.5 * (x / h) ** 2)) / (h * math.sqrt(2 * math.pi)))
+    bf01 = dens0 / prior_density_at_zero
+    return {
+        "posterior_density_at_0": dens0,
+        "prior_density_at_0": prior_density_at_zero,
+        "BF_01_no_signal_vs_signal": bf01,
+        "BF_10_signal_vs_no_signal": (1.0 / bf01) if bf01 > 0 else float("inf"),
+        "bandwidth": h,
+        "method": "Savage-Dickey; posterior density at 0 from a reflected Gaussian KDE",
+    }
+
+
+def limits(idata, data: BayesData, prior: str, upper: float) -> dict:
+    """Credible upper limits, diagnostics, gates and the Bayes factor."""
+    import arviz as az
+
+    post = idata.posterior
+    out: dict = {"prior": prior, "prior_upper": upper, "n_int_model": data.n_int_model}
+    ul = {}
+    for var, scale, label in (("beta2half_1e29", BETA_UNIT, "beta2half"), ("N_X", 1.0, "N_X")):
+        x = post[var].values
+        ul[label] = {}
+        for q in CLS:
+            val = float(np.quantile(x, q)) * scale
+            mcse = float(az.mcse(post[[var]], method="quantile", prob=q)[var].values) * scale
+            ul[label][f"{q:.3g}"] = {"value": val, "mcse": mcse}
+        ul[label]["mean"] = float(x.mean()) * scale
+        ul[label]["median"] = float(np.median(x)) * scale
+        ul[label]["central_90"] = [
+            float(np.quantile(x, 0.05)) * scale,
+            float(np.quantile(x, 0.95)) * scale,
+        ]
+    out["upper_limits"] = ul
+    sampled = [
+        v
+        for v in post.data_vars
+        if v not in ("noise", "offset", "gain", "cal_c0", "cal_c1")
+        and v != ("N_X" if prior == "flat-beta" else "beta2half_1e29")
+    ]
+    rhat = az.rhat(post[sampled])
+    ess_b = az.ess(post[sampled], method="bulk")
+    ess_t = az.ess(post[sampled], method="tail")
+
+    def extreme(ds, fn):
+        vals = {k: float(fn(ds[k].values)) for k in ds.data_vars}
+        k = (max if fn is np.nanmax else min)(vals, key=vals.get)
+        return vals[k], k
+
+    r_max, r_site = extreme(rhat, np.nanmax)
+    eb, eb_site = extreme(ess_b, np.nanmin)
+    et, et_site = extreme(ess_t, np.nanmin)
+    div = int(idata.sample_stats["diverging"].values.sum())
+    diag = {
+        "r_hat_max": r_max,
+        "r_hat_max_site": r_site,
+        "ess_bulk_min": eb,
+        "ess_bulk_min_site": eb_site,
+        "ess_tail_min": et,
+        "ess_tail_min_site": et_site,
+        "divergences": div,
+        "chains": int(post.sizes["chain"]),
+        "draws": int(post.sizes["draw"]),
+        "ess_bulk_beta2half": float(ess_b["beta2half_1e29"])
+        if "beta2half_1e29" in ess_b
+        else float(az.ess(post["beta2half_1e29"], method="bulk").values),
+    }
+    failed = []
+    if not r_max <= GATES["r_hat_max"]:
+        failed.append(f"R-hat {r_max:.4f} > {GATES['r_hat_max']} ({r_site})")
+    if not eb >= GATES["ess_bulk_min"]:
+        failed.append(f"bulk ESS {eb:.0f} < {GATES['ess_bulk_min']:.0f} ({eb_site})")
+    if not et >= GATES["ess_tail_min"]:
+        failed.append(f"tail ESS {et:.0f} < {GATES['ess_tail_min']:.0f} ({et_site})")
+    if div > GATES["divergences_max"]:
+        failed.append(f"{div} divergent transitions")
+    out["diagnostics"] = diag
+    out["gates"] = {"thresholds": GATES, "passed": not failed, "failed": failed}
+    var = "beta2half_1e29" if prior == "flat-beta" else "N_X"
+    out["bayes_factor"] = savage_dickey(post[var].values, 1.0 / upper)
+    out["bayes_factor"]["variable"] = var
+    return out
