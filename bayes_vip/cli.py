@@ -449,7 +449,7 @@ def sample(
     run: RunArg = DEFAULT_RUN,
     chains: Annotated[int, typer.Option("--chains", help="NUTS chains")] = 4,
     warmup: Annotated[int, typer.Option("--warmup", help="warm-up iterations per chain")] = 500,
-    samples: Annotated[int, typer.Option("--samples", help="draws per chain")] = 500,
+    samples: Annotated[int, typer.Option("--samples", help="draws per chain")] = 1000,
     prior: Annotated[
         str, typer.Option("--prior", help="flat-beta (flat in beta^2/2) or flat-counts (in N_X)")
     ] = "flat-beta",

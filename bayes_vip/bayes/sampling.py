@@ -44,13 +44,24 @@ def _initial_points(data, prior, upper, chains, key, jitter=0.02):
                 f"the signal prior's upper bound {upper:g} excludes the classic estimate "
                 f"({name} = {vals[name]:.3g}); raise --prior-upper"
             )
-    info = initialize_model(
-        key,
-        vip_model,
-        model_args=(data, prior, upper),
-        init_strategy=init_to_value(values={k: jnp.asarray(v) for k, v in vals.items()}),
-        validate_grad=False,
-    )
+    bad = [k for k, v in vals.items() if not np.all(np.isfinite(v))]
+    if bad:
+        raise AnalysisError(
+            f"the model's log density is not finite at the classic starting point "
+            f"(non-finite start for {bad}; check classic.json)"
+        )
+    try:
+        info = initialize_model(
+            key,
+            vip_model,
+            model_args=(data, prior, upper),
+            init_strategy=init_to_value(values={k: jnp.asarray(v) for k, v in vals.items()}),
+            validate_grad=False,
+        )
+    except (ValueError, RuntimeError) as exc:
+        raise AnalysisError(
+            f"the model's log density is not finite at the classic starting point ({exc})"
+        ) from None
     z0 = info.param_info.z
     pot = info.potential_fn
     val, grad = jax.value_and_grad(pot)(z0)

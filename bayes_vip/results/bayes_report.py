@@ -267,7 +267,14 @@ def run_sample(
     with atomic_path(out / "posterior.nc") as tmp:
         idata.to_netcdf(str(tmp), engine="h5netcdf")
     if figures:
-        lim["figures"] = _figures(idata, data, lim, out)
+        import warnings
+
+        from matplotlib import MatplotlibDeprecationWarning
+
+        with warnings.catch_warnings():
+            # ArviZ 0.23's plotting calls a matplotlib API deprecated in 3.11 (their chatter)
+            warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+            lim["figures"] = _figures(idata, data, lim, out)
     lim["posterior"] = str(out / "posterior.nc")
     lim["json"] = str(out / "limits.json")
     write_json(out / "limits.json", lim)

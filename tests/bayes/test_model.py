@@ -1,0 +1,209 @@
+"""The hierarchical model: its expected counts against the classic SpectrumModel, feasible
+starts, bad input, parallel against sequential chains, and one short end-to-end sampling of
+a simulated run with a known signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayes_vip.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def energy_run(tmp_path_factory):
+    """Demo preset at energy level with 150 expected PEP counts, classic fit done."""
+    from bayes_vip.simulate.presets import preset
+    from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
+
+    run = tmp_path_factory.mktemp("bayes") / "sig"
+    sim = simulate_campaign(preset("demo"), seed=31, signal_counts=150.0)
+    write_energy_campaign(sim, run)
+    assert main(["fit", str(run), "--json"]) == 0
+    return run
+
+
+def _data(run, **kw):
+    from bayes_vip.bayes.data import build_data
+    from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.io.manifest import load_manifest
+    from bayes_vip.physics.lines import pep_signal
+
+    man = load_manifest(run)
+    classic = json.loads((run / "results" / "classic.json").read_text())
+    return build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"), **kw)
+
+
+def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
+    """The model's lean line sum reproduces SpectrumModel (no escape peaks in the ROI)."""
+    from bayes_vip.analysis.classic import _FIT_SUPPORT
+    from bayes_vip.bayes.model import expected_counts
+    from bayes_vip.physics.spectrum import SpectrumModel
+
+    d = _data(energy_run)
+    S = d.n_sdd
+    s = {
+        "fano": 0.13,
+        "noise": jnp.asarray([[38.0, 41.0], [27.0, 29.0]]),
+        "tail_frac": 0.1,
+        "tail_beta": 3.0,
+        "shelf_frac": 0.06,
+        "log_rate": jnp.log(jnp.asarray(d.init["rate"])),
+        "log_level": jnp.log(jnp.asarray(d.init["level"])),
+        "slope": jnp.full(S, -0.03),
+        "offset": jnp.zeros(d.n_cell),
+        "gain": jnp.zeros(d.n_cell),
+    }
+    mu = np.asarray(expected_counts(d, s, 40.0))
+    bg = SpectrumModel(groups=d.groups, escape_groups=(), **_FIT_SUPPORT)
+    sig = SpectrumModel(groups=(d.signal,), escape_groups=(), **_FIT_SUPPORT)
+    for i in range(d.n_cell):
+        p, j = d.period[i], d.sdd[i]
+        q = {
+            "rates": jnp.exp(s["log_rate"][p, j]),
+            "noise": s["noise"][p, j],
+            "fano": 0.13,
+            "tail_frac": 0.1,
+            "tail_beta": 3.0,
+            "escape_frac": 0.0,
+            "shelf_frac": 0.06,
+            "level": jnp.exp(s["log_level"][p, j]),
+            "slope": -0.03,
+            "exp_level": 0.0,
+            "exp_len": 200.0,
+        }
+        ref = np.array(bg.expected_counts(d.edges[i], q, d.live_s[i]))
+        ref += (
+            40.0
+            * d.signal_share[i]
+            * np.asarray(
+                sig.expected_counts(d.edges[i], {**q, "rates": jnp.ones(1), "level": 0.0}, 1.0)
+            )
+        )
+        np.testing.assert_allclose(mu[i], ref, rtol=1e-9, atol=1e-9)
+    # the signal goes to current-on cells only, in proportion to their live time
+    assert np.allclose(d.signal_share[d.current_A[d.period] == 0], 0.0)
+    assert abs(d.signal_share.sum() - 1.0) < 1e-12
+
+
+def test_a_nan_in_the_model_is_named_not_raised_as_a_traceback(energy_run):
+    import jax
+
+    from bayes_vip.bayes.sampling import _initial_points
+    from bayes_vip.errors import AnalysisError
+
+    d = _data(energy_run)
+    d.init["tail_beta"] = float("nan")
+    with pytest.raises(AnalysisError, match="not finite at the classic starting point"):
+        _initial_points(d, "flat-beta", 50.0, 2, jax.random.PRNGKey(0))
+
+
+def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys):
+    # a prior bound below the classic estimate
+    assert main(["sample", str(energy_run), "--prior", "flat-counts", "--prior-upper", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--prior-upper" in err and "excludes the classic estimate" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["sample", str(energy_run), "--prior", "jeffreys"]) == 2
+    assert "--prior" in capsys.readouterr().err
+    # a run without current-on data
+    off = tmp_path / "off"
+    off.mkdir()
+    toml = (energy_run / "run.toml").read_text().replace("current_A = 100.0", "current_A = 0.0")
+    (off / "run.toml").write_text(toml.replace('path = "', f'path = "{energy_run}/'))
+    assert main(["sample", str(off)]) == 2
+    err = capsys.readouterr().err
+    assert "current-on" in err and "Traceback" not in err
+    assert not (off / "results" / "posterior.nc").exists()
+
+
+_PAR = """
+import json, os, sys
+import jax
+jax.config.update("jax_enable_x64", True)
+sys.path.insert(0, sys.argv[2])
+from tests.bayes.test_model import _data
+from bayes_vip.bayes.sampling import sample_posterior
+from pathlib import Path
+assert jax.local_device_count() == 2
+d = _data(Path(sys.argv[1]))
+out = {}
+for method in ("parallel", "sequential"):
+    m = sample_posterior(d, chains=2, warmup=3, samples=5, seed=3, progress_bar=False,
+                         chain_method=method)
+    out[method] = [float(x) for x in m.get_samples()["beta2half_1e29"]]
+print(json.dumps(out))
+"""
+
+
+def test_two_host_devices_give_the_same_chains_as_sequential(energy_run):
+    """Same keys, same starts: the first iterations agree to rounding. (Over hundreds of
+    iterations the pmap- and jit-compiled gradients' last-bit differences grow along the
+    chaotic trajectories, so long chains agree in distribution only.)"""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_ENABLE_X64": "1",
+        "JAX_PLATFORMS": "cpu",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", _PAR, str(energy_run), str(REPO)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(out["parallel"], out["sequential"], rtol=1e-6, atol=1e-9)
+
+
+def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
+    import arviz as az
+
+    rc = main(
+        [
+            "sample",
+            str(energy_run),
+            "--chains",
+            "2",
+            "--warmup",
+            "150",
+            "--samples",
+            "150",
+            "--json",
+        ]
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert rc in (0, 3) and (rc == 0) == res["gates"]["passed"]
+    idata = az.from_netcdf(energy_run / "results" / "posterior.nc")
+    for g in ("posterior", "sample_stats", "observed_data", "posterior_predictive"):
+        assert g in idata.groups()
+    n = idata.posterior["N_X"].values.ravel()
+    lo, hi = np.quantile(n, [0.005, 0.995])
+    assert lo < 150.0 < hi  # the expected injected counts
+    ul = res["upper_limits"]
+    assert ul["N_X"]["0.95"]["value"] > ul["N_X"]["0.9"]["value"] > 0
+    assert ul["beta2half"]["0.997"]["mcse"] > 0
+    assert {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences"} <= set(res["diagnostics"])
+    assert res["bayes_factor"]["BF_10_signal_vs_no_signal"] > 0
+    assert res["classic"]["N_X"] == pytest.approx(
+        json.loads((energy_run / "results" / "classic.json").read_text())["N_X"]
+    )
+    for f in (
+        "bayes_trace.png",
+        "bayes_beta2half.png",
+        "bayes_pair.png",
+        "bayes_ppc.png",
+        "limits.json",
+    ):
+        assert (energy_run / "results" / f).is_file()
