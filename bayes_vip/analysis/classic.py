@@ -336,6 +336,8 @@ def _decide(simple: FitResult, richer: FitResult, what: str) -> dict:
     (p < 0.0027) of chi2 with as many degrees of freedom as it adds parameters.
 
     If one of the two fits has no valid minimum, the other is kept and the reason recorded.
+    A richer fit that ends with a parameter at its limit, or without an accurate covariance,
+    is not chosen either: its errors (sigma(N_X) above all) would not be trustworthy.
     """
     dof = richer.n_free - simple.n_free
     delta = simple.fval - richer.fval
@@ -347,6 +349,15 @@ def _decide(simple: FitResult, richer: FitResult, what: str) -> dict:
         "threshold": threshold,
         "chosen": bool(delta > threshold),
     }
+    if out["chosen"] and richer.is_valid and (richer.at_limit or not richer.has_accurate_covar):
+        out["chosen"] = False
+        out["note"] = (
+            "the richer model would be chosen, but its fit has "
+            + (f"{richer.at_limit} at their limits" if richer.at_limit else "")
+            + (" and " if richer.at_limit and not richer.has_accurate_covar else "")
+            + ("no accurate covariance" if not richer.has_accurate_covar else "")
+            + ": kept the simpler one"
+        )
     if not richer.is_valid or not simple.is_valid:
         out["chosen"] = bool(richer.is_valid)
         out["note"] = (
