@@ -380,8 +380,9 @@ def calibrate(
         ),
     ] = "cu",
     iterations: Annotated[
-        int, typer.Option("--iterations", help="Adam iterations of the refinement")
-    ] = 200,
+        int | None,
+        typer.Option("--iterations", help="Adam iterations of the refinement (default 200)"),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Calibrate an ADC-level run (seed 002): CNN seeds, line fits, quadratic, refinement."""
@@ -404,8 +405,8 @@ def calibrate(
             batch_hours=batch_hours,
             refine=not no_refine,
             refine_lines=refine_lines,
-            iterations=iterations,
             progress=progress,
+            **({} if iterations is None else {"iterations": iterations}),
         )
     if json_out:
         typer.echo(json.dumps(out, default=str))

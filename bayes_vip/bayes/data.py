@@ -13,13 +13,14 @@ Fano factor, tail, shelf and energy shift.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from bayes_vip.bayes.model import BETA_UNIT, BayesData
 from bayes_vip.errors import InputError
+from bayes_vip.physics.constants import FANO_START
+from bayes_vip.simulate.presets import MEASURED_2016_17
 
 __all__ = ["ROI_EV", "build_data"]
 
@@ -186,9 +187,17 @@ def build_data(
     n_x0 = max(float(classic.get("N_X", 0.0)), 0.1 * float(classic.get("sigma_N_X", 10.0)))
     init = {
         "noise_p": noise_p,
-        "fano": float(np.clip(f2.get("fano", v2.get("fano", 0.14)), 0.06, 0.29)),
-        "tail_frac": float(np.clip(v2.get("tail_frac", f2.get("tail_frac", 0.08)), 0.005, 0.45)),
-        "tail_beta": float(np.clip(v2.get("tail_beta", f2.get("tail_beta", 4.0)), 0.2, 20.0)),
+        "fano": float(np.clip(f2.get("fano", v2.get("fano", FANO_START)), 0.06, 0.29)),
+        "tail_frac": float(
+            np.clip(
+                v2.get("tail_frac", f2.get("tail_frac", MEASURED_2016_17["tail_frac"])), 0.005, 0.45
+            )
+        ),
+        "tail_beta": float(
+            np.clip(
+                v2.get("tail_beta", f2.get("tail_beta", MEASURED_2016_17["tail_beta"])), 0.2, 20.0
+            )
+        ),
         "shelf_frac": float(np.clip(f2.get("shelf_frac", v2.get("shelf_frac", 0.05)), 0.005, 0.29)),
         "rate": rate,
         "level": level_,
@@ -265,6 +274,6 @@ def init_values(data: BayesData, prior: str) -> dict:
 
 
 def load_calibration_for(man) -> xr.Dataset:
-    from bayes_vip.calibration.report import load_calibration
+    from bayes_vip.calibration.report import calibration_path, load_calibration
 
-    return load_calibration(Path(man.path).parent / "results" / "calibration.nc")
+    return load_calibration(calibration_path(man))

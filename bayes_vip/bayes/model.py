@@ -36,8 +36,8 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from bayes_vip.physics.constants import W_SI_EV
-from bayes_vip.physics.lines import LineGroup
+from bayes_vip.physics.constants import FANO_START, W_SI_EV
+from bayes_vip.physics.lines import LineGroup, member_arrays
 from bayes_vip.physics.response import line_cdf
 from bayes_vip.physics.spectrum import _uniform_gauss_cdf
 
@@ -46,13 +46,32 @@ from bayes_vip.physics.spectrum import _uniform_gauss_cdf
 SHELF_LO_EV = 1000.0
 E_CONT_REF = 7000.0
 
-__all__ = ["BayesData", "PRIORS", "E_REF", "BETA_UNIT", "vip_model", "expected_counts"]
+__all__ = [
+    "BayesData",
+    "PRIORS",
+    "PRIOR_SCALES",
+    "E_REF",
+    "BETA_UNIT",
+    "vip_model",
+    "expected_counts",
+]
 
 PRIORS = ("flat-beta", "flat-counts")
 #: Reference energy of the gain corrections [eV] (Cu Ka).
 E_REF = 8000.0
 #: Unit of the sampled beta^2/2.
 BETA_UNIT = 1e-29
+#: Scales of the energy-scale priors [eV, or eV/keV for gains] (docs/bayes.md, table).
+PRIOR_SCALES = {
+    "offset_mu": 30.0,
+    "offset_tau": 10.0,
+    "gain_mu": 5.0,
+    "gain_tau": 2.0,
+    "cal_m0": 20.0,
+    "cal_m1": 5.0,
+    "cal_tau0": 10.0,
+    "cal_tau1": 3.0,
+}
 
 
 @dataclass
@@ -78,7 +97,6 @@ class BayesData:
     n_int_model: str
     p_std: np.ndarray | None = None  # (n_cell, 3) classic calibration (ADC level)
     init: dict = field(default_factory=dict)  # constrained initial values
-    prior_scales: dict = field(default_factory=dict)
 
     @property
     def n_period(self) -> int:
@@ -97,21 +115,6 @@ class BayesData:
         """Each cell's share of the current-on I*t (sums to 1 over the cells)."""
         it = self.current_A[self.period] * self.live_s
         return it / it.sum()
-
-
-def _member_arrays(groups) -> tuple[np.ndarray, np.ndarray]:
-    """Padded member energies and weights (groups x members) of line groups."""
-    from bayes_vip.physics.lines import line_group
-
-    gs = [g if isinstance(g, LineGroup) else line_group(g) for g in groups]
-    m = max(len(g.lines) for g in gs)
-    en = np.zeros((len(gs), m))
-    w = np.zeros((len(gs), m))
-    for i, g in enumerate(gs):
-        en[i, : len(g.lines)] = g.energies
-        en[i, len(g.lines) :] = g.energies[0]
-        w[i, : len(g.lines)] = g.weights
-    return en, w
 
 
 def _line_cumulative(x, en, w, noise, fano, tail, beta, shelf):
@@ -144,8 +147,8 @@ def expected_counts(data: BayesData, s: dict, n_x):
     """Expected counts (n_cell, n_bin) given the site values ``s`` and total PEP counts."""
     ip, js = data.period, data.sdd
     edges = true_edges(data, jnp.asarray(data.edges), s)
-    en, w = _member_arrays(data.groups)
-    en_s, w_s = _member_arrays((data.signal,))
+    en, w = member_arrays(data.groups)
+    en_s, w_s = member_arrays((data.signal,))
     rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
     level = jnp.exp(s["log_level"])[ip, js]
     slope = s["slope"][js] * 1e-3
@@ -174,10 +177,10 @@ def vip_model(data: BayesData, prior: str = "flat-beta", upper: float = 50.0, ob
     ``upper``: the signal prior's upper bound, in units of 1e-29 (flat-beta) or in counts
     (flat-counts).
     """
-    sc = data.prior_scales
+    sc = PRIOR_SCALES
     ini = data.init
     P, S = data.n_period, data.n_sdd
-    fano = numpyro.sample("fano", dist.TruncatedNormal(0.14, 0.03, low=0.05, high=0.30))
+    fano = numpyro.sample("fano", dist.TruncatedNormal(FANO_START, 0.03, low=0.05, high=0.30))
     noise_mu = numpyro.sample(
         "noise_mu", dist.Normal(jnp.log(jnp.asarray(ini["noise_p"])), 0.3).to_event(1)
     )
@@ -205,21 +208,21 @@ def vip_model(data: BayesData, prior: str = "flat-beta", upper: float = 50.0, ob
         "slope": slope,
     }
     if data.level == "energy":
-        m_off = numpyro.sample("offset_mu", dist.Normal(0.0, sc.get("offset_mu", 30.0)))
-        t_off = numpyro.sample("offset_tau", dist.HalfNormal(sc.get("offset_tau", 10.0)))
+        m_off = numpyro.sample("offset_mu", dist.Normal(0.0, sc["offset_mu"]))
+        t_off = numpyro.sample("offset_tau", dist.HalfNormal(sc["offset_tau"]))
         z_off = numpyro.sample("offset_z", dist.Normal(jnp.zeros(S), 1.0).to_event(1))
-        m_gain = numpyro.sample("gain_mu", dist.Normal(0.0, sc.get("gain_mu", 5.0)))
-        t_gain = numpyro.sample("gain_tau", dist.HalfNormal(sc.get("gain_tau", 2.0)))
+        m_gain = numpyro.sample("gain_mu", dist.Normal(0.0, sc["gain_mu"]))
+        t_gain = numpyro.sample("gain_tau", dist.HalfNormal(sc["gain_tau"]))
         z_gain = numpyro.sample("gain_z", dist.Normal(jnp.zeros(S), 1.0).to_event(1))
         offset = numpyro.deterministic("offset", m_off + t_off * z_off)
         gain = numpyro.deterministic("gain", m_gain + t_gain * z_gain)
         s["offset"], s["gain"] = offset[data.sdd], gain[data.sdd]
     else:
         n = data.n_cell
-        m0 = numpyro.sample("cal_m0", dist.Normal(jnp.zeros(S), sc.get("cal_m0", 20.0)).to_event(1))
-        m1 = numpyro.sample("cal_m1", dist.Normal(jnp.zeros(S), sc.get("cal_m1", 5.0)).to_event(1))
-        t0 = numpyro.sample("cal_tau0", dist.HalfNormal(sc.get("cal_tau0", 10.0)))
-        t1 = numpyro.sample("cal_tau1", dist.HalfNormal(sc.get("cal_tau1", 3.0)))
+        m0 = numpyro.sample("cal_m0", dist.Normal(jnp.zeros(S), sc["cal_m0"]).to_event(1))
+        m1 = numpyro.sample("cal_m1", dist.Normal(jnp.zeros(S), sc["cal_m1"]).to_event(1))
+        t0 = numpyro.sample("cal_tau0", dist.HalfNormal(sc["cal_tau0"]))
+        t1 = numpyro.sample("cal_tau1", dist.HalfNormal(sc["cal_tau1"]))
         z0 = numpyro.sample("cal_z0", dist.Normal(jnp.zeros(n), 1.0).to_event(1))
         z1 = numpyro.sample("cal_z1", dist.Normal(jnp.zeros(n), 1.0).to_event(1))
         s["c0"] = numpyro.deterministic("cal_c0", m0[data.sdd] + t0 * z0)

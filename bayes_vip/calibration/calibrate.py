@@ -29,7 +29,7 @@ from bayes_vip.calibration.linefit import LineFit, fit_calibration, fit_line
 from bayes_vip.calibration.peakfinder import LINES, prepare
 from bayes_vip.calibration.synthetic import line_energies
 from bayes_vip.errors import AnalysisError, InputError
-from bayes_vip.physics.constants import W_SI_EV
+from bayes_vip.physics.constants import FANO_START, W_SI_EV
 
 __all__ = [
     "MIN_COUNTS",
@@ -241,13 +241,14 @@ def calibrate(
     shift_err = np.full((*shape, 3), np.nan)
     info: dict = {"refined": False}
     if refine:
+        from bayes_vip.calibration.refine import DEFAULT_ITERATIONS
         from bayes_vip.calibration.refine import refine as _refine
 
         idx = np.argwhere(ok)
         ps_index = idx[:, 0] * n_s + idx[:, 1]
         uniq, ps_compact = np.unique(ps_index, return_inverse=True)
         # start the noise of every (period, SDD) from its Cu Ka line fits
-        fano0 = 0.14
+        fano0 = FANO_START
         sig_cu = line_sig[..., -1] * p_std[..., 1]  # eV
         e_cu = line_energies()[-1]
         noise0 = []
@@ -264,7 +265,7 @@ def calibrate(
             noise0=np.asarray(noise0),
             progress=(
                 lambda i, ll: progress(
-                    "refinement", i, (refine_kwargs or {}).get("iterations", 200)
+                    "refinement", i, (refine_kwargs or {}).get("iterations", DEFAULT_ITERATIONS)
                 )
             )
             if progress

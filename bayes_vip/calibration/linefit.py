@@ -17,9 +17,10 @@ import numpy as np
 from iminuit import Minuit
 from scipy.special import log_ndtr, ndtr
 
-from bayes_vip.calibration.peakfinder import LINES
 from bayes_vip.physics import lines as _lines
+from bayes_vip.physics.constants import FANO_START
 from bayes_vip.physics.response import sigma_at
+from bayes_vip.simulate.presets import MEASURED_2016_17
 
 __all__ = [
     "WINDOW_EV",
@@ -28,7 +29,6 @@ __all__ = [
     "LineFit",
     "fit_line",
     "fit_calibration",
-    "line_groups",
 ]
 
 #: Fit window of each line, [eV] below and above its strongest member. Chosen to stay clear
@@ -41,18 +41,15 @@ WINDOW_EV = {
     "Mn Kb": (-250.0, 280.0),
     "Cu Ka": (-350.0, 320.0),
 }
-#: Tail slope (units of sigma), fixed in the line fits: the measured 2016-17 spectra give 4.0
-#: (docs/scripts/fit_measured_for_simulation.py); a free slope is not determined by one line.
-TAIL_BETA = 4.0
-#: Tail fraction, fixed in the line fits at the measured 2016-17 value (same script): with a
+#: Tail slope (units of sigma), fixed in the line fits at the measured 2016-17 value
+#: (``MEASURED_2016_17``, from docs/scripts/fit_measured_for_simulation.py); a free slope is
+#: not determined by one line.
+TAIL_BETA = MEASURED_2016_17["tail_beta"]
+#: Tail fraction, fixed in the line fits at the measured 2016-17 value (same source): with a
 #: few hundred Cu Ka counts per batch a free tail trades with the background and the
 #: amplitude, and MIGRAD's covariance at the tail's zero bound is not accurate.
-TAIL_FRAC = 0.080
+TAIL_FRAC = MEASURED_2016_17["tail_frac"]
 _PARAMS = ("mu", "sigma", "amp", "tail", "b0", "b1")
-
-
-def line_groups() -> list:
-    return [_lines.line_group(k) for k in LINES]
 
 
 @dataclass
@@ -70,12 +67,6 @@ class LineFit:
     chi2: float = math.nan  # Poisson deviance
     ndf: int = 0
     message: str = ""
-
-    def to_dict(self) -> dict:
-        return {
-            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-            for k, v in self.__dict__.items()
-        }
 
 
 def _line_cdf_np(x, mu, sigma, tail_frac, beta):
@@ -115,7 +106,7 @@ def fit_line(counts: np.ndarray, key: str, seed_adc: float, gain: float) -> Line
     edge = max(3, n // 10)
     b_guess = 0.5 * (c[:edge].mean() + c[n - edge : n].mean())
     amp0 = max(c.sum() - b_guess * n, 5.0)
-    sig0 = float(sigma_at(e1, 35.0, 0.14)) / gain
+    sig0 = float(sigma_at(e1, 35.0, FANO_START)) / gain
     pos = c > 0
     c_log_c = np.sum(c[pos] * np.log(c[pos]))
 

@@ -19,6 +19,7 @@ import xarray as xr
 from iminuit import Minuit
 
 from bayes_vip.calibration.linefit import TAIL_BETA
+from bayes_vip.calibration.refine import DEFAULT_ITERATIONS
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path, write_json
 from bayes_vip.physics import lines as _lines
@@ -29,6 +30,7 @@ __all__ = [
     "fit_cu_ka",
     "summed_energy_spectrum",
     "run_calibrate",
+    "calibration_path",
     "load_calibration",
     "energy_campaign",
 ]
@@ -54,6 +56,18 @@ def _eq4_expected(q, edges):
     return amp * (cdf[1:] - cdf[:-1]) + (lin[1:] - lin[:-1])
 
 
+def _eq4_deviance(q, edges, counts):
+    """Poisson deviance of eq. 4 against binned counts (0 log 0 = 0)."""
+    mu = jnp.maximum(_eq4_expected(q, edges), 1e-12)
+    t = jnp.where(counts > 0, counts * jnp.log(jnp.where(counts > 0, counts, 1.0) / mu), 0.0)
+    return 2.0 * jnp.sum(mu - counts + t)
+
+
+# compiled once per binning shape, not once per call
+_eq4_dev = jax.jit(_eq4_deviance)
+_eq4_grad = jax.jit(jax.grad(_eq4_deviance))
+
+
 def fit_cu_ka(counts: np.ndarray, edges: np.ndarray) -> dict:
     """Fit eq. 4 to an energy spectrum on 7000-8500 eV; position, FWHM and chi2/ndf.
 
@@ -68,20 +82,14 @@ def fit_cu_ka(counts: np.ndarray, edges: np.ndarray) -> dict:
     e = edges[:-1][sel][: n * k : k]
     e = jnp.asarray(np.append(e, e[-1] + CU_KA_BIN_EV))
     cj = jnp.asarray(c, dtype=jnp.float64)
-
-    @jax.jit
-    def dev(q):
-        mu = jnp.maximum(_eq4_expected(q, e), 1e-12)
-        t = jnp.where(cj > 0, cj * jnp.log(jnp.where(cj > 0, cj, 1.0) / mu), 0.0)
-        return 2.0 * jnp.sum(mu - cj + t)
-
-    g = jax.jit(jax.grad(dev))
+    grp = _lines.line_group("Cu Ka")
+    ka2_ka1 = grp.lines[1].intensity / grp.lines[0].intensity
     bg = float(np.median(c[:10])) / CU_KA_BIN_EV
-    amp0 = max(float(c.sum()) - bg * CU_KA_BIN_EV * n, 10.0) / 1.51
+    amp0 = max(float(c.sum()) - bg * CU_KA_BIN_EV * n, 10.0) / (1.0 + ka2_ka1)
     m = Minuit(
-        lambda q: float(dev(jnp.asarray(q))),
-        [8047.8, 75.0, amp0, 0.05, 0.0, bg],
-        grad=lambda q: np.asarray(g(jnp.asarray(q))),
+        lambda q: float(_eq4_dev(jnp.asarray(q), e, cj)),
+        [grp.energies[0], 75.0, amp0, 0.05, 0.0, bg],
+        grad=lambda q: np.asarray(_eq4_grad(jnp.asarray(q), e, cj)),
         name=("mu", "sigma", "A", "tail", "m", "C"),
     )
     m.errordef = 1.0
@@ -123,7 +131,7 @@ def summed_energy_spectrum(
     return h.sum(axis=0), edges
 
 
-def _plots(cal: xr.Dataset, info: dict, table: dict, spectra: dict, out: Path) -> list[str]:
+def _plots(cal: xr.Dataset, info: dict, table: dict, out: Path) -> list[str]:
     import matplotlib.pyplot as plt
 
     from bayes_vip.results.plots import save
@@ -180,6 +188,11 @@ def _centroid_pulls(cal: xr.Dataset) -> np.ndarray:
     return (energy(p_s) - energy(p_r)) / (slope * sa)
 
 
+def calibration_path(man) -> Path:
+    """Where ``calibrate`` writes the calibration of the run of manifest ``man``."""
+    return Path(man.path).parent / "results" / "calibration.nc"
+
+
 def load_calibration(path: Path) -> xr.Dataset:
     if not path.is_file():
         raise InputError("no calibration; run `bayes-vip calibrate RUN` first", file=path)
@@ -200,7 +213,7 @@ def energy_campaign(man, ds=None) -> xr.Dataset:
         return ds
     from bayes_vip.calibration.calibrate import calibrated_campaign
 
-    cal = load_calibration(Path(man.path).parent / "results" / "calibration.nc")
+    cal = load_calibration(calibration_path(man))
     return calibrated_campaign(ds, cal, which="refined")
 
 
@@ -210,7 +223,7 @@ def run_calibrate(
     batch_hours: float | None = None,
     refine: bool = True,
     refine_lines: str = "cu",
-    iterations: int = 200,
+    iterations: int = DEFAULT_ITERATIONS,
     figures: bool = True,
     progress=None,
 ) -> dict:
@@ -251,7 +264,7 @@ def run_calibrate(
     from bayes_vip.calibration.calibrate import regroup_batches
 
     counts = regroup_batches(ds, batch_hours)["counts"].values
-    table, spectra = {}, {}
+    table = {}
     for which in ("standard", "refined") if refine else ("standard",):
         h, e = summed_energy_spectrum(counts, cal[f"p_{which}"].values, ok)
         table["reference" if which == "standard" else "optimized"] = fit_cu_ka(h, e)
@@ -307,6 +320,6 @@ def run_calibrate(
         cal.to_netcdf(tmp, engine="h5netcdf")
     write_json(out / "calibration.json", summary)
     if figures:
-        summary["figures"] = _plots(cal, info, table, spectra, out)
+        summary["figures"] = _plots(cal, info, table, out)
         write_json(out / "calibration.json", summary)
     return summary

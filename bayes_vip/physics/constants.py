@@ -45,3 +45,9 @@ SECONDS_PER_DAY: float = 86400.0
 #: Capture probability per electron-atom scattering into the 2p state: 1/10
 #: (seed 000 eq. 2 and text; seed 001 eq. 1, after Ramberg and Snow).
 CAPTURE_PROBABILITY: float = 0.1
+
+#: Starting value of the Si Fano factor in the calibration fits and centre of its prior in
+#: the hierarchical model. Our choice: between the Si literature values near 0.12 and the
+#: 0.160 that the measured 2016-17 spectra give with w = 3.7 eV
+#: (docs/scripts/fit_measured_for_simulation.py).
+FANO_START: float = 0.14

@@ -31,6 +31,7 @@ __all__ = [
     "PEP_LINES",
     "catalogue",
     "line_group",
+    "member_arrays",
     "pep_signal",
     "SIGNAL_CHOICES",
 ]
@@ -178,6 +179,20 @@ def line_group(key: str) -> LineGroup:
     if key not in cat:
         raise KeyError(f"unknown line group {key!r}; known: {', '.join(cat)}")
     return cat[key]
+
+
+def member_arrays(groups) -> tuple[np.ndarray, np.ndarray]:
+    """Member energies and weights of line groups (or their keys), padded to (groups, max
+    members): padding repeats the first energy with weight 0."""
+    gs = [g if isinstance(g, LineGroup) else line_group(g) for g in groups]
+    m = max(len(g.lines) for g in gs)
+    en = np.zeros((len(gs), m))
+    w = np.zeros((len(gs), m))
+    for i, g in enumerate(gs):
+        en[i, : len(g.lines)] = g.energies
+        en[i, len(g.lines) :] = g.energies[0]
+        w[i, : len(g.lines)] = g.weights
+    return en, w
 
 
 def pep_signal(choice: str | float) -> LineGroup:

@@ -27,7 +27,7 @@ import numpy as np
 from jax.scipy.stats import norm
 
 from bayes_vip.physics import response
-from bayes_vip.physics.lines import LineGroup, line_group
+from bayes_vip.physics.lines import LineGroup, member_arrays
 
 __all__ = ["SI_KA_EV", "SpectrumModel", "PARAM_NAMES"]
 
@@ -90,14 +90,7 @@ class SpectrumModel:
 
     def line_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Padded member energies, weights (groups x max members) and escape mask (groups,)."""
-        gs = [k if isinstance(k, LineGroup) else line_group(k) for k in self.groups]
-        m = max(len(g.lines) for g in gs)
-        en = np.zeros((len(gs), m))
-        w = np.zeros((len(gs), m))
-        for i, g in enumerate(gs):
-            en[i, : len(g.lines)] = g.energies
-            en[i, len(g.lines) :] = g.energies[0]
-            w[i, : len(g.lines)] = g.weights
+        en, w = member_arrays(self.groups)
         esc = np.array([k in self.escape_groups for k in self.groups], dtype=float)
         return en, w, esc
 

@@ -203,8 +203,9 @@ def run_sample(
     cal = None
     t0 = time.perf_counter()
     if ds.attrs["level"] == "adc":
-        cal_path = Path(man.path).parent / "results" / "calibration.nc"
-        if not cal_path.is_file():
+        from bayes_vip.calibration.report import calibration_path
+
+        if not calibration_path(man).is_file():
             from bayes_vip.calibration.report import run_calibrate
 
             if progress:
