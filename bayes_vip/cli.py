@@ -434,12 +434,13 @@ def calibrate(
 
 
 def _host_devices(chains: int) -> None:
-    """Let parallel chains use the CPU cores: JAX host devices = min(chains, cores). Only
-    effective before JAX starts (the CLI imports it lazily); numpyro then runs the chains in
-    parallel when there are as many devices as chains, else one after the other."""
+    """One JAX host device per chain (at most 16), so that numpyro runs the chains in
+    parallel (pmap) on the CPU cores; with more chains than cores they share them, which
+    still beats one chain after the other. Only effective before JAX starts (the CLI
+    imports it lazily)."""
     if "jax" in sys.modules:
         return
-    n = max(1, min(chains, os.cpu_count() or 1))
+    n = max(1, min(chains, 16))
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
@@ -449,8 +450,8 @@ def _host_devices(chains: int) -> None:
 def sample(
     run: RunArg = DEFAULT_RUN,
     chains: Annotated[int, typer.Option("--chains", help="NUTS chains")] = 4,
-    warmup: Annotated[int, typer.Option("--warmup", help="warm-up iterations per chain")] = 500,
-    samples: Annotated[int, typer.Option("--samples", help="draws per chain")] = 1000,
+    warmup: Annotated[int, typer.Option("--warmup", help="warm-up iterations per chain")] = 300,
+    samples: Annotated[int, typer.Option("--samples", help="draws per chain")] = 400,
     prior: Annotated[
         str, typer.Option("--prior", help="flat-beta (flat in beta^2/2) or flat-counts (in N_X)")
     ] = "flat-beta",

@@ -3,7 +3,8 @@
 Energy-level runs: one cell per (period, SDD), batches summed, 10 eV bins over 7-10 keV.
 ADC-level runs: one cell per calibrated (period, SDD, batch); each cell's window is the ADC
 range that its classic calibration (``calibration.nc``, refined constants) maps onto
-7-10 keV, in bins of ``adc_group`` channels; the calibration itself stays latent.
+7-10 keV, in bins of ``adc_group`` channels (by default the number that makes ``BIN_EV`` at
+Cu Ka); the calibration itself stays latent.
 
 Initial values come from the classic fit of the same run (``classic.json``): its rates and
 continuum, split over the cells in proportion to their counts in the region, its noise,
@@ -27,7 +28,7 @@ __all__ = ["ROI_EV", "build_data"]
 #: Region of the model [eV]: seed 000's step-2 range (7-11 keV), cut at 10 keV where the
 #: measured histograms end.
 ROI_EV = (7000.0, 10000.0)
-BIN_EV = 20.0
+BIN_EV = 40.0
 
 
 def _energy_cells(ds: xr.Dataset):
@@ -60,7 +61,7 @@ def _energy_cells(ds: xr.Dataset):
     )
 
 
-def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int):
+def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None):
     from bayes_vip.calibration.calibrate import regroup_batches
     from bayes_vip.physics.response import energy_to_adc
 
@@ -76,6 +77,11 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int):
     lo = [int(math.ceil(float(energy_to_adc(ROI_EV[0], p[c])))) for c in cells]
     hi = [int(math.floor(float(energy_to_adc(ROI_EV[1], p[c])))) for c in cells]
     n_ch = counts.shape[-1]
+    if adc_group is None:  # channels per bin: BIN_EV at Cu Ka with the median gain
+        gain = np.median(
+            [p[c][1] + 2 * p[c][2] * float(energy_to_adc(8000.0, p[c])) for c in cells]
+        )
+        adc_group = max(1, int(round(BIN_EV / gain)))
     nb = [max(0, (min(h, n_ch) - a) // adc_group) for a, h in zip(lo, hi, strict=True)]
     m = max(nb)
     edges = np.zeros((len(cells), m + 1))
@@ -107,7 +113,7 @@ def build_data(
     signal,
     n_int_model: str = "rs",
     cal: xr.Dataset | None = None,
-    adc_group: int = 3,
+    adc_group: int | None = None,
 ) -> BayesData:
     """BayesData of a run; ``classic`` is its ``classic.json``; ``cal`` its calibration
     (ADC level)."""
@@ -249,22 +255,16 @@ def init_values(data: BayesData, prior: str) -> dict:
     }
     if data.level == "energy":
         v.update(
-            offset_mu=ini["shift"],
-            offset_tau=2.0,
-            offset_z=np.zeros(S),
-            gain_mu=0.0,
-            gain_tau=0.5,
-            gain_z=np.zeros(S),
+            offset=np.full(S, ini["shift"]),
+            gain=np.zeros(S),
         )
     else:
         n = data.n_cell
         v.update(
             cal_m0=np.full(S, ini["shift"]),
             cal_m1=np.zeros(S),
-            cal_tau0=2.0,
-            cal_tau1=0.5,
-            cal_z0=np.zeros(n),
-            cal_z1=np.zeros(n),
+            cal_c0=np.full(n, ini["shift"]),
+            cal_c1=np.zeros(n),
         )
     if prior == "flat-beta":
         v["beta2half_1e29"] = ini["beta2half_1e29"]

@@ -23,8 +23,8 @@ def main(argv=None) -> int:
     ap.add_argument("--toys", type=int, default=20)
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=300)
-    ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--samples", type=int, default=300)
     ap.add_argument(
         "--out",
         type=Path,
@@ -45,7 +45,16 @@ def main(argv=None) -> int:
         progress=lambda m: print(m, flush=True),
     )
     args.out.write_text(json.dumps(res, indent=1))
-    print(f"classic sigma(N_X) = {res['sigma_classic']:.1f} counts; {args.toys} toys per level")
+    print(
+        f"preset {res['preset']}: classic sigma(N_X) = {res['sigma_classic']:.1f} counts; "
+        f"{args.toys} toys per level, {res['chains']} chains x {res['samples']} draws; "
+        f"{res['seconds']:.0f} s"
+    )
+    if "expected_sensitivity_ul95_counts" in res:
+        print(
+            f"expected sensitivity (median 95 % UL at zero signal): "
+            f"{res['expected_sensitivity_ul95_counts']:.1f} counts"
+        )
     print(
         "| injected | 95 % UL above truth | central 90 % contains truth "
         "| median 95 % UL | gates passed |"

@@ -98,13 +98,13 @@ def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
 def test_a_nan_in_the_model_is_named_not_raised_as_a_traceback(energy_run):
     import jax
 
-    from bayes_vip.bayes.sampling import _initial_points
+    from bayes_vip.bayes.sampling import laplace
     from bayes_vip.errors import AnalysisError
 
     d = _data(energy_run)
     d.init["tail_beta"] = float("nan")
     with pytest.raises(AnalysisError, match="not finite at the classic starting point"):
-        _initial_points(d, "flat-beta", 50.0, 2, jax.random.PRNGKey(0))
+        laplace(d, "flat-beta", 50.0, jax.random.PRNGKey(0))
 
 
 def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys):

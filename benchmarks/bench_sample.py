@@ -1,0 +1,146 @@
+"""Speed of the hierarchical analysis (``bayes-vip sample``); prints JSON.
+
+- the demo end to end, as a newcomer runs it: ``bayes-vip sample`` with no arguments in an
+  empty directory (simulate, calibrate, classic fit, Laplace, NUTS, figures), JIT included;
+- wall time and ESS per second of beta^2/2 on the measured run (``runs/vip2-2016-17``, with
+  the README's settings: 4 chains, 500 warm-up, 1000 draws) and on a simulated ``vip2-2016``
+  campaign (energy level, same settings);
+- gradient evaluations per second of the log density (compiled, warm) on the measured run;
+- how the wall time grows with the number of (SDD, batch) cells: ``vip2-2016`` energy-level
+  campaigns with 6, 12 and 24 SDDs (12, 24, 48 cells), 2 chains x (300 + 400) each.
+
+Run from the repository root:  python benchmarks/bench_sample.py [--skip-demo]
+Every NUTS run happens in a fresh subprocess (one JAX host device per chain, as the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MEASURED = REPO / "runs" / "vip2-2016-17"
+
+_CHILD = """
+import json, sys, time
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+from pathlib import Path
+run, chains, warmup, samples = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+from bayes_vip.results.bayes_report import run_sample
+t = time.perf_counter()
+lim = run_sample(run, chains=chains, warmup=warmup, samples=samples, progress_bar=False,
+                 figures=False)
+wall = time.perf_counter() - t
+out = {"wall_s": round(wall, 1), "seconds": {k: round(v, 1) for k, v in lim["seconds"].items()},
+       "cells": lim["model"]["cells"], "bins": lim["model"]["bins"],
+       "chains": chains, "warmup": warmup, "samples": samples,
+       "chain_method": lim["model"]["chain_method"],
+       "ess_bulk_beta2half": round(lim["diagnostics"]["ess_bulk_beta2half"]),
+       "ess_per_s_beta2half_nuts": round(lim["ess_per_second_beta2half"], 2),
+       "ess_per_s_beta2half_wall": round(lim["diagnostics"]["ess_bulk_beta2half"] / wall, 2),
+       "gates_passed": lim["gates"]["passed"], "ul95_beta2half": lim["upper_limits"]["beta2half"]["0.95"]["value"]}
+if sys.argv[5] == "grad":
+    from bayes_vip.bayes.data import build_data
+    from bayes_vip.bayes.sampling import Posterior
+    from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.io.manifest import load_manifest
+    from bayes_vip.physics.lines import pep_signal
+    man = load_manifest(run)
+    classic = json.loads((run / "results" / "classic.json").read_text())
+    d = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"))
+    post = Posterior(d, "flat-beta", 50.0)
+    c = jax.numpy.asarray(d.counts)
+    f = post.flat0
+    jax.block_until_ready(post._vg(f, c))
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 5.0:
+        v, g = post._vg(f, c)
+        jax.block_until_ready(g)
+        n += 1
+    out["grad_evals_per_s"] = round(n / (time.perf_counter() - t))
+    out["parameters"] = int(f.size)
+print(json.dumps(out))
+"""
+
+
+def _child(run: Path, chains: int, warmup: int, samples: int, grad: bool = False) -> dict:
+    env = {
+        **os.environ,
+        "JAX_ENABLE_X64": "1",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={chains}",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(run), str(chains), str(warmup), str(samples)]
+        + ["grad" if grad else "-"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-3000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _simulated(tmp: Path, n_sdd: int) -> Path:
+    from bayes_vip.simulate.presets import preset
+    from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
+
+    run = tmp / f"vip2-2016-{n_sdd}sdd"
+    write_energy_campaign(simulate_campaign(preset("vip2-2016", n_sdd=n_sdd), seed=16), run)
+    return run
+
+
+def main() -> int:
+    out: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, CPU only"
+    }
+    if "--skip-demo" not in sys.argv:
+        with tempfile.TemporaryDirectory() as tmp:
+            exe = shutil.which("bayes-vip") or str(Path(sys.executable).parent / "bayes-vip")
+            env = {**os.environ, "BAYES_VIP_PEAKFINDER": str(REPO / "models" / "peakfinder")}
+            t = time.perf_counter()
+            r = subprocess.run(
+                [exe, "sample", "--json"], cwd=tmp, capture_output=True, text=True, env=env
+            )
+            wall = time.perf_counter() - t
+            if r.returncode not in (0, 3):
+                raise RuntimeError(r.stderr[-3000:])
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+            out["demo_end_to_end"] = {
+                "command": "bayes-vip sample (no arguments, empty directory)",
+                "wall_s": round(wall, 1),
+                "exit_code": r.returncode,
+                "gates_passed": res["gates"]["passed"],
+                "seconds": {k: round(v, 1) for k, v in res["seconds"].items()},
+            }
+        print(json.dumps(out), flush=True)
+    out["measured_vip2_2016_17"] = _child(MEASURED, 4, 500, 1000, grad=True)
+    print(json.dumps(out), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {n: _simulated(Path(tmp), n) for n in (6, 12, 24)}
+        out["simulated_vip2_2016"] = _child(runs[6], 4, 500, 1000)
+        print(json.dumps(out), flush=True)
+        scaling = []
+        for k, n in ((1, 6), (2, 12), (4, 24)):
+            r = _child(runs[n], 2, 300, 400, grad=True)
+            r["scale"] = f"{k}x"
+            scaling.append(r)
+            print(json.dumps(r), flush=True)
+        out["cells_scaling"] = scaling
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
