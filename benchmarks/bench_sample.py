@@ -34,7 +34,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 import numpy as np
 from pathlib import Path
-run, chains, warmup, samples = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+run = Path(sys.argv[1])
+chains, warmup, samples = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 from bayes_vip.results.bayes_report import run_sample
 t = time.perf_counter()
 lim = run_sample(run, chains=chains, warmup=warmup, samples=samples, progress_bar=False,
@@ -47,7 +48,8 @@ out = {"wall_s": round(wall, 1), "seconds": {k: round(v, 1) for k, v in lim["sec
        "ess_bulk_beta2half": round(lim["diagnostics"]["ess_bulk_beta2half"]),
        "ess_per_s_beta2half_nuts": round(lim["ess_per_second_beta2half"], 2),
        "ess_per_s_beta2half_wall": round(lim["diagnostics"]["ess_bulk_beta2half"] / wall, 2),
-       "gates_passed": lim["gates"]["passed"], "ul95_beta2half": lim["upper_limits"]["beta2half"]["0.95"]["value"]}
+       "gates_passed": lim["gates"]["passed"],
+       "ul95_beta2half": lim["upper_limits"]["beta2half"]["0.95"]["value"]}
 if sys.argv[5] == "grad":
     from bayes_vip.bayes.data import build_data
     from bayes_vip.bayes.sampling import Posterior
