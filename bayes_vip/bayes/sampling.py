@@ -362,7 +362,7 @@ def limits(idata, data: BayesData, prior: str, upper: float) -> dict:
         "draws": int(post.sizes["draw"]),
         "ess_bulk_beta2half": float(ess_b["beta2half_1e29"])
         if "beta2half_1e29" in ess_b
-        else float(az.ess(post["beta2half_1e29"], method="bulk").values),
+        else float(az.ess(post[["beta2half_1e29"]], method="bulk")["beta2half_1e29"].values),
     }
     failed = []
     if not r_max <= GATES["r_hat_max"]:

@@ -207,3 +207,26 @@ def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
         "limits.json",
     ):
         assert (energy_run / "results" / f).is_file()
+
+
+def test_limits_under_the_flat_counts_prior(energy_run):
+    """With --prior flat-counts, beta^2/2 is the deterministic site: its ESS, limits and the
+    Bayes factor's variable follow (this once raised a TypeError after a whole NUTS run)."""
+    import arviz as az
+
+    from bayes_vip.bayes.sampling import limits
+
+    d = _data(energy_run)
+    rng = np.random.default_rng(0)
+    n = rng.uniform(0.0, 50.0, (2, 300))
+    idata = az.from_dict(
+        posterior={"N_X": n, "beta2half_1e29": n / 3.0, "fano": rng.normal(0.15, 0.01, n.shape)},
+        sample_stats={"diverging": np.zeros(n.shape, bool)},
+    )
+    lim = limits(idata, d, "flat-counts", 50.0)
+    assert lim["diagnostics"]["ess_bulk_beta2half"] > 300
+    assert lim["upper_limits"]["N_X"]["0.95"]["value"] == pytest.approx(np.quantile(n, 0.95))
+    assert lim["upper_limits"]["beta2half"]["0.95"]["value"] == pytest.approx(
+        np.quantile(n / 3.0, 0.95) * 1e-29
+    )
+    assert lim["bayes_factor"]["variable"] == "N_X"
