@@ -18,7 +18,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from bayes_vip.bayes.model import BETA_UNIT, BayesData
+from bayes_vip.bayes.model import BETA_UNIT, E_REF, BayesData
 from bayes_vip.errors import InputError
 from bayes_vip.physics.constants import FANO_START
 from bayes_vip.simulate.presets import MEASURED_2016_17
@@ -63,7 +63,7 @@ def _energy_cells(ds: xr.Dataset):
 
 def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None):
     from bayes_vip.calibration.calibrate import regroup_batches
-    from bayes_vip.physics.response import energy_to_adc
+    from bayes_vip.physics.response import calibration_slope, energy_to_adc
 
     hours = cal.attrs.get("batch_hours", float("nan"))
     d = regroup_batches(ds, None if not np.isfinite(hours) else hours)
@@ -79,7 +79,7 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None):
     n_ch = counts.shape[-1]
     if adc_group is None:  # channels per bin: BIN_EV at Cu Ka with the median gain
         gain = np.median(
-            [p[c][1] + 2 * p[c][2] * float(energy_to_adc(8000.0, p[c])) for c in cells]
+            [float(calibration_slope(energy_to_adc(E_REF, p[c]), p[c])) for c in cells]
         )
         adc_group = max(1, int(round(BIN_EV / gain)))
     nb = [max(0, (min(h, n_ch) - a) // adc_group) for a, h in zip(lo, hi, strict=True)]

@@ -1,9 +1,11 @@
 """NUTS on the hierarchical model, and what ArviZ makes of the chains.
 
-- ``sample_posterior``: every chain starts from the classic solution (the initial values of
-  ``data.init_values``) with a small per-chain jitter in the unconstrained space; each start
-  is checked to be feasible (finite log density and gradient) before NUTS runs. Chains run in
-  parallel when JAX has at least as many devices as chains, else one after the other.
+- ``Posterior``: the model of one data layout with the observed counts as an argument.
+  ``laplace`` finds the posterior mode (L-BFGS from the classic solution) and the inverse
+  Hessian there; ``starts`` draws one feasible start per chain from that approximation;
+  ``nuts`` builds dense-mass NUTS whose mass matrix starts at the inverse Hessian.
+- ``sample_posterior``: all of that for a run's own counts. Chains run in parallel when JAX
+  has at least as many devices as chains, else one after the other.
 - ``to_inference_data``: posterior, sample_stats, observed_data and a thinned
   posterior_predictive.
 - ``limits``: one-sided credible upper limits (posterior quantiles) with their Monte Carlo
@@ -35,9 +37,9 @@ def _chain_method(chains: int) -> str:
     return "parallel" if jax.local_device_count() >= chains > 1 else "sequential"
 
 
-def _potential(data, prior, upper, key):
-    """The model's potential (negative log density) on the unconstrained space, and the
-    unconstrained classic starting point; named errors where the start is not finite."""
+def _classic_start(data, prior, upper, key):
+    """The classic starting point on the unconstrained space; named errors where the log
+    density or its gradient is not finite there."""
     from numpyro.infer import init_to_value
     from numpyro.infer.util import initialize_model
 
@@ -77,7 +79,7 @@ def _potential(data, prior, upper, key):
     bad = [k for k, g in grad.items() if not np.all(np.isfinite(np.asarray(g)))]
     if bad:
         raise AnalysisError(f"NaN in the model's gradient at the starting point, sites {bad}")
-    return pot, z0
+    return z0
 
 
 class Posterior:
@@ -94,7 +96,7 @@ class Posterior:
 
         self.data, self.prior, self.upper = data, prior, upper
         key = jax.random.PRNGKey(0) if key is None else key
-        _, z0 = _potential(data, prior, upper, key)  # named errors at a bad start
+        z0 = _classic_start(data, prior, upper, key)
         self.flat0, self.unravel = ravel_pytree(z0)
         self.sites = tuple(sorted(z0))
         self.model = functools.partial(vip_model, data, prior, upper)
@@ -113,9 +115,9 @@ class Posterior:
         ``start``) and the inverse Hessian there: the Laplace approximation that sets NUTS's
         initial dense mass matrix and the chains' starting points.
 
-        Returns ``flat_map``, ``z_map`` (dict of unconstrained sites), ``cov`` (inverse
-        Hessian, in the order of ``jax.flatten_util.ravel_pytree``), the optimiser's
-        ``message``/``iterations`` and timings.
+        Returns ``flat_map`` (unconstrained, in the order of ``jax.flatten_util.ravel_pytree``),
+        ``cov`` (inverse Hessian, same order), the optimiser's ``message``/``iterations``,
+        the potential at the mode and timings.
         """
         import scipy.optimize as so
 
@@ -127,8 +129,10 @@ class Posterior:
 
         x0 = np.asarray(self.flat0 if start is None else start, dtype=float)
         t0 = time.perf_counter()
+        f0 = fun(x0)[0]
         res = so.minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
-        x = res.x if np.isfinite(res.fun) and res.fun <= fun(x0)[0] else x0
+        found = np.isfinite(res.fun) and res.fun <= f0
+        x, f_map = (res.x, float(res.fun)) if found else (x0, f0)
         t_opt = time.perf_counter() - t0
         # Hessian by central differences of the compiled gradient: 2n gradient calls, no
         # second compilation (jax.hessian's took longer than the whole optimisation)
@@ -147,11 +151,10 @@ class Posterior:
         w = np.where(w > 1e-8 * max(w.max(), 1.0), w, 1.0)
         return {
             "flat_map": x,
-            "z_map": self.unravel(jnp.asarray(x)),
             "cov": (v / w) @ v.T,
             "message": str(res.message),
             "iterations": int(res.nit),
-            "potential_at_map": float(fun(x)[0]),
+            "potential_at_map": f_map,
             "seconds": {"mode": t_opt, "total": time.perf_counter() - t0},
         }
 
@@ -208,7 +211,6 @@ class Posterior:
             progress_bar=progress_bar,
             jit_model_args=True,
         )
-        mcmc.chain_method_used = mcmc.chain_method
         return mcmc
 
 
@@ -248,7 +250,7 @@ def sample_posterior(
     chain_method: str | None = None,
     target_accept: float = 0.9,
 ):
-    """Run NUTS; returns the numpyro MCMC object (with ``laplace`` and ``chain_method_used``).
+    """Run NUTS; returns the numpyro MCMC object (with ``laplace`` added).
 
     The Laplace approximation gives the starting points and the initial dense inverse mass
     matrix; the warm-up then adapts step size and mass matrix as usual. Without it, NUTS spent

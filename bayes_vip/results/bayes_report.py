@@ -253,7 +253,7 @@ def run_sample(
         "bin_eV": BIN_EV,
         "counts_per_beta2half_nominal": data.counts_per_beta2half,
         "efficiency": [data.efficiency, data.efficiency_rel],
-        "chain_method": mcmc.chain_method_used,
+        "chain_method": mcmc.chain_method,
     }
     lim["laplace"] = mcmc.laplace
     lim["seconds"] = {
