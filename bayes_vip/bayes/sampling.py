@@ -104,6 +104,7 @@ class Posterior:
         def flat_pot(flat, counts):
             return potential_energy(self.model, (), {"counts": counts}, self.unravel(flat))
 
+        self._flat_pot = flat_pot
         self._pot = jax.jit(flat_pot)
         self._vg = jax.jit(jax.value_and_grad(flat_pot))
 
@@ -158,9 +159,9 @@ class Posterior:
             "seconds": {"mode": t_opt, "total": time.perf_counter() - t0},
         }
 
-    def starts(self, lap: dict, chains: int, seed: int, spread: float = 1.0, counts=None):
-        """One start per chain: a draw from the Laplace approximation (scaled by
-        ``spread``), kept only where the log density is finite, else the mode itself."""
+    def flat_starts(self, lap: dict, chains: int, seed: int, spread: float = 1.0, counts=None):
+        """One start per chain, shape (chains, n): a draw from the Laplace approximation
+        (scaled by ``spread``), kept only where the log density is finite, else the mode."""
         c = self._counts(counts)
         n = len(lap["flat_map"])
         chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
@@ -170,10 +171,36 @@ class Posterior:
             f = lap["flat_map"] + spread * chol @ rng.standard_normal(n)
             if not np.isfinite(float(self._pot(jnp.asarray(f), c))):
                 f = lap["flat_map"]
-            out.append(self.unravel(jnp.asarray(f)))
+            out.append(f)
+        return np.stack(out)
+
+    def starts(self, lap: dict, chains: int, seed: int, spread: float = 1.0, counts=None):
+        """``flat_starts`` as site dictionaries (stacked over chains when ``chains > 1``)."""
+        out = [
+            self.unravel(jnp.asarray(f))
+            for f in self.flat_starts(lap, chains, seed, spread, counts=counts)
+        ]
         if chains == 1:
             return out[0]
         return {k: jnp.stack([s[k] for s in out]) for k in out[0]}
+
+    def laplace_idata(self, lap: dict, draws: int = 400, seed: int = 0, counts=None):
+        """Draws from the Laplace approximation, constrained (deterministic sites included),
+        as an InferenceData with one chain: a quick look at the posterior, not a substitute
+        for NUTS."""
+        import arviz as az
+        from numpyro.infer.util import constrain_fn
+
+        c = self._counts(counts)
+        n = len(lap["flat_map"])
+        chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
+        z = lap["flat_map"] + np.random.default_rng(seed).standard_normal((draws, n)) @ chol.T
+        vals = jax.vmap(
+            lambda f: constrain_fn(
+                self.model, (), {"counts": c}, self.unravel(f), return_deterministic=True
+            )
+        )(jnp.asarray(z))
+        return az.from_dict(posterior={k: np.asarray(v)[None] for k, v in vals.items()})
 
     def nuts(
         self,
@@ -212,6 +239,102 @@ class Posterior:
             jit_model_args=True,
         )
         return mcmc
+
+    def compiled_nuts(
+        self,
+        *,
+        chains: int = 2,
+        warmup: int = 200,
+        samples: int = 300,
+        target_accept: float = 0.9,
+        max_tree_depth: int = 8,
+    ):
+        """Dense-mass NUTS for this layout, compiled once for any counts: warm-up and sampling
+        of a chain are one ``jax.lax.scan`` over numpyro's functional NUTS kernel
+        (``numpyro.infer.hmc.hmc``), with the counts, the starting point and the initial
+        inverse mass matrix as traced arguments.
+
+        ``numpyro.infer.MCMC`` re-traces its set-up for every ``run``; for toys of one layout
+        this costs tens of seconds each, which this avoids. Returns ``run(lap, counts, seed)``
+        giving an ArviZ InferenceData (posterior in the constrained space, deterministic sites
+        included; sample_stats with ``diverging``, ``n_steps``, ``lp``).
+        """
+        from numpyro.infer.hmc import hmc
+        from numpyro.infer.util import constrain_fn
+
+        flat_pot = self._flat_pot
+        init_kernel, sample_kernel = hmc(
+            potential_fn_gen=lambda counts: lambda z: flat_pot(z, counts), algo="NUTS"
+        )
+
+        def one_chain(key, counts, z0, inv_mass):
+            kw = {"counts": counts}
+            state = init_kernel(
+                z0,
+                warmup,
+                inverse_mass_matrix=inv_mass,
+                dense_mass=True,
+                target_accept_prob=target_accept,
+                max_tree_depth=max_tree_depth,
+                model_kwargs=kw,
+                rng_key=key,
+            )
+
+            def step(st, _):
+                st = sample_kernel(st, model_kwargs=kw)
+                return st, (st.z, st.diverging, st.num_steps, st.potential_energy)
+
+            state, _ = jax.lax.scan(step, state, None, length=warmup)
+            _, draws = jax.lax.scan(step, state, None, length=samples)
+            return draws
+
+        if _chain_method(chains) == "parallel":
+            chain_fn = jax.pmap(one_chain, in_axes=(0, None, 0, None))
+
+            def all_chains(keys, counts, z0s, inv_mass):
+                return chain_fn(keys, counts, z0s, inv_mass)
+        else:
+            chain_jit = jax.jit(one_chain)
+
+            def all_chains(keys, counts, z0s, inv_mass):
+                outs = [chain_jit(keys[i], counts, z0s[i], inv_mass) for i in range(chains)]
+                return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *outs)
+
+        model, unravel = self.model, self.unravel
+
+        @jax.jit
+        def constrain(flat, counts):
+            return jax.vmap(
+                lambda f: constrain_fn(
+                    model, (), {"counts": counts}, unravel(f), return_deterministic=True
+                )
+            )(flat)
+
+        def run(lap: dict, counts=None, *, seed: int = 0):
+            import arviz as az
+
+            c = self._counts(counts)
+            z0s = jnp.asarray(self.flat_starts(lap, chains, seed, counts=c))
+            keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+            z, div, steps, pe = all_chains(keys, c, z0s, jnp.asarray(lap["cov"]))
+            n = z.shape[-1]
+            vals = constrain(z.reshape(-1, n), c)
+            nonfinite = [k for k, v in vals.items() if not np.all(np.isfinite(np.asarray(v)))]
+            if nonfinite:
+                raise AnalysisError(f"NaN produced in the model while sampling, at {nonfinite}")
+            posterior = {
+                k: np.asarray(v).reshape(chains, samples, *v.shape[1:]) for k, v in vals.items()
+            }
+            return az.from_dict(
+                posterior=posterior,
+                sample_stats={
+                    "diverging": np.asarray(div),
+                    "n_steps": np.asarray(steps),
+                    "lp": -np.asarray(pe),
+                },
+            )
+
+        return run
 
 
 def run_nuts(mcmc, post: Posterior, lap: dict, *, seed: int, counts=None):

@@ -24,13 +24,16 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", default="demo")
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--samples", type=int, default=300)
+    ap.add_argument("--samples", type=int, default=800)
     ap.add_argument(
         "--out",
         type=Path,
         default=Path(__file__).resolve().parents[1] / "figures" / "coverage.json",
     )
     args = ap.parse_args(argv)
+    import numpyro
+
+    numpyro.set_host_device_count(min(args.chains, 16))  # chains in parallel
     import jax
 
     jax.config.update("jax_enable_x64", True)

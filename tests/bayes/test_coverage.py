@@ -10,7 +10,7 @@ def quick():
     from bayes_vip.bayes.coverage import coverage_study
 
     return coverage_study(
-        "demo", multiples=(0, 3), toys=2, chains=2, warmup=150, samples=200, progress=None
+        "demo", multiples=(0, 3), toys=2, chains=2, warmup=200, samples=300, progress=None
     )
 
 
