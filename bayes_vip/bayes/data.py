@@ -58,6 +58,7 @@ def _energy_cells(ds: xr.Dataset):
         np.array([s for _, s in cells]),
         np.zeros(len(cells), int),
         None,
+        None,
     )
 
 
@@ -102,7 +103,46 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None):
         np.array([c[1] for c in cells]),
         np.array([c[2] for c in cells]),
         np.array([p[c] for c in cells]),
+        cells,
     )
+
+
+def _calibration_lines(cal: xr.Dataset, cells) -> dict:
+    """The fitted positions of the calibration lines outside ``ROI_EV`` (their counts are not
+    in the model's spectra), per cell, with their strongest member's energy, as the classic
+    quadratic fit uses them (``calibration.linefit.fit_calibration``)."""
+    from bayes_vip.physics import lines as _lines
+
+    names = [str(x) for x in cal["line"].values]
+    energy = np.array([_lines.line_group(k).energies[0] for k in names])
+    keep = (energy < ROI_EV[0]) | (energy > ROI_EV[1])
+    adc = np.array([cal["line_adc"].values[c] for c in cells])[:, keep]
+    err = np.array([cal["line_adc_err"].values[c] for c in cells])[:, keep]
+    ok = np.isfinite(adc) & np.isfinite(err) & (err > 0)
+    return {"line_adc": adc, "line_adc_err": err, "line_eV": energy[keep], "line_ok": ok}
+
+
+def _reference_calibration(p_std: np.ndarray, sdd: np.ndarray) -> np.ndarray:
+    """Each cell's reference calibration: the mean classic constants of its SDD."""
+    ref = np.empty_like(p_std)
+    for s in np.unique(sdd):
+        ref[sdd == s] = p_std[sdd == s].mean(axis=0)
+    return ref
+
+
+def _cell_corrections(p_std: np.ndarray, p_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(c0, c1) per cell that carry the reference calibration closest (least squares over the
+    region) to the cell's classic one: the starting point of the model's corrections."""
+    from bayes_vip.physics.response import adc_to_energy, energy_to_adc
+
+    c = np.zeros((len(p_std), 2))
+    e_grid = np.linspace(*ROI_EV, 31)
+    for i in range(len(p_std)):
+        a = np.asarray(energy_to_adc(e_grid, p_std[i]))
+        e_ref = np.asarray(adc_to_energy(a, p_ref[i]))
+        x = np.stack([np.ones_like(a), (e_ref - E_REF) / 1000.0], axis=-1)
+        c[i] = np.linalg.lstsq(x, e_grid - e_ref, rcond=None)[0]
+    return c[:, 0], c[:, 1]
 
 
 def build_data(
@@ -124,10 +164,13 @@ def build_data(
     if level == "adc":
         if cal is None:
             raise InputError("ADC-level run without calibration", field="calibration.nc")
-        edges, counts, mask, live, period, sdd, batch, p_std = _adc_cells(ds, cal, adc_group)
+        edges, counts, mask, live, period, sdd, batch, p_std, cells = _adc_cells(ds, cal, adc_group)
         sdd_ids = [int(x) for x in cal["sdd"].values]
+        adc_extra = {"p_ref": _reference_calibration(p_std, sdd)}
+        adc_extra.update(_calibration_lines(cal, cells))
     else:
-        edges, counts, mask, live, period, sdd, batch, p_std = _energy_cells(ds)
+        edges, counts, mask, live, period, sdd, batch, p_std, _ = _energy_cells(ds)
+        adc_extra = {}
         sdd_ids = [int(x) for x in ds["sdd"].values]
     names = [str(x) for x in ds["period"].values]
     current = np.asarray(ds["current_A"].values, dtype=float)
@@ -233,6 +276,7 @@ def build_data(
         n_int_model=n_int_model,
         p_std=p_std,
         init=init,
+        **adc_extra,
     )
 
 
@@ -259,13 +303,13 @@ def init_values(data: BayesData, prior: str) -> dict:
             gain=np.zeros(S),
         )
     else:
-        n = data.n_cell
-        v.update(
-            cal_m0=np.full(S, ini["shift"]),
-            cal_m1=np.zeros(S),
-            cal_c0=np.full(n, ini["shift"]),
-            cal_c1=np.zeros(n),
+        c0, c1 = _cell_corrections(data.p_std, data.p_ref)
+        c0 = c0 + ini["shift"]
+        m0, m1 = (
+            np.array([x[data.sdd == s].mean() if np.any(data.sdd == s) else 0.0 for s in range(S)])
+            for x in (c0, c1)
         )
+        v.update(cal_m0=m0, cal_m1=m1, cal_c2=np.zeros(S), cal_c0=c0, cal_c1=c1)
     if prior == "flat-beta":
         v["beta2half_1e29"] = ini["beta2half_1e29"]
     else:

@@ -2,8 +2,8 @@
 
 For every cell (period, SDD, batch) we take the ADC value at which the *true* calibration
 puts a reference energy (Cu Ka1, and the region's ends) and ask the posterior which energy
-that ADC value has: E_std(adc) + c0 + c1 (E_std - E_REF)/1000, with E_std the classic
-calibration the model starts from. The truth is covered when it lies inside the central
+that ADC value has (``model.cell_energy``: the SDD's reference calibration plus the latent
+correction c0 + c1 u + c2 u^2). The truth is covered when it lies inside the central
 interval of that posterior. ``docs/scripts/adc_drift_check.py`` runs it, optionally after
 spoiling the classic calibration of some cells by a known offset.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bayes_vip.bayes.model import E_REF, BayesData
+from bayes_vip.bayes.model import BayesData, cell_energy
 from bayes_vip.physics.response import adc_to_energy, energy_to_adc
 
 __all__ = ["REFERENCE_EV", "true_cell_calibration", "calibration_recovery"]
@@ -33,13 +33,14 @@ def calibration_recovery(idata, data: BayesData, p_true: np.ndarray, cl: float =
     whether the central ``cl`` interval contains the truth."""
     c0 = idata.posterior["cal_c0"].values.reshape(-1, data.n_cell)
     c1 = idata.posterior["cal_c1"].values.reshape(-1, data.n_cell)
+    c2 = idata.posterior["cal_c2"].values.reshape(-1, data.n_sdd)[:, data.sdd]
     q = (0.5 - cl / 2, 0.5 + cl / 2)
     rows = []
     for i in range(data.n_cell):
         for e in REFERENCE_EV:
-            a = float(energy_to_adc(e, p_true[i]))
-            e_std = float(adc_to_energy(a, data.p_std[i]))
-            post = e_std + c0[:, i] + c1[:, i] * (e_std - E_REF) / 1000.0
+            a = np.array([float(energy_to_adc(e, p_true[i]))])
+            e_std = float(adc_to_energy(a[0], data.p_std[i]))
+            post = np.asarray(cell_energy(data.p_ref[i], c0[:, i], c1[:, i], c2[:, i], a))[:, 0]
             lo, hi = np.quantile(post, q)
             rows.append(
                 {

@@ -17,9 +17,13 @@ Latent variables (all sampled by NUTS; scaled so that each is of order one)
 - background per SDD: ``slope`` (the shape, shared by the periods) and ``log_level`` per
   (period, SDD);
 - energy scale: energy level: ``offset`` [eV] and ``gain`` [eV/keV] per SDD, independent
-  around zero (each SDD's lines fix its own scale); ADC level: ``cal_c0``/``cal_c1`` per cell
-  (offset [eV] and gain [eV/keV] correction of the classic calibration), drifting around
-  SDD-level means (``cal_m0``/``cal_m1``) with fixed drift sds (``PRIOR_SCALES``);
+  around zero (each SDD's lines fix its own scale); ADC level: a correction c0 + c1 u +
+  c2 u^2 (u in keV from ``E_REF``) of each SDD's mean classic calibration, with ``cal_c0``
+  [eV] and ``cal_c1`` [eV/keV] per cell drifting around SDD-level means (``cal_m0``,
+  ``cal_m1``) with fixed drift sds, and the curvature ``cal_c2`` per SDD (the simulator's
+  curvature is an SDD constant); the calibration lines below the region (Ti, Mn Ka and Kb)
+  enter as Gaussian measurements of their fitted positions, so the calibration is fixed by
+  them and by the lines inside the region together;
 - signal: ``beta2half_1e29`` (beta^2/2 in units of 1e-29, >= 0) with a flat prior, or
   ``N_X`` with a flat prior in counts (``--prior``); the expected PEP counts of each
   current-on cell are beta^2/2 x N_new x 1/10 x N_int x efficiency x (its share of I*t);
@@ -53,6 +57,7 @@ __all__ = [
     "BETA_UNIT",
     "vip_model",
     "expected_counts",
+    "cell_energy",
 ]
 
 PRIORS = ("flat-beta", "flat-counts")
@@ -66,16 +71,19 @@ SHELF_PRIOR_SD = 0.02
 E_REF = 8000.0
 #: Unit of the sampled beta^2/2.
 BETA_UNIT = 1e-29
-#: Scales of the energy-scale priors [eV, or eV/keV for gains] (docs/bayes.md, table). The
-#: drift sds are of the order of the batch-to-batch drift the simulator assumes
+#: Scales of the energy-scale priors [eV, eV/keV for gains, eV/keV^2 for curvatures]
+#: (docs/bayes.md, table). ADC level: the corrections are relative to each SDD's mean classic
+#: calibration (``BayesData.p_ref``); ``cal_m0``/``cal_m1``/``cal_c2`` (per SDD) are wide, as
+#: that mean's error is; the batch-to-batch drift sds are those the simulator assumes
 #: (``simulate.presets.Preset``: 5 eV on the offset, 2.5e-3 relative on the gain, i.e.
-#: 2.5 eV/keV at the gain reference); the corrections of a per-batch classic calibration
-#: are smaller than the drift itself, so these are wide.
+#: 2.5 eV/keV per keV from ``E_REF``; the gain drift also moves the energy at ``E_REF`` by
+#: 8 eV per eV/keV, which the model carries as a correlation).
 PRIOR_SCALES = {
     "offset": 30.0,
     "gain": 5.0,
     "cal_m0": 20.0,
     "cal_m1": 5.0,
+    "cal_c2": 5.0,
     "cal_drift0": 5.0,
     "cal_drift1": 2.5,
 }
@@ -103,6 +111,14 @@ class BayesData:
     efficiency_rel: float
     n_int_model: str
     p_std: np.ndarray | None = None  # (n_cell, 3) classic calibration (ADC level)
+    # ADC level: the model's reference calibration of each cell (its SDD's mean classic
+    # constants) and the calibration lines outside the region, as data: their fitted ADC
+    # positions and errors (n_cell, K), energies (K,), and which are usable (n_cell, K)
+    p_ref: np.ndarray | None = None
+    line_adc: np.ndarray | None = None
+    line_adc_err: np.ndarray | None = None
+    line_eV: np.ndarray | None = None
+    line_ok: np.ndarray | None = None
     init: dict = field(default_factory=dict)  # constrained initial values
 
     @property
@@ -151,16 +167,26 @@ def _line_cumulative(x, en, w, noise, fano, tail, beta, shelf):
     return jnp.sum(w * ((1.0 - shelf) * main + shelf * sh), axis=-1)
 
 
+def cell_energy(p_ref, c0, c1, c2, adc):
+    """Energy [eV] of ADC values under the model's calibration of a cell: its reference
+    calibration plus the correction c0 + c1 u + c2 u^2, u = (E_ref - E_REF)/1000 [keV].
+
+    Broadcasts: ``p_ref`` (..., 3); c0, c1, c2 (...); ``adc`` (..., n).
+    """
+    e = p_ref[..., 0:1] + p_ref[..., 1:2] * adc + p_ref[..., 2:3] * adc * adc
+    u = (e - E_REF) / 1000.0
+    return e + c0[..., None] + c1[..., None] * u + c2[..., None] * u * u
+
+
 def true_edges(data: BayesData, edges, cell_scale: dict):
     """Bin edges (n_cell, n_bin+1) on the true energy scale."""
     if data.level == "energy":
         off, gain = cell_scale["offset"], cell_scale["gain"]
         # observed E' = E + off + gain (E - E_REF)/1000  ->  E
         return E_REF + (edges - off[:, None] - E_REF) / (1.0 + gain[:, None] / 1000.0)
-    p = jnp.asarray(data.p_std)
-    e_std = p[:, 0:1] + p[:, 1:2] * edges + p[:, 2:3] * edges * edges
-    c0, c1 = cell_scale["c0"], cell_scale["c1"]
-    return e_std + c0[:, None] + c1[:, None] * (e_std - E_REF) / 1000.0
+    return cell_energy(
+        jnp.asarray(data.p_ref), cell_scale["c0"], cell_scale["c1"], cell_scale["c2"], edges
+    )
 
 
 def expected_counts(data: BayesData, s: dict, n_x):
@@ -241,12 +267,34 @@ def vip_model(
         gain = numpyro.sample("gain", dist.Normal(jnp.zeros(S), sc["gain"]).to_event(1))
         s["offset"], s["gain"] = offset[data.sdd], gain[data.sdd]
     else:
-        # per-cell corrections drifting around SDD-level means with a fixed drift scale (a
-        # learned scale made a funnel with two or three batches per SDD)
+        # per-cell calibration = the SDD's reference + a correction c0 + c1 u + c2 u^2: the
+        # SDD-level parts (cal_m0, cal_m1, curvature cal_c2) wide, the batch drift around them
+        # with fixed sds (a learned drift scale made a funnel with 2-3 batches per SDD); a
+        # gain drift moves the energy at E_REF too (c0 follows c1 with E_REF/1000 keV)
         m0 = numpyro.sample("cal_m0", dist.Normal(jnp.zeros(S), sc["cal_m0"]).to_event(1))
         m1 = numpyro.sample("cal_m1", dist.Normal(jnp.zeros(S), sc["cal_m1"]).to_event(1))
-        s["c0"] = numpyro.sample("cal_c0", dist.Normal(m0[data.sdd], sc["cal_drift0"]).to_event(1))
-        s["c1"] = numpyro.sample("cal_c1", dist.Normal(m1[data.sdd], sc["cal_drift1"]).to_event(1))
+        c2 = numpyro.sample("cal_c2", dist.Normal(jnp.zeros(S), sc["cal_c2"]).to_event(1))
+        c1 = numpyro.sample("cal_c1", dist.Normal(m1[data.sdd], sc["cal_drift1"]).to_event(1))
+        lever = (E_REF - np.asarray(data.p_ref)[:, 0]) / 1000.0
+        c0 = numpyro.sample(
+            "cal_c0",
+            dist.Normal(m0[data.sdd] + lever * (c1 - m1[data.sdd]), sc["cal_drift0"]).to_event(1),
+        )
+        s["c0"], s["c1"], s["c2"] = c0, c1, c2[data.sdd]
+        if data.line_ok is not None and np.any(data.line_ok):
+            # the calibration lines below the region (Ti, Mn: disjoint from its counts) as
+            # Gaussian measurements of their positions (seed 002 eq. 1's weighted fit)
+            pr = jnp.asarray(data.p_ref)
+            a = jnp.asarray(np.nan_to_num(data.line_adc))
+            e_pred = cell_energy(pr, c0, c1, s["c2"], a)
+            slope = pr[:, 1:2] + 2.0 * pr[:, 2:3] * a
+            ok = np.asarray(data.line_ok)
+            sd = (slope * jnp.asarray(np.nan_to_num(data.line_adc_err, nan=1.0)))[ok]
+            numpyro.sample(
+                "cal_lines",
+                dist.Normal(e_pred[ok], sd),
+                obs=jnp.asarray(np.broadcast_to(data.line_eV, ok.shape)[ok]),
+            )
     eff = numpyro.sample(
         "efficiency", dist.LogNormal(jnp.log(data.efficiency), data.efficiency_rel)
     )

@@ -3,8 +3,9 @@
     python docs/scripts/adc_drift_check.py [--run runs/demo] [--inject-eV 15]
 
 The run's classic per-batch calibration (``bayes-vip calibrate``) starts the model. With
-``--inject-eV X`` the classic offset of every second batch is first spoiled by X eV, so that
-the model has a known miscalibration to undo. After NUTS, for every cell and the energies of
+``--inject-eV X`` the classic offset of every second batch is first spoiled by X eV (before
+the model's bins, reference calibration and starting point are derived from it), so that the
+model has a known miscalibration to undo. After NUTS, for every cell and the energies of
 ``bayes.drift.REFERENCE_EV``, the posterior energy of the ADC value where the *true*
 calibration puts that energy is compared with the truth (central 95 % interval). Prints and
 writes ``docs/figures/adc_drift_check.json``.
@@ -57,13 +58,14 @@ def main(argv=None) -> int:
     if not calibration_path(man).is_file():
         run_calibrate(args.run)
     classic = run_fit(args.run, figures=False)
-    data = build_data(
-        man, build_campaign(man), classic, signal=pep_signal("ka1"), cal=load_calibration_for(man)
-    )
+    cal = load_calibration_for(man)
+    spoiled_cal = cal["batch"].values % 2 == 1  # every second batch, all periods and SDDs
+    p = cal["p_refined"].values.copy()
+    p[:, :, spoiled_cal, 0] += args.inject_eV
+    cal["p_refined"] = (cal["p_refined"].dims, p)
+    data = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"), cal=cal)
     p_true = true_cell_calibration(man, data)
     spoiled = data.batch % 2 == 1
-    data.p_std = data.p_std.copy()
-    data.p_std[spoiled, 0] += args.inject_eV
     upper = default_upper(data, classic, "flat-beta")
     m = sample_posterior(
         data, upper=upper, chains=args.chains, warmup=args.warmup, samples=args.samples
