@@ -48,7 +48,7 @@ out = {"wall_s": round(wall, 1), "seconds": {k: round(v, 1) for k, v in lim["sec
        "ess_bulk_beta2half": round(lim["diagnostics"]["ess_bulk_beta2half"]),
        "ess_per_s_beta2half_nuts": round(lim["ess_per_second_beta2half"], 2),
        "ess_per_s_beta2half_wall": round(lim["diagnostics"]["ess_bulk_beta2half"] / wall, 2),
-       "gates_passed": lim["gates"]["passed"],
+       "gates_passed": lim["gates"]["passed"], "gates_failed": lim["gates"]["failed"],
        "ul95_beta2half": lim["upper_limits"]["beta2half"]["0.95"]["value"]}
 if sys.argv[5] == "grad":
     from bayes_vip.bayes.data import build_data

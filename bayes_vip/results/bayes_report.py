@@ -84,7 +84,7 @@ def _figures(idata, data, lim, out: Path) -> list[str]:
     from bayes_vip.results.plots import save
 
     files = []
-    scale = ["offset", "gain"] if data.level == "energy" else ["cal_m0", "cal_m1"]
+    scale = ["offset", "gain"] if data.level == "energy" else ["cal_m0", "cal_m1", "cal_c2"]
     key = ["beta2half_1e29", "N_X", "efficiency", "fano", "noise_mu", "tail_frac", *scale]
     axes = az.plot_trace(idata, var_names=key, compact=True, figsize=(10, 2.0 * len(key)))
     files.append(save(axes.ravel()[0].figure, out / "bayes_trace.png"))

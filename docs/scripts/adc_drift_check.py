@@ -1,6 +1,6 @@
 """Calibration drift recovered by the hierarchical posterior (ADC-level simulated run).
 
-    python docs/scripts/adc_drift_check.py [--run runs/demo] [--inject-eV 15]
+    python docs/scripts/adc_drift_check.py [--run runs/demo] [--inject-eV 15] [--seed 0]
 
 The run's classic per-batch calibration (``bayes-vip calibrate``) starts the model. With
 ``--inject-eV X`` the classic offset of every second batch is first spoiled by X eV (before
@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--samples", type=int, default=400)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "figures" / "adc_drift_check.json")
     args = ap.parse_args(argv)
     os.environ.setdefault(
@@ -68,13 +69,19 @@ def main(argv=None) -> int:
     spoiled = data.batch % 2 == 1
     upper = default_upper(data, classic, "flat-beta")
     m = sample_posterior(
-        data, upper=upper, chains=args.chains, warmup=args.warmup, samples=args.samples
+        data,
+        upper=upper,
+        chains=args.chains,
+        warmup=args.warmup,
+        samples=args.samples,
+        seed=args.seed,
     )
     idata = az.from_numpyro(m, log_likelihood=False)
     rec = calibration_recovery(idata, data, p_true)
     lim = limits(idata, data, "flat-beta", upper)
     rec["run"] = man.name
     rec["inject_eV"] = args.inject_eV
+    rec["seed"] = args.seed
     rec["spoiled_cells"] = [int(i) for i in spoiled.nonzero()[0]]
     rec["gates"] = lim["gates"]
     rec["diagnostics"] = lim["diagnostics"]
