@@ -9,7 +9,8 @@
 - how the wall time grows with the number of (SDD, batch) cells: ``vip2-2016`` energy-level
   campaigns with 6, 12 and 24 SDDs (12, 24, 48 cells), 2 chains x (300 + 400) each.
 
-Run from the repository root:  python benchmarks/bench_sample.py [--skip-demo]
+Run from the repository root:
+    python benchmarks/bench_sample.py [--parts demo,measured,simulated,scaling] [--scales 1,2,4]
 Every NUTS run happens in a fresh subprocess (one JAX host device per chain, as the CLI).
 """
 
@@ -103,11 +104,19 @@ def _simulated(tmp: Path, n_sdd: int) -> Path:
 
 
 def main() -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="demo,measured,simulated,scaling")
+    ap.add_argument("--scales", default="1,2,4", help="multiples of the 6-SDD layout")
+    args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    scales = [int(k) for k in args.scales.split(",")]
     out: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, CPU only"
     }
-    if "--skip-demo" not in sys.argv:
+    if "demo" in parts:
         with tempfile.TemporaryDirectory() as tmp:
             exe = shutil.which("bayes-vip") or str(Path(sys.executable).parent / "bayes-vip")
             env = {**os.environ, "BAYES_VIP_PEAKFINDER": str(REPO / "models" / "peakfinder")}
@@ -127,19 +136,21 @@ def main() -> int:
                 "seconds": {k: round(v, 1) for k, v in res["seconds"].items()},
             }
         print(json.dumps(out), flush=True)
-    out["measured_vip2_2016_17"] = _child(MEASURED, 4, 500, 1000, grad=True)
-    print(json.dumps(out), flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = {n: _simulated(Path(tmp), n) for n in (6, 12, 24)}
-        out["simulated_vip2_2016"] = _child(runs[6], 4, 500, 1000)
+    if "measured" in parts:
+        out["measured_vip2_2016_17"] = _child(MEASURED, 4, 500, 1000, grad=True)
         print(json.dumps(out), flush=True)
-        scaling = []
-        for k, n in ((1, 6), (2, 12), (4, 24)):
-            r = _child(runs[n], 2, 300, 400, grad=True)
-            r["scale"] = f"{k}x"
-            scaling.append(r)
-            print(json.dumps(r), flush=True)
-        out["cells_scaling"] = scaling
+    with tempfile.TemporaryDirectory() as tmp:
+        if "simulated" in parts:
+            out["simulated_vip2_2016"] = _child(_simulated(Path(tmp), 6), 4, 500, 1000)
+            print(json.dumps(out), flush=True)
+        if "scaling" in parts:
+            scaling = []
+            for k in scales:
+                r = _child(_simulated(Path(tmp), 6 * k), 2, 300, 400, grad=True)
+                r["scale"] = f"{k}x"
+                scaling.append(r)
+                print(json.dumps(r), flush=True)
+            out["cells_scaling"] = scaling
     print(json.dumps(out, indent=1))
     return 0
 

@@ -27,7 +27,9 @@ def test_quick_coverage_upper_limits_lie_above_the_injected_signal(quick):
     assert three["central90_contains_truth"] >= 1 / 2
     # the expected sensitivity is of the order of 1.6-2 classic sigmas, as for a Gaussian
     assert 1.0 * sigma < quick["expected_sensitivity_ul95_counts"] < 3.0 * sigma
+    # sampler health: the full study (docs/bayes.md) saw divergent transitions in 8 of 100
+    # toys, at most 3 of 1600 in one toy; here at most one of a toy's 600 may diverge
     for lv in quick["levels"]:
         for toy in lv["toys"]:
-            assert toy["divergences"] == 0
+            assert toy["divergences"] <= 1
             assert toy["r_hat_max"] < 1.05
