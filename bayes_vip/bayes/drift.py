@@ -13,13 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from bayes_vip.bayes.model import BayesData, cell_energy
+from bayes_vip.physics.lines import line_group
 from bayes_vip.physics.response import adc_to_energy, energy_to_adc
 
 __all__ = ["REFERENCE_EV", "true_cell_calibration", "calibration_recovery"]
 
 #: Energies [eV] at which the recovered calibration is checked: the region's lower end, Cu
-#: Ka1 (xraydb, as in ``physics.lines``) and near its upper end.
-REFERENCE_EV = (7200.0, 8047.8, 9500.0)
+#: Ka1 (``physics.lines``: seed 002 eq. 3) and near its upper end.
+REFERENCE_EV = (7200.0, float(line_group("Cu Ka").energies[0]), 9500.0)
 
 
 def true_cell_calibration(man, data: BayesData) -> np.ndarray:

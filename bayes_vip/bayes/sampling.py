@@ -85,14 +85,15 @@ def _classic_start(data, prior, upper, key):
 class Posterior:
     """The posterior of one data layout, compiled once.
 
-    ``laplace`` and ``nuts`` take the observed counts as an argument, so simulated toys of the
-    same layout (cells, bins, exposure) reuse the compiled log density and NUTS kernel
-    (``MCMC(jit_model_args=True)``) instead of compiling for every toy.
+    ``laplace``, ``compiled_nuts`` and ``laplace_idata`` take the observed counts as an
+    argument, so simulated toys of the same layout (cells, bins, exposure) reuse the compiled
+    log density, gradient, constraining map and NUTS loop instead of compiling for every toy.
+    (``nuts`` returns a numpyro ``MCMC``, whose ``run`` re-traces its set-up each time.)
     """
 
     def __init__(self, data: BayesData, prior: str, upper: float, key=None):
         from jax.flatten_util import ravel_pytree
-        from numpyro.infer.util import potential_energy
+        from numpyro.infer.util import constrain_fn, potential_energy
 
         self.data, self.prior, self.upper = data, prior, upper
         key = jax.random.PRNGKey(0) if key is None else key
@@ -104,9 +105,17 @@ class Posterior:
         def flat_pot(flat, counts):
             return potential_energy(self.model, (), {"counts": counts}, self.unravel(flat))
 
+        def constrain(flat, counts):  # (draws, n) unconstrained -> constrained sites
+            return jax.vmap(
+                lambda f: constrain_fn(
+                    self.model, (), {"counts": counts}, self.unravel(f), return_deterministic=True
+                )
+            )(flat)
+
         self._flat_pot = flat_pot
         self._pot = jax.jit(flat_pot)
         self._vg = jax.jit(jax.value_and_grad(flat_pot))
+        self._constrain = jax.jit(constrain)
 
     def _counts(self, counts):
         return jnp.asarray(self.data.counts if counts is None else counts)
@@ -159,20 +168,24 @@ class Posterior:
             "seconds": {"mode": t_opt, "total": time.perf_counter() - t0},
         }
 
+    @staticmethod
+    def _laplace_draws(lap: dict, draws: int, seed: int, spread: float = 1.0) -> np.ndarray:
+        """(draws, n) unconstrained draws from the Laplace approximation, sd scaled by
+        ``spread``."""
+        n = len(lap["flat_map"])
+        chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
+        z = np.random.default_rng(seed).standard_normal((draws, n))
+        return lap["flat_map"] + spread * z @ chol.T
+
     def flat_starts(self, lap: dict, chains: int, seed: int, spread: float = 1.0, counts=None):
         """One start per chain, shape (chains, n): a draw from the Laplace approximation
         (scaled by ``spread``), kept only where the log density is finite, else the mode."""
         c = self._counts(counts)
-        n = len(lap["flat_map"])
-        chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
-        rng = np.random.default_rng(seed)
-        out = []
-        for _ in range(chains):
-            f = lap["flat_map"] + spread * chol @ rng.standard_normal(n)
+        out = self._laplace_draws(lap, chains, seed, spread)
+        for i, f in enumerate(out):
             if not np.isfinite(float(self._pot(jnp.asarray(f), c))):
-                f = lap["flat_map"]
-            out.append(f)
-        return np.stack(out)
+                out[i] = lap["flat_map"]
+        return out
 
     def starts(self, lap: dict, chains: int, seed: int, spread: float = 1.0, counts=None):
         """``flat_starts`` as site dictionaries (stacked over chains when ``chains > 1``)."""
@@ -189,17 +202,9 @@ class Posterior:
         as an InferenceData with one chain: a quick look at the posterior, not a substitute
         for NUTS."""
         import arviz as az
-        from numpyro.infer.util import constrain_fn
 
-        c = self._counts(counts)
-        n = len(lap["flat_map"])
-        chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
-        z = lap["flat_map"] + np.random.default_rng(seed).standard_normal((draws, n)) @ chol.T
-        vals = jax.vmap(
-            lambda f: constrain_fn(
-                self.model, (), {"counts": c}, self.unravel(f), return_deterministic=True
-            )
-        )(jnp.asarray(z))
+        z = self._laplace_draws(lap, draws, seed)
+        vals = self._constrain(jnp.asarray(z), self._counts(counts))
         return az.from_dict(posterior={k: np.asarray(v)[None] for k, v in vals.items()})
 
     def nuts(
@@ -260,7 +265,6 @@ class Posterior:
         included; sample_stats with ``diverging``, ``n_steps``, ``lp``).
         """
         from numpyro.infer.hmc import hmc
-        from numpyro.infer.util import constrain_fn
 
         flat_pot = self._flat_pot
         init_kernel, sample_kernel = hmc(
@@ -300,16 +304,6 @@ class Posterior:
                 outs = [chain_jit(keys[i], counts, z0s[i], inv_mass) for i in range(chains)]
                 return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *outs)
 
-        model, unravel = self.model, self.unravel
-
-        @jax.jit
-        def constrain(flat, counts):
-            return jax.vmap(
-                lambda f: constrain_fn(
-                    model, (), {"counts": counts}, unravel(f), return_deterministic=True
-                )
-            )(flat)
-
         def run(lap: dict, counts=None, *, seed: int = 0):
             import arviz as az
 
@@ -318,7 +312,7 @@ class Posterior:
             keys = jax.random.split(jax.random.PRNGKey(seed), chains)
             z, div, steps, pe = all_chains(keys, c, z0s, jnp.asarray(lap["cov"]))
             n = z.shape[-1]
-            vals = constrain(z.reshape(-1, n), c)
+            vals = self._constrain(z.reshape(-1, n), c)
             nonfinite = [k for k, v in vals.items() if not np.all(np.isfinite(np.asarray(v)))]
             if nonfinite:
                 raise AnalysisError(f"NaN produced in the model while sampling, at {nonfinite}")

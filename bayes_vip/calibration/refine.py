@@ -52,10 +52,10 @@ WINDOWS = {
 }
 #: Anchor lines of the calibration correction (strongest member energies).
 ANCHORS = ("Ti Ka", "Mn Ka", "Cu Ka")
-_ANCHOR_SCALE = 10.0
+_ANCHOR_SCALE = 10.0  # eV per unit of the optimised anchor parameter
 #: Adam iterations of the refinement; the log-likelihood levels off after ~50 on the demo and
 #: on vip2-2018 (figure calibration_loglik.png).
-DEFAULT_ITERATIONS = 200  # eV per unit of the optimised anchor parameter
+DEFAULT_ITERATIONS = 200
 
 
 @dataclass
