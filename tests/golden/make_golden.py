@@ -1,0 +1,109 @@
+"""Golden values of two end-to-end commands, run exactly as a user runs them.
+
+- ``bayes-vip fit RUN --json`` on the measured 2016-17 run;
+- ``bayes-vip sample`` on the demo: ``simulate --preset demo --seed 2016`` (the demo the CLI
+  regenerates), then ``sample --chains 2 --warmup 50 --samples 50 --seed 5``, which
+  calibrates, fits and samples; the posterior draws themselves are kept.
+
+Run ``python tests/golden/make_golden.py`` to (re)write ``tests/golden/fit_measured.json``,
+``tests/golden/sample_demo.json`` and ``tests/golden/sample_demo_draws.npz``. The regression
+test ``tests/test_golden.py`` runs the same commands through :func:`run_fit_measured` and
+:func:`run_sample_demo` and compares every number at 1e-9 relative.
+
+Timing, paths and figure names are left out: they are not results. The draws are
+chaotic in every floating-point operation of the path (calibration, classic fit, model):
+a change of 1e-14 in one calibration constant gives different draws after 50 warm-up
+iterations, so these golden values change whenever the numerics do, by design.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+MEASURED_RUN = REPO / "runs" / "vip2-2016-17"
+DATA = REPO.parent / "shared" / "data" / "vip2-2016-17" / "energyHistograms.root"
+#: Not results: wall times, file names, and the per-second figure derived from a time.
+DROP = {"seconds", "figures", "json", "posterior", "ess_per_second_beta2half", "manifest"}
+SAMPLE_ARGS = ["--chains", "2", "--warmup", "50", "--samples", "50", "--seed", "5"]
+
+
+def _bayes_vip() -> str:
+    exe = Path(sys.executable).parent / "bayes-vip"
+    return str(exe) if exe.exists() else "bayes-vip"
+
+
+def _run(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run(
+        [_bayes_vip(), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=1800
+    )
+    if r.returncode not in (0, 3):  # 3: a sampler gate failed (short chains); still a result
+        raise RuntimeError(f"bayes-vip {' '.join(args)} exited {r.returncode}:\n{r.stderr}")
+    return r.stdout
+
+
+def strip(obj):
+    """The result without timing, paths and figure names."""
+    if isinstance(obj, dict):
+        return {k: strip(v) for k, v in obj.items() if k not in DROP}
+    if isinstance(obj, list):
+        return [strip(v) for v in obj]
+    return obj
+
+
+def measured_copy(tmp: Path) -> Path:
+    """The measured run's manifest in ``tmp``, reading the shared data file by absolute path
+    (results go to ``tmp``, not into the repository)."""
+    run = tmp / "vip2-2016-17"
+    run.mkdir()
+    text = (MEASURED_RUN / "run.toml").read_text()
+    text = text.replace("../../../shared/data/vip2-2016-17/energyHistograms.root", str(DATA))
+    (run / "run.toml").write_text(text)
+    return run
+
+
+def run_fit_measured(tmp: Path) -> dict:
+    run = measured_copy(tmp)
+    return strip(json.loads(_run("fit", str(run), "--json", cwd=tmp)))
+
+
+def run_sample_demo(tmp: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    import arviz as az
+
+    run = tmp / "demo"
+    _run("simulate", "--preset", "demo", "--seed", "2016", "--out", str(run), "--json", cwd=tmp)
+    lim = json.loads(_run("sample", str(run), *SAMPLE_ARGS, "--json", cwd=tmp))
+    classic = json.loads((run / "results" / "classic.json").read_text())
+    cal = json.loads((run / "results" / "calibration.json").read_text())
+    idata = az.from_netcdf(run / "results" / "posterior.nc")
+    draws = {k: np.asarray(v.values) for k, v in idata.posterior.data_vars.items()}
+    import xarray as xr
+
+    with xr.open_dataset(run / "results" / "calibration.nc", engine="h5netcdf") as c:
+        draws["calibration.p_refined"] = np.asarray(c["p_refined"].values)
+        draws["calibration.p_standard"] = np.asarray(c["p_standard"].values)
+    return {"limits": strip(lim), "classic": strip(classic), "calibration": strip(cal)}, draws
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as t:
+        fit = run_fit_measured(Path(t))
+    (HERE / "fit_measured.json").write_text(json.dumps(fit, indent=1) + "\n")
+    with tempfile.TemporaryDirectory() as t:
+        res, draws = run_sample_demo(Path(t))
+    (HERE / "sample_demo.json").write_text(json.dumps(res, indent=1) + "\n")
+    np.savez_compressed(HERE / "sample_demo_draws.npz", **draws)
+    print(f"wrote golden values to {HERE}")
+
+
+if __name__ == "__main__":
+    main()
