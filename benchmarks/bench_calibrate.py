@@ -53,7 +53,7 @@ def main() -> int:
         from bayes_vip.simulate.presets import preset
         from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
 
-        write_campaign(simulate_campaign(preset("vip2-2018"), seed=2018), RUN)
+        write_campaign(simulate_campaign(preset("vip2-2018"), rng=np.random.default_rng(2018)), RUN)
     out: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
     for mode in ("standard", "refined"):
         r = subprocess.run(
@@ -64,7 +64,7 @@ def main() -> int:
         )
         out[f"vip2-2018 {mode}"] = json.loads(r.stdout.strip().splitlines()[-1])
     model, meta = load_model()
-    d = draw_spectra(np.random.default_rng(0), 2048, (6e4, 6e4))
+    d = draw_spectra(2048, (6e4, 6e4), rng=np.random.default_rng(0))
     predict_adc(model, d["x"])  # compile
     t = time.perf_counter()
     predict_adc(model, d["x"])

@@ -18,6 +18,8 @@ import time
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
+import numpy as np  # noqa: E402
+
 from bayes_vip.analysis import classic  # noqa: E402
 from bayes_vip.analysis.spectral import spectra_from_campaign  # noqa: E402
 from bayes_vip.io.campaign import load_campaign  # noqa: E402
@@ -50,8 +52,8 @@ def main() -> int:
     results["vip2-2016-17 (measured)"] = {s: _time_fit(ds, s) for s in ("chi2", "poisson")}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        sim = simulate_campaign(preset("vip2-2018"), seed=1)
-        write_energy_campaign(sim, tmp)
+        sim = simulate_campaign(preset("vip2-2018"), rng=np.random.default_rng(1))
+        write_energy_campaign(sim, tmp, rng=np.random.default_rng(1))
         prep = time.perf_counter() - t0
         ds = load_campaign(tmp)
         results["vip2-2018 (simulated, energy level)"] = {

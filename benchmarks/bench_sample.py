@@ -37,10 +37,12 @@ import numpy as np
 from pathlib import Path
 run = Path(sys.argv[1])
 chains, warmup, samples = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-from bayes_vip.results.bayes_report import run_sample
+from bayes_vip.io.config import load_config
+from bayes_vip.pipeline.sample import sample
+cfg = load_config(run, overrides={"sample.chains": chains, "sample.warmup": warmup,
+                                  "sample.samples": samples})
 t = time.perf_counter()
-lim = run_sample(run, chains=chains, warmup=warmup, samples=samples, progress_bar=False,
-                 figures=False)
+lim = sample(run, cfg, figures=False)
 wall = time.perf_counter() - t
 out = {"wall_s": round(wall, 1), "seconds": {k: round(v, 1) for k, v in lim["seconds"].items()},
        "cells": lim["model"]["cells"], "bins": lim["model"]["bins"],
@@ -59,8 +61,9 @@ if sys.argv[5] == "grad":
     from bayes_vip.physics.lines import pep_signal
     man = load_manifest(run)
     classic = json.loads((run / "results" / "classic.json").read_text())
-    d = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"))
-    post = Posterior(d, "flat-beta", 50.0)
+    d = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"),
+                   bin_eV=cfg.sample.bin_eV)
+    post = Posterior(d, "flat-beta", 50.0, key=jax.random.PRNGKey(0))
     c = jax.numpy.asarray(d.counts)
     f = post.flat0
     jax.block_until_ready(post._vg(f, c))
@@ -95,11 +98,14 @@ def _child(run: Path, chains: int, warmup: int, samples: int, grad: bool = False
 
 
 def _simulated(tmp: Path, n_sdd: int) -> Path:
+    import numpy as np
+
     from bayes_vip.simulate.presets import preset
     from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 
     run = tmp / f"vip2-2016-{n_sdd}sdd"
-    write_energy_campaign(simulate_campaign(preset("vip2-2016", n_sdd=n_sdd), seed=16), run)
+    sim = simulate_campaign(preset("vip2-2016", n_sdd=n_sdd), rng=np.random.default_rng(16))
+    write_energy_campaign(sim, run, rng=np.random.default_rng(16))
     return run
 
 

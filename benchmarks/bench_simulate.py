@@ -20,12 +20,14 @@ def _one(name: str, queue) -> None:
     os.environ.setdefault("JAX_ENABLE_X64", "1")
     import resource
 
+    import numpy as np
+
     from bayes_vip.simulate.presets import preset
     from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        sim = simulate_campaign(preset(name), seed=1, signal_counts=100.0)
+        sim = simulate_campaign(preset(name), rng=np.random.default_rng(1), signal_counts=100.0)
         t1 = time.perf_counter()
         write_campaign(sim, tmp)
         t2 = time.perf_counter()

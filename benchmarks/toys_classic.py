@@ -48,8 +48,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(args.toys):
             seed = args.first_seed + k
-            sim = simulate_campaign(preset(args.preset), seed=seed, signal_counts=args.signal)
-            write_energy_campaign(sim, f"{tmp}/t")
+            sim = simulate_campaign(
+                preset(args.preset), rng=np.random.default_rng(seed), signal_counts=args.signal
+            )
+            write_energy_campaign(sim, f"{tmp}/t", rng=np.random.default_rng(seed))
             ds = load_campaign(f"{tmp}/t")
             s1 = spectra_from_campaign(ds, 3500, 11000, 10)
             s2 = spectra_from_campaign(ds, 7000, 11000, 10)

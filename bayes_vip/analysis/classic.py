@@ -102,7 +102,7 @@ def cost_function(statistic: str):
 
         return dev
     raise InputError(
-        f"unknown statistic {statistic!r}; choose chi2 or poisson", field="--statistic"
+        f"unknown statistic {statistic!r}; choose chi2 or poisson", field="fit.statistic"
     )
 
 
@@ -392,7 +392,7 @@ def fit_two_step(
         raise InputError(
             f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
             f"range {lo2:g}-{hi2:g} eV",
-            field="--signal-energy",
+            field="signal",
         )
     fixed_exp = {f"{s}.exp_level": 0.0 for s in SPECTRA}  # 1-keV exponential: nil above 3.5 keV
     m1 = SpectrumModel(groups=STEP1_GROUPS, escape_groups=ESCAPE_GROUPS, **_FIT_SUPPORT)

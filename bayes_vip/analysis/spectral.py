@@ -56,8 +56,7 @@ def spectra_from_campaign(
     if ds.attrs.get("level") != "energy":
         raise InputError(
             "the classic fit needs energy-calibrated spectra; this is an ADC-level "
-            "run: calibrate it first (bayes-vip calibrate RUN) or simulate with "
-            "--level energy",
+            "run: calibrate it first, or simulate it at energy level",
             file=run,
             field="run.level",
         )
@@ -82,7 +81,7 @@ def spectra_from_campaign(
     k = bin_eV / w0
     if k < 1 or abs(k - round(k)) > 1e-9:
         raise InputError(
-            f"--bin-eV {bin_eV} is not a multiple of the data's {w0} eV bins", field="--bin-eV"
+            f"{bin_eV:g} eV is not a multiple of the data's {w0:g} eV bins", field="fit.bin_eV"
         )
     k = int(round(k))
     i0 = int(np.searchsorted(e, lo - 1e-9))
@@ -96,7 +95,7 @@ def spectra_from_campaign(
     n = (i1 - i0) // k
     if sdd is not None and sdd not in ds["sdd"].values:
         raise InputError(
-            f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}", field="--sdd"
+            f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}", field="fit.sdd"
         )
     sel = ds["counts"] if sdd is None else ds["counts"].sel(sdd=[sdd])
     counts = np.zeros((2, n))

@@ -1,9 +1,9 @@
 """From a run (and its classic fit and calibration) to ``BayesData``.
 
-Energy-level runs: one cell per (period, SDD), batches summed, 10 eV bins over 7-10 keV.
+Energy-level runs: one cell per (period, SDD), batches summed, ``bin_eV`` bins over 7-10 keV.
 ADC-level runs: one cell per calibrated (period, SDD, batch); each cell's window is the ADC
 range that its classic calibration (``calibration.nc``, refined constants) maps onto
-7-10 keV, in bins of ``adc_group`` channels (by default the number that makes ``BIN_EV`` at
+7-10 keV, in bins of ``adc_group`` channels (by default the number that makes ``bin_eV`` at
 Cu Ka); the calibration itself stays latent.
 
 Initial values come from the classic fit of the same run (``classic.json``): its rates and
@@ -18,23 +18,28 @@ import math
 import numpy as np
 import xarray as xr
 
+from bayes_vip.analysis.classic import ROI_GROUPS
+from bayes_vip.analysis.exposure import run_exposure
 from bayes_vip.bayes.model import BETA_UNIT, E_REF, BayesData
 from bayes_vip.errors import InputError
+from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import FANO_START
 from bayes_vip.simulate.presets import MEASURED_2016_17
 
-__all__ = ["ROI_EV", "build_data"]
+__all__ = ["ROI_EV", "build_data", "default_upper", "energy_cells", "init_values"]
 
 #: Region of the model [eV]: seed 000's step-2 range (7-11 keV), cut at 10 keV where the
 #: measured histograms end.
 ROI_EV = (7000.0, 10000.0)
-BIN_EV = 40.0
 
 
-def _energy_cells(ds: xr.Dataset):
+def energy_cells(ds: xr.Dataset, bin_eV: float):
+    """The model's cells of an energy-level Campaign: one per (period, SDD) with live time,
+    batches summed, ``bin_eV`` bins over ``ROI_EV``. Returns edges, counts, mask, live times,
+    period, SDD and batch indices (and two Nones: no calibration at energy level)."""
     e = np.append(ds["channel_lo"].values, ds["channel_hi"].values[-1])
     w = float(np.diff(e)[0])
-    k = int(round(BIN_EV / w))
+    k = int(round(bin_eV / w))
     i0 = int(np.searchsorted(e, ROI_EV[0] - 1e-9))
     i1 = int(np.searchsorted(e, min(ROI_EV[1], e[-1]) - 1e-9))
     n = (i1 - i0) // k
@@ -62,7 +67,7 @@ def _energy_cells(ds: xr.Dataset):
     )
 
 
-def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None):
+def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None, bin_eV: float):
     from bayes_vip.calibration.calibrate import regroup_batches
     from bayes_vip.physics.response import calibration_slope, energy_to_adc
 
@@ -78,11 +83,11 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None):
     lo = [int(math.ceil(float(energy_to_adc(ROI_EV[0], p[c])))) for c in cells]
     hi = [int(math.floor(float(energy_to_adc(ROI_EV[1], p[c])))) for c in cells]
     n_ch = counts.shape[-1]
-    if adc_group is None:  # channels per bin: BIN_EV at Cu Ka with the median gain
+    if adc_group is None:  # channels per bin: bin_eV at Cu Ka with the median gain
         gain = np.median(
             [float(calibration_slope(energy_to_adc(E_REF, p[c]), p[c])) for c in cells]
         )
-        adc_group = max(1, int(round(BIN_EV / gain)))
+        adc_group = max(1, int(round(bin_eV / gain)))
     nb = [max(0, (min(h, n_ch) - a) // adc_group) for a, h in zip(lo, hi, strict=True)]
     m = max(nb)
     edges = np.zeros((len(cells), m + 1))
@@ -111,8 +116,6 @@ def _calibration_lines(cal: xr.Dataset, cells) -> dict:
     """The fitted positions of the calibration lines outside ``ROI_EV`` (their counts are not
     in the model's spectra), per cell, with their strongest member's energy, as the classic
     quadratic fit uses them (``calibration.linefit.fit_calibration``)."""
-    from bayes_vip.physics import lines as _lines
-
     names = [str(x) for x in cal["line"].values]
     energy = np.array([_lines.line_group(k).energies[0] for k in names])
     keep = (energy < ROI_EV[0]) | (energy > ROI_EV[1])
@@ -151,25 +154,25 @@ def build_data(
     classic: dict,
     *,
     signal,
+    bin_eV: float,
     n_int_model: str = "rs",
     cal: xr.Dataset | None = None,
     adc_group: int | None = None,
 ) -> BayesData:
     """BayesData of a run; ``classic`` is its ``classic.json``; ``cal`` its calibration
-    (ADC level)."""
-    from bayes_vip.analysis.classic import ROI_GROUPS
-    from bayes_vip.physics.conversion import exposure
-
+    (ADC level); ``bin_eV`` the bin width of the model's spectra (``sample.bin_eV``)."""
     level = ds.attrs["level"]
     if level == "adc":
         if cal is None:
             raise InputError("ADC-level run without calibration", field="calibration.nc")
-        edges, counts, mask, live, period, sdd, batch, p_std, cells = _adc_cells(ds, cal, adc_group)
+        edges, counts, mask, live, period, sdd, batch, p_std, cells = _adc_cells(
+            ds, cal, adc_group, bin_eV
+        )
         sdd_ids = [int(x) for x in cal["sdd"].values]
         adc_extra = {"p_ref": _reference_calibration(p_std, sdd)}
         adc_extra.update(_calibration_lines(cal, cells))
     else:
-        edges, counts, mask, live, period, sdd, batch, p_std, _ = _energy_cells(ds)
+        edges, counts, mask, live, period, sdd, batch, p_std, _ = energy_cells(ds, bin_eV)
         adc_extra = {}
         sdd_ids = [int(x) for x in ds["sdd"].values]
     names = [str(x) for x in ds["period"].values]
@@ -195,15 +198,7 @@ def build_data(
         current[p] * live[period == p].sum() / n_sdd for p in range(len(names)) if current[p] > 0
     )
     on_time = sum(live[period == p].sum() / n_sdd for p in range(len(names)) if current[p] > 0)
-    exp = exposure(
-        charge_C=charge,
-        length_cm=man.target.length_cm,
-        mean_free_path_cm=man.target.mean_free_path_cm,
-        efficiency=man.efficiency.value,
-        n_int_model=n_int_model,
-        current_A=charge / on_time,
-        cross_section_cm2=man.target.cross_section_cm2,
-    )
+    exp = run_exposure(man, charge_C=charge, on_time_s=on_time, n_int_model=n_int_model)
     # ---- initial values from the classic fit, split over cells by their counts
     v2 = classic["step2"]["values"]
     f2 = classic["step2"]["fixed"]
@@ -274,6 +269,7 @@ def build_data(
         efficiency=man.efficiency.value,
         efficiency_rel=man.efficiency.rel_uncertainty,
         n_int_model=n_int_model,
+        bin_eV=bin_eV,
         p_std=p_std,
         init=init,
         **adc_extra,
@@ -317,7 +313,10 @@ def init_values(data: BayesData, prior: str) -> dict:
     return v
 
 
-def load_calibration_for(man) -> xr.Dataset:
-    from bayes_vip.calibration.report import calibration_path, load_calibration
-
-    return load_calibration(calibration_path(man))
+def default_upper(data: BayesData, classic: dict, prior: str) -> float:
+    """Upper bound of the flat signal prior: 20 classic sigmas above max(N_X, 0), in counts
+    (flat-counts) or in units of ``BETA_UNIT`` (flat-beta)."""
+    n_max = max(float(classic["N_X"]), 0.0) + 20.0 * float(classic["sigma_N_X"])
+    if prior == "flat-counts":
+        return n_max
+    return n_max / (data.counts_per_beta2half * BETA_UNIT)

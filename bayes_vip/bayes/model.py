@@ -110,6 +110,7 @@ class BayesData:
     efficiency: float
     efficiency_rel: float
     n_int_model: str
+    bin_eV: float  # nominal bin width [eV] (ADC level: at Cu Ka)
     p_std: np.ndarray | None = None  # (n_cell, 3) classic calibration (ADC level)
     # ADC level: the model's reference calibration of each cell (its SDD's mean classic
     # constants) and the calibration lines outside the region, as data: their fitted ADC

@@ -26,14 +26,26 @@ from bayes_vip.bayes.data import init_values
 from bayes_vip.bayes.model import BETA_UNIT, BayesData, vip_model
 from bayes_vip.errors import AnalysisError
 
-__all__ = ["GATES", "CLS", "sample_posterior", "to_inference_data", "limits", "savage_dickey"]
+__all__ = [
+    "CLS",
+    "GATES",
+    "Posterior",
+    "chain_method",
+    "laplace",
+    "limits",
+    "run_nuts",
+    "sample_posterior",
+    "savage_dickey",
+    "to_inference_data",
+]
 
 #: Sampler gates (DESIGN.md, "Quality gates").
 GATES = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "divergences_max": 0}
 CLS = (0.90, 0.95, 0.997)
 
 
-def _chain_method(chains: int) -> str:
+def chain_method(chains: int) -> str:
+    """``"parallel"`` when JAX has a device per chain, else ``"sequential"``."""
     return "parallel" if jax.local_device_count() >= chains > 1 else "sequential"
 
 
@@ -48,7 +60,7 @@ def _classic_start(data, prior, upper, key):
         if name in vals and not 0.0 <= vals[name] < upper:
             raise AnalysisError(
                 f"the signal prior's upper bound {upper:g} excludes the classic estimate "
-                f"({name} = {vals[name]:.3g}); raise --prior-upper"
+                f"({name} = {vals[name]:.3g}); raise it (sample.prior_upper)"
             )
     bad = [k for k, v in vals.items() if not np.all(np.isfinite(v))]
     if bad:
@@ -91,12 +103,11 @@ class Posterior:
     (``nuts`` returns a numpyro ``MCMC``, whose ``run`` re-traces its set-up each time.)
     """
 
-    def __init__(self, data: BayesData, prior: str, upper: float, key=None):
+    def __init__(self, data: BayesData, prior: str, upper: float, *, key: jax.Array):
         from jax.flatten_util import ravel_pytree
         from numpyro.infer.util import constrain_fn, potential_energy
 
         self.data, self.prior, self.upper = data, prior, upper
-        key = jax.random.PRNGKey(0) if key is None else key
         z0 = _classic_start(data, prior, upper, key)
         self.flat0, self.unravel = ravel_pytree(z0)
         self.sites = tuple(sorted(z0))
@@ -169,41 +180,59 @@ class Posterior:
         }
 
     @staticmethod
-    def _laplace_draws(lap: dict, draws: int, seed: int, spread: float = 1.0) -> np.ndarray:
+    def _laplace_draws(
+        lap: dict, draws: int, *, rng: np.random.Generator, spread: float = 1.0
+    ) -> np.ndarray:
         """(draws, n) unconstrained draws from the Laplace approximation, sd scaled by
         ``spread``."""
         n = len(lap["flat_map"])
         chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
-        z = np.random.default_rng(seed).standard_normal((draws, n))
+        z = rng.standard_normal((draws, n))
         return lap["flat_map"] + spread * z @ chol.T
 
-    def flat_starts(self, lap: dict, chains: int, seed: int, spread: float = 1.0, counts=None):
+    def flat_starts(
+        self,
+        lap: dict,
+        chains: int,
+        *,
+        rng: np.random.Generator,
+        spread: float = 1.0,
+        counts=None,
+    ):
         """One start per chain, shape (chains, n): a draw from the Laplace approximation
         (scaled by ``spread``), kept only where the log density is finite, else the mode."""
         c = self._counts(counts)
-        out = self._laplace_draws(lap, chains, seed, spread)
+        out = self._laplace_draws(lap, chains, rng=rng, spread=spread)
         for i, f in enumerate(out):
             if not np.isfinite(float(self._pot(jnp.asarray(f), c))):
                 out[i] = lap["flat_map"]
         return out
 
-    def starts(self, lap: dict, chains: int, seed: int, spread: float = 1.0, counts=None):
+    def starts(
+        self,
+        lap: dict,
+        chains: int,
+        *,
+        rng: np.random.Generator,
+        spread: float = 1.0,
+        counts=None,
+    ):
         """``flat_starts`` as site dictionaries (stacked over chains when ``chains > 1``)."""
         out = [
             self.unravel(jnp.asarray(f))
-            for f in self.flat_starts(lap, chains, seed, spread, counts=counts)
+            for f in self.flat_starts(lap, chains, rng=rng, spread=spread, counts=counts)
         ]
         if chains == 1:
             return out[0]
         return {k: jnp.stack([s[k] for s in out]) for k in out[0]}
 
-    def laplace_idata(self, lap: dict, draws: int = 400, seed: int = 0, counts=None):
+    def laplace_idata(self, lap: dict, draws: int = 400, *, rng: np.random.Generator, counts=None):
         """Draws from the Laplace approximation, constrained (deterministic sites included),
         as an InferenceData with one chain: a quick look at the posterior, not a substitute
         for NUTS."""
         import arviz as az
 
-        z = self._laplace_draws(lap, draws, seed)
+        z = self._laplace_draws(lap, draws, rng=rng)
         vals = self._constrain(jnp.asarray(z), self._counts(counts))
         return az.from_dict(posterior={k: np.asarray(v)[None] for k, v in vals.items()})
 
@@ -215,7 +244,7 @@ class Posterior:
         warmup: int = 300,
         samples: int = 500,
         target_accept: float = 0.9,
-        chain_method: str | None = None,
+        method: str | None = None,
         progress_bar: bool = True,
     ):
         """A numpyro MCMC (dense-mass NUTS, mass adapted from ``inverse_mass_matrix``) whose
@@ -239,7 +268,7 @@ class Posterior:
             num_warmup=warmup,
             num_samples=samples,
             num_chains=chains,
-            chain_method=chain_method or _chain_method(chains),
+            chain_method=method or chain_method(chains),
             progress_bar=progress_bar,
             jit_model_args=True,
         )
@@ -260,8 +289,8 @@ class Posterior:
         inverse mass matrix as traced arguments.
 
         ``numpyro.infer.MCMC`` re-traces its set-up for every ``run``; for toys of one layout
-        this costs tens of seconds each, which this avoids. Returns ``run(lap, counts, seed)``
-        giving an ArviZ InferenceData (posterior in the constrained space, deterministic sites
+        this costs tens of seconds each, which this avoids. Returns
+        ``run(lap, counts, *, key, rng)`` giving an ArviZ InferenceData (posterior in the constrained space, deterministic sites
         included; sample_stats with ``diverging``, ``n_steps``, ``lp``).
         """
         from numpyro.infer.hmc import hmc
@@ -292,7 +321,7 @@ class Posterior:
             _, draws = jax.lax.scan(step, state, None, length=samples)
             return draws
 
-        if _chain_method(chains) == "parallel":
+        if chain_method(chains) == "parallel":
             chain_fn = jax.pmap(one_chain, in_axes=(0, None, 0, None))
 
             def all_chains(keys, counts, z0s, inv_mass):
@@ -304,12 +333,12 @@ class Posterior:
                 outs = [chain_jit(keys[i], counts, z0s[i], inv_mass) for i in range(chains)]
                 return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *outs)
 
-        def run(lap: dict, counts=None, *, seed: int = 0):
+        def run(lap: dict, counts=None, *, key: jax.Array, rng: np.random.Generator):
             import arviz as az
 
             c = self._counts(counts)
-            z0s = jnp.asarray(self.flat_starts(lap, chains, seed, counts=c))
-            keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+            z0s = jnp.asarray(self.flat_starts(lap, chains, rng=rng, counts=c))
+            keys = jax.random.split(key, chains)
             z, div, steps, pe = all_chains(keys, c, z0s, jnp.asarray(lap["cov"]))
             n = z.shape[-1]
             vals = self._constrain(z.reshape(-1, n), c)
@@ -331,12 +360,15 @@ class Posterior:
         return run
 
 
-def run_nuts(mcmc, post: Posterior, lap: dict, *, seed: int, counts=None):
-    """Run ``mcmc`` from Laplace starts on ``counts``; named error on a NaN."""
+def run_nuts(
+    mcmc, post: Posterior, lap: dict, *, key: jax.Array, rng: np.random.Generator, counts=None
+):
+    """Run ``mcmc`` from Laplace starts (drawn with ``rng``) on ``counts``, with the chains'
+    random key ``key``; named error on a NaN."""
     c = post._counts(counts)
-    init = post.starts(lap, mcmc.num_chains, seed, counts=c)
+    init = post.starts(lap, mcmc.num_chains, rng=rng, counts=c)
     mcmc.run(
-        jax.random.PRNGKey(seed),
+        key,
         counts=c,
         init_params=init,
         extra_fields=("diverging", "num_steps"),
@@ -349,9 +381,9 @@ def run_nuts(mcmc, post: Posterior, lap: dict, *, seed: int, counts=None):
     return mcmc
 
 
-def laplace(data: BayesData, prior: str, upper: float, key=None) -> dict:
+def laplace(data: BayesData, prior: str, upper: float, *, key: jax.Array) -> dict:
     """The Laplace approximation of ``data``'s posterior (see ``Posterior.laplace``)."""
-    return Posterior(data, prior, upper, key).laplace()
+    return Posterior(data, prior, upper, key=key).laplace()
 
 
 def sample_posterior(
@@ -362,19 +394,22 @@ def sample_posterior(
     chains: int = 4,
     warmup: int = 300,
     samples: int = 500,
-    seed: int = 0,
+    key: jax.Array,
+    rng: np.random.Generator,
     progress_bar: bool = True,
-    chain_method: str | None = None,
+    method: str | None = None,
     target_accept: float = 0.9,
 ):
     """Run NUTS; returns the numpyro MCMC object (with ``laplace`` added).
+
+    ``key`` drives the chains, ``rng`` draws their starting points.
 
     The Laplace approximation gives the starting points and the initial dense inverse mass
     matrix; the warm-up then adapts step size and mass matrix as usual. Without it, NUTS spent
     its warm-up learning ~90 strongly correlated scales and hit the maximum tree depth (255
     steps per iteration); with it, 31-63 steps (docs/bayes.md).
     """
-    post = Posterior(data, prior, upper, jax.random.PRNGKey(seed))
+    post = Posterior(data, prior, upper, key=key)
     lap = post.laplace()
     mcmc = post.nuts(
         lap["cov"],
@@ -382,14 +417,17 @@ def sample_posterior(
         warmup=warmup,
         samples=samples,
         target_accept=target_accept,
-        chain_method=chain_method,
+        method=method,
         progress_bar=progress_bar,
     )
-    return run_nuts(mcmc, post, lap, seed=seed)
+    return run_nuts(mcmc, post, lap, key=key, rng=rng)
 
 
-def to_inference_data(mcmc, data: BayesData, prior: str, upper: float, *, thin_to: int = 100):
-    """ArviZ InferenceData with a thinned posterior predictive of the observed bins."""
+def to_inference_data(
+    mcmc, data: BayesData, prior: str, upper: float, *, key: jax.Array, thin_to: int = 100
+):
+    """ArviZ InferenceData with a thinned posterior predictive of the observed bins
+    (drawn with ``key``)."""
     import arviz as az
     from numpyro.infer import Predictive
 
@@ -400,7 +438,7 @@ def to_inference_data(mcmc, data: BayesData, prior: str, upper: float, *, thin_t
     thin = {k: v[:, ::step] for k, v in post.items()}
     flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in thin.items()}
     pred = Predictive(vip_model, posterior_samples=flat, return_sites=["obs"])
-    draws = pred(jax.random.PRNGKey(1), data, prior, upper, observe=False)["obs"]
+    draws = pred(key, data, prior, upper, observe=False)["obs"]
     nd = thin[next(iter(thin))].shape[1]
     pp = np.asarray(draws).reshape(n_chain, nd, -1)
     idata.add_groups(

@@ -59,7 +59,7 @@ def regroup_batches(ds: xr.Dataset, batch_hours: float | None) -> xr.Dataset:
     if batch_hours is None:
         return ds
     if not (batch_hours > 0 and math.isfinite(batch_hours)):
-        raise InputError(f"must be > 0, got {batch_hours}", field="--batch-hours")
+        raise InputError(f"must be > 0, got {batch_hours}", field="calibration.batch_hours")
     width = batch_hours * 3600.0
     start = ds["batch_start_s"].values  # (period, batch)
     live = ds["live_time_s"].values  # (period, sdd, batch)
@@ -354,13 +354,14 @@ def calibrated_campaign(
     cal: xr.Dataset,
     *,
     which: str = "refined",
-    seed: int = 0,
+    rng: np.random.Generator,
     edges: np.ndarray | None = None,
 ) -> xr.Dataset:
     """The energy-level Campaign of an ADC run through its calibration.
 
     Cells that were excluded get no counts and no live time, so exposures stay right.
-    Uses the batches of ``cal`` (regrouping the ADC run the same way).
+    Uses the batches of ``cal`` (regrouping the ADC run the same way). ``rng`` dithers every
+    count uniformly within its ADC channel (``cell_energy_histograms``).
     """
     from bayes_vip.simulate.simulator import ENERGY_EDGES
 
@@ -375,7 +376,6 @@ def calibrated_campaign(
     p = cal[f"p_{which}"].values
     ok = cal["status"].values == 0
     counts = np.where(ok[..., None], ds["counts"].values, 0)
-    rng = np.random.default_rng(seed)
     e_counts = cell_energy_histograms(counts, np.where(ok[..., None], p, np.nan), edges, rng)
     live = np.where(ok, ds["live_time_s"].values, 0.0)
     inside = e_counts.sum(axis=-1)

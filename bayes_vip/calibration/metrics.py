@@ -13,6 +13,7 @@ import numpy as np
 from bayes_vip.calibration import baseline
 from bayes_vip.calibration.peakfinder import LINES
 from bayes_vip.calibration.synthetic import N_ADC, draw_spectra, line_energies
+from bayes_vip.seeding import seed_of
 
 __all__ = ["LEVELS", "evaluate_levels", "summarise_errors", "TOLERANCE_ADC"]
 
@@ -37,23 +38,22 @@ def summarise_errors(err: np.ndarray, counts: float) -> dict:
 def evaluate_levels(
     model,
     *,
-    seed: int,
+    rng: np.random.Generator,
     levels=LEVELS,
     n: int = 300,
     search: baseline.PeakSearch = baseline.TUNED,
     with_baseline: bool = True,
 ) -> dict:
-    """CNN (and classic-search) metrics at every level, on spectra drawn with ``seed``."""
+    """CNN (and classic-search) metrics at every level, on spectra drawn with ``rng``."""
     from bayes_vip.calibration.train import predict_adc
 
-    rng = np.random.default_rng(seed)
     e = line_energies()
-    out = {"lines": list(LINES), "tolerance_adc": TOLERANCE_ADC, "seed": seed, "cnn": []}
+    out = {"lines": list(LINES), "tolerance_adc": TOLERANCE_ADC, "seed": seed_of(rng), "cnn": []}
     if with_baseline:
         out["find_peaks"] = []
         out["find_peaks_params"] = search.to_dict()
     for lvl in levels:
-        d = draw_spectra(rng, n, (lvl, lvl), raw=with_baseline)
+        d = draw_spectra(n, (lvl, lvl), rng=rng, raw=with_baseline)
         err = np.abs(predict_adc(model, d["x"]) - d["y"])
         out["cnn"].append(summarise_errors(err, lvl))
         if with_baseline:

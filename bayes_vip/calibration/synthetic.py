@@ -110,10 +110,10 @@ def _draw_params(rng: np.random.Generator, n: int, v: Variations) -> tuple[dict,
 
 
 def draw_spectra(
-    rng: np.random.Generator,
     n: int,
     counts: tuple[float, float],
     *,
+    rng: np.random.Generator,
     variations: Variations = Variations(),
     chunk: int = 256,
     raw: bool = False,
@@ -122,10 +122,10 @@ def draw_spectra(
 
     Parameters
     ----------
-    rng : numpy Generator (all randomness).
     n : number of spectra.
     counts : (lo, hi) total expected counts per spectrum, drawn log-uniformly; lo == hi
         gives a fixed level.
+    rng : numpy Generator (all randomness).
     raw : also return the raw ADC histograms (n, 4096) (for baselines and fits).
 
     Returns

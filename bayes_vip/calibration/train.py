@@ -122,28 +122,31 @@ def _run_stage(model, data, val, *, epochs, lr, batch, rng, progress, label):
     return history
 
 
-def train_peakfinder(spec: TrainSpec, *, progress=None) -> tuple[PeakFinder, dict]:
+def train_peakfinder(
+    spec: TrainSpec, *, rng: np.random.Generator, rngs: nnx.Rngs, progress=None
+) -> tuple[PeakFinder, dict]:
     """Train a PeakFinder from scratch; returns the model and a training record.
 
+    ``rng`` draws the synthetic spectra and shuffles them, ``rngs`` initialises the network
+    and its dropout (both made from ``spec.seed`` by the caller).
     ``progress(stage, epoch, epochs, val_loss)`` is called after every epoch, and
     ``progress("data", i, n, None)`` while the data are drawn.
     """
-    rng = np.random.default_rng(spec.seed)
     var = Variations(**spec.variations)
     t0 = time.perf_counter()
     if progress:
         progress("data", 0, 3, None)
-    train = draw_spectra(rng, spec.n_train, spec.counts_train, variations=var)
+    train = draw_spectra(spec.n_train, spec.counts_train, rng=rng, variations=var)
     if progress:
         progress("data", 1, 3, None)
-    fine = draw_spectra(rng, spec.n_finetune, spec.counts_finetune, variations=var)
+    fine = draw_spectra(spec.n_finetune, spec.counts_finetune, rng=rng, variations=var)
     val = draw_spectra(
-        rng, spec.n_val, (spec.counts_finetune[0], spec.counts_train[1]), variations=var
+        spec.n_val, (spec.counts_finetune[0], spec.counts_train[1]), rng=rng, variations=var
     )
     if progress:
         progress("data", 3, 3, None)
     t_data = time.perf_counter() - t0
-    model = PeakFinder(rngs=nnx.Rngs(spec.seed))
+    model = PeakFinder(rngs=rngs)
     # Start the output layer at the mean normalised centroids: with the seed's ReLU on the
     # output, a unit initialised below zero is dead from the start (we saw Cu Ka's die).
     model.dense3.bias[...] = jnp.asarray(train["y"].mean(axis=0) / N_ADC, dtype=jnp.float32)
@@ -229,6 +232,7 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[PeakFinder, dict]
             file=mfile,
             field="n_params",
         )
+    # the key only builds the module's structure: every parameter is replaced below
     model = PeakFinder(rngs=nnx.Rngs(0))
     st = nnx.state(model, nnx.Param)
     pure = nnx.to_pure_dict(st)

@@ -51,9 +51,8 @@ def _close_encounter_n_int(
     if current_A is None or cross_section_cm2 is None:
         raise InputError(
             "the close-encounter N_int needs the current and the target's "
-            "cross-section (manifest target.cross_section_cm2, or "
-            "--cross-section-cm2)",
-            field="--n-int",
+            "cross-section (the manifest's target.cross_section_cm2, or cross_section_cm2)",
+            field="n_int",
         )
     _positive("current_A", current_A)
     area = _positive("cross_section_cm2", cross_section_cm2) * 1e-4
@@ -87,7 +86,7 @@ def n_int(model: str, *, length_cm: float, mean_free_path_cm: float, **context) 
     """Number of electron-atom interactions per electron under ``model`` (see N_INT_MODELS)."""
     if model not in N_INT_MODELS:
         raise InputError(
-            f"unknown N_int model {model!r}; available: {sorted(N_INT_MODELS)}", field="--n-int"
+            f"unknown N_int model {model!r}; available: {sorted(N_INT_MODELS)}", field="n_int"
         )
     return N_INT_MODELS[model](
         length_cm=_positive("length_cm", length_cm),

@@ -112,7 +112,8 @@ def experiment(name: str, **overrides) -> Target:
     """Preset ``vip`` or ``vip2`` with any field overridden (``current_A=...``)."""
     if name not in EXPERIMENTS:
         raise InputError(
-            f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)}", field="--experiment"
+            f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)}",
+            field="transport.experiment",
         )
     return replace(EXPERIMENTS[name], **overrides).validated()
 

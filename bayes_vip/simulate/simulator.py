@@ -10,8 +10,9 @@ value through that cell's true calibration, and ``write_campaign`` stores:
 - ``run.toml``: the manifest, with ``[simulation]`` (preset and settings) and ``[truth]``
   (every true parameter, calibration constants per cell included).
 
-All randomness flows from one ``numpy.random.Generator`` seeded by ``seed``: the same seed
-gives the same files.
+All randomness flows from the ``numpy.random.Generator`` the caller passes (``rng``); the
+command line seeds it, so the same seed gives the same files. The seed the generator was
+made from is recorded in the manifest (``seed_of``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bayes_vip.io.atomic import atomic_path
 from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import W_SI_EV
 from bayes_vip.physics.spectrum import SI_KA_EV, SpectrumModel
+from bayes_vip.seeding import seed_of
 from bayes_vip.simulate.presets import Preset, batch_lengths_s
 
 __all__ = [
@@ -58,7 +60,7 @@ class SimulatedCampaign:
     """Events (numpy columns) plus the truth and settings that produced them."""
 
     preset: Preset
-    seed: int
+    seed: int | None  # the seed of the generator that drew it (provenance; seed_of)
     period: np.ndarray  # int index into preset.periods
     sdd: np.ndarray
     batch: np.ndarray
@@ -92,13 +94,12 @@ class SimulatedCampaign:
         )
         return out
 
-    def calibrated_energy(self, *, seed: int = 0) -> np.ndarray:
+    def calibrated_energy(self, *, rng: np.random.Generator) -> np.ndarray:
         """Energies [eV] of the events through their cells' *true* calibration.
 
-        The integer ADC value is dithered uniformly within its channel first, so the result
-        is what a perfect calibration of these events would give.
+        The integer ADC value is dithered uniformly within its channel first (with ``rng``),
+        so the result is what a perfect calibration of these events would give.
         """
-        rng = np.random.default_rng(seed)
         p = np.asarray(self.truth["calibration"])[self.period, self.sdd - 1, self.batch]
         a = self.adc + rng.random(self.adc.size)
         return p[:, 0] + p[:, 1] * a + p[:, 2] * a * a
@@ -135,7 +136,7 @@ def _sample_continuum(rng, n_lin, n_exp, model: SpectrumModel, p):
 def simulate_campaign(
     pre: Preset,
     *,
-    seed: int,
+    rng: np.random.Generator,
     signal_counts: float = 0.0,
     signal: str | float = "ka1",
     progress=None,
@@ -145,7 +146,7 @@ def simulate_campaign(
     Parameters
     ----------
     pre : the preset (detector layout, periods, spectrum, calibration drift).
-    seed : random seed; the same seed gives the same events.
+    rng : the generator of every random number; the same seed gives the same events.
     signal_counts : expected total number of PEP events over all current-on periods and SDDs
         (shared in proportion to current x live time); the realised number is Poisson.
     signal : the PEP line: ``"ka1"``, ``"ka2"``, ``"doublet"`` or an energy in eV.
@@ -153,9 +154,9 @@ def simulate_campaign(
     """
     if signal_counts < 0 or not math.isfinite(signal_counts):
         raise InputError(
-            f"must be a finite number >= 0, got {signal_counts}", field="--signal-counts"
+            f"must be a finite number >= 0, got {signal_counts}", field="simulation.signal_counts"
         )
-    rng = np.random.default_rng(seed)
+    seed = seed_of(rng)
     sp = pre.spectrum
     groups = tuple(sp["rates"])
     model = spectrum_model(groups)
@@ -203,7 +204,9 @@ def simulate_campaign(
     sig_mu = np.zeros_like(live)
     if signal_counts > 0:
         if on_exposure <= 0:
-            raise InputError("a signal needs a period with current > 0", field="--signal-counts")
+            raise InputError(
+                "a signal needs a period with current > 0", field="simulation.signal_counts"
+            )
         sig_mu = signal_counts * current[:, None, None] * live / on_exposure
 
     # --- events, component by component, vectorised over cells
@@ -294,7 +297,7 @@ def simulate_campaign(
         progress(1)
 
     truth = {
-        "seed": seed,
+        **({} if seed is None else {"seed": seed}),  # TOML has no null
         "signal_counts_expected": float(signal_counts),
         "signal_counts_realised": int(sig_realised.sum()),
         "signal_line": pep.to_dict(),
@@ -365,7 +368,7 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
         "sources": [{"format": "parquet", "path": "events.parquet"}],
         "simulation": {
             "preset": pre.name,
-            "seed": sim.seed,
+            **({} if sim.seed is None else {"seed": sim.seed}),
             "signal": str(signal),
             "settings": settings,
         },
@@ -373,12 +376,15 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
     }
 
 
-def energy_histograms(sim: SimulatedCampaign, edges: np.ndarray = ENERGY_EDGES) -> np.ndarray:
-    """Per (period, SDD) energy histograms of the events, through their true calibration.
+def energy_histograms(
+    sim: SimulatedCampaign, edges: np.ndarray = ENERGY_EDGES, *, rng: np.random.Generator
+) -> np.ndarray:
+    """Per (period, SDD) energy histograms of the events, through their true calibration
+    (ADC values dithered within their channel with ``rng``).
 
     Returns counts of shape (n_period, n_sdd, n_bins); events outside ``edges`` are not in it.
     """
-    e = sim.calibrated_energy(seed=sim.seed)
+    e = sim.calibrated_energy(rng=rng)
     n_p, n_s = len(sim.preset.periods), sim.preset.n_sdd
     nb = len(edges) - 1
     idx = np.searchsorted(edges, e, side="right") - 1
@@ -388,20 +394,26 @@ def energy_histograms(sim: SimulatedCampaign, edges: np.ndarray = ENERGY_EDGES) 
 
 
 def write_energy_campaign(
-    sim: SimulatedCampaign, out: str | Path, *, name: str | None = None, signal: str | float = "ka1"
+    sim: SimulatedCampaign,
+    out: str | Path,
+    *,
+    rng: np.random.Generator,
+    name: str | None = None,
+    signal: str | float = "ka1",
 ) -> Path:
     """Write a *perfectly calibrated* energy-level run: ROOT TH1 histograms per (period, SDD),
     as the measured file holds them, and a manifest with the truth.
 
     The calibration applied is the true one of every event's cell, so these runs test the
     analyses without calibration error; ``[simulation].calibration = "true"`` says so.
+    ``rng`` dithers the ADC values within their channels (``energy_histograms``).
     """
     import tomli_w
     import uproot
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    counts = energy_histograms(sim)
+    counts = energy_histograms(sim, rng=rng)
     names = [p.name for p in sim.preset.periods]
     with atomic_path(out / "energyHistograms.root") as tmp, uproot.recreate(tmp) as f:
         for ip, pname in enumerate(names):

@@ -41,30 +41,36 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     import arviz as az
+    import numpy as np
 
-    from bayes_vip.bayes.data import build_data, load_calibration_for
+    from bayes_vip.bayes.data import build_data, default_upper
     from bayes_vip.bayes.drift import calibration_recovery, true_cell_calibration
     from bayes_vip.bayes.sampling import limits, sample_posterior
-    from bayes_vip.calibration.report import calibration_path, run_calibrate
     from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.io.config import default_config
     from bayes_vip.io.manifest import load_manifest
-    from bayes_vip.physics.lines import pep_signal
-    from bayes_vip.results.bayes_report import default_upper
-    from bayes_vip.results.classic_report import run_fit
+    from bayes_vip.pipeline.calibrate import ensure_calibration
+    from bayes_vip.pipeline.fit import fit
 
     man = load_manifest(args.run)
     if "truth" not in man.raw:
         print(f"{args.run}: not a simulated run (no [truth])", file=sys.stderr)
         return 2
-    if not calibration_path(man).is_file():
-        run_calibrate(args.run)
-    classic = run_fit(args.run, figures=False)
-    cal = load_calibration_for(man)
+    cfg = default_config()
+    cal = ensure_calibration(args.run, cfg)
+    classic = fit(args.run, cfg, figures=False)
     spoiled_cal = cal["batch"].values % 2 == 1  # every second batch, all periods and SDDs
     p = cal["p_refined"].values.copy()
     p[:, :, spoiled_cal, 0] += args.inject_eV
     cal["p_refined"] = (cal["p_refined"].dims, p)
-    data = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"), cal=cal)
+    data = build_data(
+        man,
+        build_campaign(man),
+        classic,
+        signal=cfg.signal_line(),
+        cal=cal,
+        bin_eV=cfg.sample.bin_eV,
+    )
     p_true = true_cell_calibration(man, data)
     spoiled = data.batch % 2 == 1
     upper = default_upper(data, classic, "flat-beta")
@@ -74,7 +80,8 @@ def main(argv=None) -> int:
         chains=args.chains,
         warmup=args.warmup,
         samples=args.samples,
-        seed=args.seed,
+        key=jax.random.PRNGKey(args.seed),
+        rng=np.random.default_rng(args.seed),
     )
     idata = az.from_numpyro(m, log_likelihood=False)
     rec = calibration_recovery(idata, data, p_true)

@@ -45,8 +45,8 @@ def main(argv=None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from bayes_vip.calibration.calibrate import CalibrationWarning, calibrate
+    from bayes_vip.calibration.cu_ka import fit_cu_ka, summed_energy_spectrum
     from bayes_vip.calibration.refine import refine
-    from bayes_vip.calibration.report import fit_cu_ka, summed_energy_spectrum
     from bayes_vip.io.campaign import load_campaign
     from bayes_vip.io.manifest import load_manifest
     from bayes_vip.physics.lines import line_group
@@ -56,7 +56,9 @@ def main(argv=None) -> int:
 
     warnings.simplefilter("ignore", CalibrationWarning)
     if not (args.out / "run.toml").is_file():
-        write_campaign(simulate_campaign(preset("vip2-2018"), seed=args.seed), args.out)
+        write_campaign(
+            simulate_campaign(preset("vip2-2018"), rng=np.random.default_rng(args.seed)), args.out
+        )
     man = load_manifest(args.out)
     ds = load_campaign(args.out)
     counts = ds["counts"].values
@@ -75,7 +77,7 @@ def main(argv=None) -> int:
     p_std = cal["p_standard"].values
 
     def fwhm(p, c=counts, mask=ok):
-        h, e = summed_energy_spectrum(c, p, mask)
+        h, e = summed_energy_spectrum(c, p, mask, rng=np.random.default_rng(0))
         r = fit_cu_ka(h, e)
         return {k: r[k] for k in ("position_eV", "fwhm_eV", "chi2_ndf")}
 

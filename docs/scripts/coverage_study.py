@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from bayes_vip.bayes.coverage import coverage_study
+    from bayes_vip.pipeline.studies import coverage_study
 
     res = coverage_study(
         args.preset,

@@ -31,7 +31,7 @@ DOCS = Path(__file__).resolve().parents[1]
 
 def tune(n: int = 100) -> baseline.PeakSearch:
     rng = np.random.default_rng(7)
-    sets = [draw_spectra(rng, n, (lvl, lvl), raw=True) for lvl in LEVELS]
+    sets = [draw_spectra(n, (lvl, lvl), rng=rng, raw=True) for lvl in LEVELS]
     e = line_energies()
     best = None
     grid = itertools.product(
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     from bayes_vip.calibration.train import load_model
 
     model, _ = load_model(args.model)
-    m = evaluate_levels(model, seed=11, n=args.n)
+    m = evaluate_levels(model, rng=np.random.default_rng(11), n=args.n)
     print(json.dumps(m, indent=1))
     import matplotlib
 

@@ -87,8 +87,8 @@ def main() -> int:
             PeriodSpec("current-off", 0.0, DAYS, 7.0),
         ),
     )
-    sim = simulate_campaign(pre, seed=2016)
-    e_sim = sim.calibrated_energy(seed=1)
+    sim = simulate_campaign(pre, rng=np.random.default_rng(2016))
+    e_sim = sim.calibrated_energy(rng=np.random.default_rng(1))
     e = edges(ds)
     bins = np.arange(1000.0, 10000.0 + 1, 10.0)
     centres = 0.5 * (bins[1:] + bins[:-1])

@@ -58,7 +58,7 @@ def one(seed: int) -> dict:
     pre = dataclasses.replace(
         preset("demo"), n_sdd=1, periods=(PeriodSpec("current-on", 100.0, DAYS, DAYS),)
     )
-    sim = simulate_campaign(pre, seed=seed, signal_counts=800.0)
+    sim = simulate_campaign(pre, rng=np.random.default_rng(seed), signal_counts=800.0)
     t = sim.truth
     live = DAYS * 86400.0
     e_edges = response.adc_to_energy(

@@ -122,8 +122,10 @@ def test_toys_recover_the_injected_signal(tmp_path):
     known PEP signal; the pull (N_X - realised)/sigma has mean ~0 and width ~1."""
     pulls = []
     for seed in range(8):
-        sim = simulate_campaign(preset("demo"), seed=100 + seed, signal_counts=150.0)
-        write_energy_campaign(sim, tmp_path / f"t{seed}")
+        sim = simulate_campaign(
+            preset("demo"), rng=np.random.default_rng(100 + seed), signal_counts=150.0
+        )
+        write_energy_campaign(sim, tmp_path / f"t{seed}", rng=np.random.default_rng(100 + seed))
         ds = load_campaign(tmp_path / f"t{seed}")
         s1 = spectra_from_campaign(ds, 3500, 11000, 10)
         s2 = spectra_from_campaign(ds, 7000, 11000, 10)

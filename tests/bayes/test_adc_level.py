@@ -14,25 +14,32 @@ from bayes_vip.cli import main
 
 @pytest.fixture(scope="module")
 def adc_data(tmp_path_factory):
-    from bayes_vip.bayes.data import build_data, load_calibration_for
+    from bayes_vip.bayes.data import build_data
     from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.io.config import default_config
     from bayes_vip.io.manifest import load_manifest
+    from bayes_vip.io.outputs import calibration_path, load_calibration
     from bayes_vip.physics.lines import pep_signal
     from bayes_vip.simulate.presets import preset
     from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
 
     run = tmp_path_factory.mktemp("adc") / "demo"
-    write_campaign(simulate_campaign(preset("demo"), seed=78, signal_counts=0.0), run)
+    write_campaign(
+        simulate_campaign(preset("demo"), rng=np.random.default_rng(78), signal_counts=0.0), run
+    )
     assert main(["calibrate", str(run), "--json", "--iterations", "150"]) == 0
     assert main(["fit", str(run), "--json"]) == 0
     man = load_manifest(run)
     classic = json.loads((run / "results" / "classic.json").read_text())
-    cal = load_calibration_for(man)
+    cal = load_calibration(calibration_path(man))
     # spoil the classic offset of every second batch by 15 eV
     p = cal["p_refined"].values.copy()
     p[:, :, cal["batch"].values % 2 == 1, 0] += 15.0
     cal["p_refined"] = (cal["p_refined"].dims, p)
-    data = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"), cal=cal)
+    bin_eV = default_config().sample.bin_eV
+    data = build_data(
+        man, build_campaign(man), classic, signal=pep_signal("ka1"), cal=cal, bin_eV=bin_eV
+    )
     return man, classic, data
 
 
@@ -48,15 +55,18 @@ def test_calibration_lines_below_the_region_are_data(adc_data):
 
 
 def test_laplace_posterior_covers_the_true_calibration(adc_data):
+    import jax
+
+    from bayes_vip.bayes.data import default_upper
     from bayes_vip.bayes.drift import calibration_recovery, true_cell_calibration
     from bayes_vip.bayes.sampling import Posterior
-    from bayes_vip.results.bayes_report import default_upper
 
     man, classic, d = adc_data
     upper = default_upper(d, classic, "flat-beta")
-    post = Posterior(d, "flat-beta", upper)
+    post = Posterior(d, "flat-beta", upper, key=jax.random.PRNGKey(0))
     lap = post.laplace()
-    rec = calibration_recovery(post.laplace_idata(lap, draws=400), d, true_cell_calibration(man, d))
+    draws = post.laplace_idata(lap, draws=400, rng=np.random.default_rng(0))
+    rec = calibration_recovery(draws, d, true_cell_calibration(man, d))
     pulls = np.array(
         [r["posterior_error_eV"] / r["posterior_sd_eV"] for r in rec["cells"]], dtype=float
     )

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def quick():
-    from bayes_vip.bayes.coverage import coverage_study
+    from bayes_vip.pipeline.studies import coverage_study
 
     return coverage_study(
         "demo", multiples=(0, 3), toys=2, chains=2, warmup=200, samples=300, progress=None

@@ -26,8 +26,8 @@ def energy_run(tmp_path_factory):
     from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 
     run = tmp_path_factory.mktemp("bayes") / "sig"
-    sim = simulate_campaign(preset("demo"), seed=31, signal_counts=150.0)
-    write_energy_campaign(sim, run)
+    sim = simulate_campaign(preset("demo"), rng=np.random.default_rng(31), signal_counts=150.0)
+    write_energy_campaign(sim, run, rng=np.random.default_rng(31))
     assert main(["fit", str(run), "--json"]) == 0
     return run
 
@@ -35,12 +35,16 @@ def energy_run(tmp_path_factory):
 def _data(run, **kw):
     from bayes_vip.bayes.data import build_data
     from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.io.config import default_config
     from bayes_vip.io.manifest import load_manifest
     from bayes_vip.physics.lines import pep_signal
 
     man = load_manifest(run)
     classic = json.loads((run / "results" / "classic.json").read_text())
-    return build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"), **kw)
+    bin_eV = default_config().sample.bin_eV
+    return build_data(
+        man, build_campaign(man), classic, signal=pep_signal("ka1"), bin_eV=bin_eV, **kw
+    )
 
 
 def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
@@ -104,7 +108,7 @@ def test_a_nan_in_the_model_is_named_not_raised_as_a_traceback(energy_run):
     d = _data(energy_run)
     d.init["tail_beta"] = float("nan")
     with pytest.raises(AnalysisError, match="not finite at the classic starting point"):
-        laplace(d, "flat-beta", 50.0, jax.random.PRNGKey(0))
+        laplace(d, "flat-beta", 50.0, key=jax.random.PRNGKey(0))
 
 
 def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys):
@@ -129,6 +133,7 @@ def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys
 _PAR = """
 import json, os, sys
 import jax
+import numpy as np
 jax.config.update("jax_enable_x64", True)
 sys.path.insert(0, sys.argv[2])
 from tests.bayes.test_model import _data
@@ -138,8 +143,8 @@ assert jax.local_device_count() == 2
 d = _data(Path(sys.argv[1]))
 out = {}
 for method in ("parallel", "sequential"):
-    m = sample_posterior(d, chains=2, warmup=3, samples=5, seed=3, progress_bar=False,
-                         chain_method=method)
+    m = sample_posterior(d, chains=2, warmup=3, samples=5, key=jax.random.PRNGKey(3),
+                         rng=np.random.default_rng(3), progress_bar=False, method=method)
     out[method] = [float(x) for x in m.get_samples()["beta2half_1e29"]]
 print(json.dumps(out))
 """
@@ -196,6 +201,7 @@ def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
     assert ul["beta2half"]["0.997"]["mcse"] > 0
     assert {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences"} <= set(res["diagnostics"])
     assert res["bayes_factor"]["BF_10_signal_vs_no_signal"] > 0
+    assert res["config"]["sample"]["chains"] == 2 and res["config"]["sample"]["seed"] == 0
     assert res["classic"]["N_X"] == pytest.approx(
         json.loads((energy_run / "results" / "classic.json").read_text())["N_X"]
     )

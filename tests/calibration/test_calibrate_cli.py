@@ -21,7 +21,9 @@ def calibrated_demo(tmp_path_factory):
     from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
 
     run = tmp_path_factory.mktemp("cal") / "demo"
-    write_campaign(simulate_campaign(preset("demo"), seed=77, signal_counts=0.0), run)
+    write_campaign(
+        simulate_campaign(preset("demo"), rng=np.random.default_rng(77), signal_counts=0.0), run
+    )
     assert main(["calibrate", str(run), "--json", "--iterations", "150"]) == 0
     return run
 
@@ -77,7 +79,7 @@ def test_fit_on_an_uncalibrated_adc_run_says_what_to_do(tmp_path, capsys):
     from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
 
     run = tmp_path / "raw"
-    write_campaign(simulate_campaign(preset("demo"), seed=3), run)
+    write_campaign(simulate_campaign(preset("demo"), rng=np.random.default_rng(3)), run)
     assert main(["fit", str(run)]) == 2
     err = capsys.readouterr().err
     assert "calibration.nc" in err and "bayes-vip calibrate" in err
@@ -103,7 +105,7 @@ def test_shipped_peakfinder_loads_without_training_and_finds_the_lines():
     model, meta = load_model()
     assert meta["n_params"] == N_PARAMS
     assert {"training", "metrics"} <= set(meta)
-    d = draw_spectra(np.random.default_rng(123), 200, (6e4, 6e4))  # a 2-day batch
+    d = draw_spectra(200, (6e4, 6e4), rng=np.random.default_rng(123))  # a 2-day batch
     err = np.abs(predict_adc(model, d["x"]) - d["y"])
     assert np.median(err) < 8.0
     # good enough to seed the line fits (their position window is +-35 ADC)

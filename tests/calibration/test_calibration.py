@@ -21,7 +21,7 @@ from bayes_vip.physics.response import adc_to_energy, energy_to_adc
 
 @pytest.fixture(scope="module")
 def high_count_spectra():
-    return draw_spectra(np.random.default_rng(5), 12, (3e5, 3e5), raw=True)
+    return draw_spectra(12, (3e5, 3e5), rng=np.random.default_rng(5), raw=True)
 
 
 def test_synthetic_spectra_put_the_lines_where_the_calibration_says(high_count_spectra):
@@ -146,7 +146,7 @@ def test_regroup_batches_conserves_counts_and_live_time(tmp_path):
     from bayes_vip.simulate.simulator import simulate_campaign, write_campaign
 
     pre = preset("demo")
-    write_campaign(simulate_campaign(pre, seed=4), tmp_path / "r")
+    write_campaign(simulate_campaign(pre, rng=np.random.default_rng(4)), tmp_path / "r")
     ds = load_campaign(tmp_path / "r")
     assert ds.sizes["batch"] == 2
     g = regroup_batches(ds, 24 * 10)  # the whole 10-day period in one group
@@ -157,7 +157,7 @@ def test_regroup_batches_conserves_counts_and_live_time(tmp_path):
     np.testing.assert_array_equal(same["counts"].values, ds["counts"].values)
     from bayes_vip.errors import InputError
 
-    with pytest.raises(InputError, match="--batch-hours"):
+    with pytest.raises(InputError, match="calibration.batch_hours"):
         regroup_batches(ds, -1.0)
 
 

@@ -21,8 +21,8 @@ from bayes_vip.simulate.simulator import simulate_campaign, spectrum_model, writ
 
 
 def test_same_seed_same_campaign_other_seed_differs(tmp_path):
-    a = simulate_campaign(preset("demo"), seed=7, signal_counts=30)
-    b = simulate_campaign(preset("demo"), seed=7, signal_counts=30)
+    a = simulate_campaign(preset("demo"), rng=np.random.default_rng(7), signal_counts=30)
+    b = simulate_campaign(preset("demo"), rng=np.random.default_rng(7), signal_counts=30)
     for col in ("period", "sdd", "batch", "adc", "time_s"):
         np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
     assert a.truth == b.truth
@@ -33,13 +33,13 @@ def test_same_seed_same_campaign_other_seed_differs(tmp_path):
     )
     ta = (tmp_path / "a/run.toml").read_text().replace('name = "a"', "")
     assert ta == (tmp_path / "b/run.toml").read_text().replace('name = "b"', "")
-    c = simulate_campaign(preset("demo"), seed=8, signal_counts=30)
+    c = simulate_campaign(preset("demo"), rng=np.random.default_rng(8), signal_counts=30)
     assert a.adc.size != c.adc.size or not np.array_equal(a.adc, c.adc)
 
 
 def test_truth_table_and_detector_features(tmp_path):
     pre = preset("vip2-2016")
-    sim = simulate_campaign(pre, seed=1, signal_counts=0)
+    sim = simulate_campaign(pre, rng=np.random.default_rng(1), signal_counts=0)
     t = sim.truth
     man = tomllib.loads(write_campaign(sim, tmp_path / "r").read_text())
     assert man["truth"]["calibration"] == t["calibration"]
@@ -75,7 +75,7 @@ def test_target_lines_two_orders_weaker_than_calibration_lines():
 
 
 def test_signal_is_injected_only_with_current():
-    sim = simulate_campaign(preset("demo"), seed=3, signal_counts=400)
+    sim = simulate_campaign(preset("demo"), rng=np.random.default_rng(3), signal_counts=400)
     per_cell = np.array(sim.truth["signal_counts_per_cell"])
     assert per_cell[1].sum() == 0  # current-off
     assert abs(per_cell[0].sum() - 400) < 5 * 20
@@ -88,7 +88,7 @@ def one_cell():
     pre = dataclasses.replace(
         preset("demo"), n_sdd=1, periods=(PeriodSpec("current-on", 100.0, 60.0, 60.0),)
     )
-    sim = simulate_campaign(pre, seed=11, signal_counts=800)
+    sim = simulate_campaign(pre, rng=np.random.default_rng(11), signal_counts=800)
     return pre, sim
 
 

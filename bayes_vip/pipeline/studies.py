@@ -1,4 +1,4 @@
-"""Frequentist coverage of the Bayesian limits, by toys.
+"""Toy studies. Today: the frequentist coverage of the Bayesian limits.
 
 A signal-free reference toy of a preset (energy level, perfectly calibrated) gets the classic
 fit: its sigma(N_X) sets the injected signals (0, 1, 2, 3 sigma) and its classic solution
@@ -10,29 +10,44 @@ on 2 cores). For each injected value we record whether the 95 % upper limit on N
 the injected expectation and whether the central 90 % interval contains it, and the sampler
 diagnostics of every toy.
 
-``docs/scripts/coverage_study.py`` runs the full study; a test runs a quick version.
+``docs/scripts/coverage_study.py`` runs the full study; a test runs a quick version. Every
+toy's random numbers come from its own seed: ``numpy.random.default_rng(seed)`` for the
+simulation and the chains' starts, ``jax.random.PRNGKey(seed)`` for the chains.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from bayes_vip.io.campaign import build_campaign
+from bayes_vip.io.config import default_config
+from bayes_vip.io.manifest import load_manifest
+from bayes_vip.pipeline.fit import fit
+from bayes_vip.simulate.presets import preset
+
 __all__ = ["coverage_study"]
 
 
-def _toy_counts(sim, run: Path, ref_edges: np.ndarray, ref_live: np.ndarray) -> np.ndarray:
+def _toy_counts(
+    sim,
+    run: Path,
+    ref_edges: np.ndarray,
+    ref_live: np.ndarray,
+    bin_eV: float,
+    *,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """The toy's counts in the reference layout (same cells, bins and live times)."""
-    from bayes_vip.bayes.data import _energy_cells
-    from bayes_vip.io.campaign import build_campaign
-    from bayes_vip.io.manifest import load_manifest
+    from bayes_vip.bayes.data import energy_cells
     from bayes_vip.simulate.simulator import write_energy_campaign
 
-    write_energy_campaign(sim, run)
-    edges, counts, _, live, *_ = _energy_cells(build_campaign(load_manifest(run)))
+    write_energy_campaign(sim, run, rng=rng)
+    edges, counts, _, live, *_ = energy_cells(build_campaign(load_manifest(run)), bin_eV)
     if edges.shape != ref_edges.shape or not np.allclose(live, ref_live):
         raise RuntimeError("a toy's layout differs from the reference toy's")
     return counts
@@ -48,30 +63,33 @@ def coverage_study(
     warmup: int = 200,
     samples: int = 800,
     prior: str = "flat-beta",
-    progress=print,
+    progress: Callable[[str], None] | None = print,
 ) -> dict:
     """The study; returns per-level coverage, the expected sensitivity and all toys."""
-    from bayes_vip.bayes.data import build_data
-    from bayes_vip.bayes.sampling import Posterior, _chain_method, limits
-    from bayes_vip.io.campaign import build_campaign
-    from bayes_vip.io.manifest import load_manifest
-    from bayes_vip.physics.lines import pep_signal
-    from bayes_vip.results.bayes_report import default_upper
-    from bayes_vip.results.classic_report import run_fit
-    from bayes_vip.simulate.presets import preset
+    import jax
+
+    from bayes_vip.bayes.data import build_data, default_upper
+    from bayes_vip.bayes.sampling import Posterior, chain_method, limits
     from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 
     pre = preset(preset_name)
+    cfg = default_config()
+    bin_eV = cfg.sample.bin_eV
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         ref_run = Path(tmp) / "ref"
-        write_energy_campaign(simulate_campaign(pre, seed=seed0 - 1), ref_run)
-        classic = run_fit(ref_run, figures=False)
+        ref_seed = seed0 - 1
+        write_energy_campaign(
+            simulate_campaign(pre, rng=np.random.default_rng(ref_seed)),
+            ref_run,
+            rng=np.random.default_rng(ref_seed),
+        )
+        classic = fit(ref_run, cfg, figures=False)
         man = load_manifest(ref_run)
-        ref = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"))
+        ref = build_data(man, build_campaign(man), classic, signal=cfg.signal_line(), bin_eV=bin_eV)
         sigma = float(classic["sigma_N_X"])
         upper = default_upper(ref, classic, prior)
-        post = Posterior(ref, prior, upper)
+        post = Posterior(ref, prior, upper, key=jax.random.PRNGKey(0))
         lap_ref = post.laplace()
         run = post.compiled_nuts(chains=chains, warmup=warmup, samples=samples)
         out = {
@@ -83,7 +101,7 @@ def coverage_study(
             "chains": chains,
             "warmup": warmup,
             "samples": samples,
-            "chain_method": _chain_method(chains),
+            "chain_method": chain_method(chains),
             "levels": [],
         }
         for k in multiples:
@@ -91,11 +109,20 @@ def coverage_study(
             rows = []
             for i in range(toys):
                 seed = seed0 + 1000 * (k + 1) + i
-                sim = simulate_campaign(pre, seed=seed, signal_counts=truth)
-                counts = _toy_counts(sim, Path(tmp) / "toy", ref.edges, ref.live_s)
+                sim = simulate_campaign(pre, rng=np.random.default_rng(seed), signal_counts=truth)
+                counts = _toy_counts(
+                    sim,
+                    Path(tmp) / "toy",
+                    ref.edges,
+                    ref.live_s,
+                    bin_eV,
+                    rng=np.random.default_rng(seed),
+                )
                 lap = post.laplace(counts, start=lap_ref["flat_map"])
                 t_toy = time.perf_counter()
-                idata = run(lap, counts, seed=seed)
+                idata = run(
+                    lap, counts, key=jax.random.PRNGKey(seed), rng=np.random.default_rng(seed)
+                )
                 t_toy = time.perf_counter() - t_toy
                 lim = limits(idata, ref, prior, upper)
                 n = idata.posterior["N_X"].values.ravel()

@@ -1,5 +1,5 @@
-"""``bayes-vip transport``: every seed-001 quantity for one experiment, ``transport.json`` and
-the figures (seed 001 figs. 2 and 3, and the X-ray yield versus current)."""
+"""Figures of the seed-001 transport model: figs. 2 and 3 of the seed, and the X-ray yield
+versus current."""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_vip.io.atomic import write_json
 from bayes_vip.physics import transport as tr
 from bayes_vip.results.plots import save
 
-__all__ = ["run_transport", "FIG_RESERVOIR_RATIO", "FIG_CONNECTOR_M", "FIG_D_SCALE"]
+__all__ = [
+    "FIG_CONNECTOR_M",
+    "FIG_D_SCALE",
+    "FIG_RESERVOIR_RATIO",
+    "fig_pdf",
+    "fig_signal",
+    "fig_yield",
+    "transport_figures",
+    "yield_vs_current",
+]
 
 #: Figure 2 of seed 001: reservoir volume / target volume, connector length, and the
 #: diffusion constant scaled by 1/100 "to obtain clearer figures".
@@ -139,33 +147,14 @@ def fig_yield(t: tr.Target, cu: tr.Copper, path: Path, dts=(10.0, 100.0, 3600.0)
     return {"currents_A": currents.tolist(), "yield_per_beta2half_r_nu": table}
 
 
-def run_transport(
-    experiment: str = "vip2",
-    *,
-    current_A: float | None = None,
-    fermi_velocity_factor: float = 0.75,
-    rs_bound: float | None = None,
-    out_dir: Path = Path("results/transport"),
-    figures: bool = True,
-) -> dict:
-    """Compute every quantity, write ``transport.json`` and the figures into ``out_dir``."""
-    over = {} if current_A is None else {"current_A": current_A}
-    t = tr.experiment(experiment, **over)
-    cu = tr.Copper(fermi_velocity_factor=fermi_velocity_factor)
-    out = {
-        "experiment": t.name,
-        "inputs": tr.inputs_dict(t, cu),
-        "quantities": tr.summary(t, cu, rs_bound=rs_bound),
-        "eq22_integral": tr.eq22_integral(1.0),
-    }
-    out_dir = Path(out_dir)
-    if figures:
-        out["figures"] = {
+def transport_figures(t: tr.Target, cu: tr.Copper, out_dir: Path, experiment: str) -> dict:
+    """Seed 001 figs. 2 and 3 and the yield versus current; the files and the yield table."""
+    out: dict = {
+        "figures": {
             "fig2_pdf": str(fig_pdf(t, cu, out_dir / f"transport_fig2_{experiment}.png")),
             "fig3_signal": str(fig_signal(t, cu, out_dir / f"transport_fig3_{experiment}.png")),
         }
-        out["yield_vs_current"] = fig_yield(t, cu, out_dir / f"transport_yield_{experiment}.png")
-        out["figures"]["yield"] = str(out_dir / f"transport_yield_{experiment}.png")
-    write_json(out_dir / "transport.json", out)
-    out["json"] = str(out_dir / "transport.json")
+    }
+    out["yield_vs_current"] = fig_yield(t, cu, out_dir / f"transport_yield_{experiment}.png")
+    out["figures"]["yield"] = str(out_dir / f"transport_yield_{experiment}.png")
     return out

@@ -1,0 +1,81 @@
+"""Where a run's results live, and reading them back.
+
+Every command writes into ``RUN/results/`` (``results_dir``): ``calibration.nc`` and
+``calibration.json`` (``calibrate``), ``classic.json`` (``fit``), ``posterior.nc`` and
+``limits.json`` (``sample``), and figures. Writers are atomic (``io.atomic``); readers raise
+``InputError`` naming the file when it is missing or cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bayes_vip.errors import InputError
+from bayes_vip.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from bayes_vip.io.manifest import Manifest
+
+__all__ = [
+    "NETCDF_ENGINE",
+    "calibration_path",
+    "classic_path",
+    "load_calibration",
+    "read_json",
+    "results_dir",
+    "save_netcdf",
+]
+
+#: netCDF engine of every file we write (HDF5 through h5netcdf).
+NETCDF_ENGINE = "h5netcdf"
+
+
+def results_dir(man: Manifest) -> Path:
+    """``RUN/results``: where the commands write the results of the run of ``man``."""
+    return Path(man.path).parent / "results"
+
+
+def calibration_path(man: Manifest) -> Path:
+    """Where ``calibrate`` writes the calibration of the run of manifest ``man``."""
+    return results_dir(man) / "calibration.nc"
+
+
+def classic_path(man: Manifest) -> Path:
+    """Where ``fit`` writes the classic result of the run of manifest ``man``."""
+    return results_dir(man) / "classic.json"
+
+
+def load_calibration(path: Path) -> xr.Dataset:
+    """The calibration dataset written by ``calibrate`` (fully loaded)."""
+    import xarray as xr
+
+    if not path.is_file():
+        raise InputError("no calibration; run `bayes-vip calibrate RUN` first", file=path)
+    try:
+        with xr.open_dataset(path, engine=NETCDF_ENGINE) as d:
+            return d.load()
+    except Exception as exc:  # h5py/xarray raise many types for a damaged file
+        raise InputError(f"cannot read calibration: {exc}", file=path) from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON result file; a truncated or corrupt one is an ``InputError`` naming it."""
+    try:
+        out = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", file=path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not valid JSON (truncated?): {exc}", file=path) from None
+    if not isinstance(out, dict):
+        raise InputError("expected a JSON object", file=path)
+    return out
+
+
+def save_netcdf(ds: xr.Dataset, path: Path) -> None:
+    """Write an xarray dataset (or ArviZ InferenceData) to netCDF, atomically."""
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)

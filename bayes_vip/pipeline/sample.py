@@ -1,0 +1,113 @@
+"""``bayes-vip sample``: calibrate and fit where needed, run NUTS on the hierarchical model,
+write ``posterior.nc``, ``limits.json`` and figures."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from bayes_vip.errors import InputError
+from bayes_vip.io.atomic import write_json
+from bayes_vip.io.config import AnalysisConfig
+from bayes_vip.io.manifest import load_manifest
+from bayes_vip.io.outputs import results_dir, save_netcdf
+from bayes_vip.pipeline.fit import ensure_classic
+from bayes_vip.pipeline.progress import SILENT, Progress
+
+__all__ = ["sample"]
+
+
+def sample(
+    run: str | Path,
+    config: AnalysisConfig,
+    *,
+    progress: Progress = SILENT,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """The hierarchical analysis of ``run`` under ``config``; returns what limits.json holds.
+
+    The run is calibrated (ADC level) and fitted classically first where it has no such
+    results; ``config.sample.seed`` becomes the random key of the chains here, and nowhere
+    deeper.
+    """
+    import jax
+    import numpy as np
+
+    from bayes_vip.bayes.data import build_data, default_upper
+    from bayes_vip.bayes.model import BETA_UNIT
+    from bayes_vip.bayes.sampling import limits, sample_posterior, to_inference_data
+    from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.pipeline.calibrate import ensure_calibration
+    from bayes_vip.results.bayes import bayes_figures, limits_record
+
+    s = config.sample
+    signal = config.signal_line()
+    man = load_manifest(run)
+    ds = build_campaign(man)
+    t0 = time.perf_counter()
+    cal = ensure_calibration(run, config, progress=progress)
+    classic = ensure_classic(run, config, progress=progress)
+    data = build_data(
+        man, ds, classic, signal=signal, n_int_model=config.n_int, cal=cal, bin_eV=s.bin_eV
+    )
+    upper = default_upper(data, classic, s.prior) if s.prior_upper is None else s.prior_upper
+    classic_est = max(float(classic["N_X"]), 0.0)
+    est = (
+        classic_est
+        if s.prior == "flat-counts"
+        else classic_est / (data.counts_per_beta2half * BETA_UNIT)
+    )
+    if not (np.isfinite(upper) and upper > est):
+        raise InputError(
+            f"prior upper bound {upper:.4g} excludes the classic estimate "
+            f"({est:.4g} {'counts' if s.prior == 'flat-counts' else 'x 1e-29'})",
+            field="sample.prior_upper",
+        )
+    progress.stage("NUTS")
+    key = jax.random.PRNGKey(s.seed)
+    t1 = time.perf_counter()
+    mcmc = sample_posterior(
+        data,
+        prior=s.prior,
+        upper=upper,
+        chains=s.chains,
+        warmup=s.warmup,
+        samples=s.samples,
+        key=key,
+        rng=np.random.default_rng(s.seed),
+        progress_bar=progress.bars,
+    )
+    t_nuts = time.perf_counter() - t1 - mcmc.laplace["seconds"]["total"]
+    t2 = time.perf_counter()
+    idata = to_inference_data(mcmc, data, s.prior, upper, key=jax.random.fold_in(key, 1))
+    t_pp = time.perf_counter() - t2
+    seconds = {
+        "before_nuts": t1 - t0,
+        "laplace": mcmc.laplace["seconds"]["total"],
+        "nuts": t_nuts,
+        "posterior_predictive": t_pp,
+    }
+    lim = limits_record(
+        limits(idata, data, s.prior, upper),
+        run_name=man.name,
+        data=data,
+        signal=signal.to_dict(),
+        classic=classic,
+        chain_method=mcmc.chain_method,
+        laplace=mcmc.laplace,
+        seconds=seconds,
+        config=config.to_dict(),
+    )
+    out = results_dir(man)
+    out.mkdir(parents=True, exist_ok=True)
+    save_netcdf(idata, out / "posterior.nc")
+    if figures:
+        t3 = time.perf_counter()
+        lim["figures"] = bayes_figures(idata, data, lim, out)
+        seconds["figures"] = time.perf_counter() - t3
+    seconds["total"] = time.perf_counter() - t0
+    lim["posterior"] = str(out / "posterior.nc")
+    lim["json"] = str(out / "limits.json")
+    write_json(out / "limits.json", lim)
+    return lim

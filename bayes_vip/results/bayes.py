@@ -1,0 +1,178 @@
+"""The hierarchical analysis's result: ``limits.json``, the classic-vs-Bayesian table and the
+figures ``bayes_trace.png``, ``bayes_beta2half.png``, ``bayes_pair.png``, ``bayes_ppc.png``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from bayes_vip.bayes.data import ROI_EV
+from bayes_vip.bayes.model import BayesData
+from bayes_vip.results.plots import save
+
+__all__ = ["bayes_figures", "comparison_rows", "limits_record"]
+
+
+def comparison_rows(classic: dict, lim: dict) -> list[dict]:
+    """Classic and Bayesian limits side by side (counts and beta^2/2)."""
+    rows = []
+    cb = classic["conversion"]["beta2half_upper_limits"]
+    for k, v in classic["upper_limits_counts"].items():
+        rows.append(
+            {
+                "method": f"classic {k}",
+                "N_X": v,
+                "beta2half": cb[k],
+                "mcse_N_X": None,
+                "mcse_beta2half": None,
+            }
+        )
+    for q, v in lim["upper_limits"]["N_X"].items():
+        if not isinstance(v, dict):
+            continue
+        b = lim["upper_limits"]["beta2half"][q]
+        rows.append(
+            {
+                "method": f"Bayesian {float(q):.1%} credible ({lim['prior']})",
+                "N_X": v["value"],
+                "mcse_N_X": v["mcse"],
+                "beta2half": b["value"],
+                "mcse_beta2half": b["mcse"],
+            }
+        )
+    return rows
+
+
+def bayes_figures(idata, data: BayesData, lim: dict, out: Path) -> list[str]:
+    """Trace, beta^2/2 posterior, pair and posterior-predictive figures; the files written."""
+    from matplotlib import MatplotlibDeprecationWarning
+
+    with warnings.catch_warnings():
+        # ArviZ 0.23's plotting calls a matplotlib API deprecated in 3.11 (their chatter)
+        warnings.simplefilter("ignore", MatplotlibDeprecationWarning)
+        return _figures(idata, data, lim, out)
+
+
+def _figures(idata, data: BayesData, lim: dict, out: Path) -> list[str]:
+    import arviz as az
+
+    files = []
+    scale = ["offset", "gain"] if data.level == "energy" else ["cal_m0", "cal_m1", "cal_c2"]
+    key = ["beta2half_1e29", "N_X", "efficiency", "fano", "noise_mu", "tail_frac", *scale]
+    axes = az.plot_trace(idata, var_names=key, compact=True, figsize=(10, 2.0 * len(key)))
+    files.append(save(axes.ravel()[0].figure, out / "bayes_trace.png"))
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    b = idata.posterior["beta2half_1e29"].values.ravel() * 1e-29
+    ax.hist(b, bins=80, density=True, color="0.6")
+    for q, v in lim["upper_limits"]["beta2half"].items():
+        if isinstance(v, dict):
+            ax.axvline(v["value"], ls="--", label=f"{float(q):.1%}: {v['value']:.3g}")
+    ax.set_xlabel(r"$\beta^2/2$")
+    ax.set_ylabel("posterior density")
+    ax.set_title(f"beta^2/2 ({lim['prior']} prior, N_int {data.n_int_model})")
+    ax.legend(fontsize=8)
+    files.append(save(fig, out / "bayes_beta2half.png"))
+
+    pair = ["beta2half_1e29", "efficiency", "fano", "tail_frac", "tail_beta", "shelf_frac"]
+    axes = az.plot_pair(
+        idata,
+        var_names=pair,
+        kind="scatter",
+        marginals=True,
+        scatter_kwargs={"alpha": 0.2, "s": 2},
+        figsize=(9, 9),
+    )
+    files.append(save(np.asarray(axes).ravel()[0].figure, out / "bayes_pair.png"))
+    files.append(_ppc_figure(idata, data, out / "bayes_ppc.png"))
+    return [str(f) for f in files]
+
+
+def _energy_of_bins(data) -> np.ndarray:
+    """Approximate energy of every cell's bin centres (classic calibration for ADC cells)."""
+    c = 0.5 * (data.edges[:, 1:] + data.edges[:, :-1])
+    if data.level == "energy":
+        return c
+    p = data.p_std
+    return p[:, :1] + p[:, 1:2] * c + p[:, 2:3] * c * c
+
+
+def _ppc_figure(idata, data: BayesData, path: Path) -> Path:
+    obs = np.asarray(idata.observed_data["obs"].values)
+    pp = np.asarray(idata.posterior_predictive["obs"].values)
+    pp = pp.reshape(-1, pp.shape[-1])
+    e = _energy_of_bins(data)[data.mask]
+    cell = np.repeat(np.arange(data.n_cell), data.mask.sum(axis=1))
+    on = data.current_A[data.period[cell]] > 0
+    edges = np.arange(ROI_EV[0], ROI_EV[1] + data.bin_eV / 2, data.bin_eV)
+    x = 0.5 * (edges[1:] + edges[:-1])
+    fig, axes = plt.subplots(
+        2, 2, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    for j, (sel, label) in enumerate(((on, "current on"), (~on, "current off"))):
+        idx = np.clip(np.searchsorted(edges, e[sel]) - 1, 0, len(x) - 1)
+        o = np.bincount(idx, weights=obs[sel], minlength=len(x))
+        sims = np.stack([np.bincount(idx, weights=r[sel], minlength=len(x)) for r in pp])
+        lo, med, hi = np.percentile(sims, [5, 50, 95], axis=0)
+        ax = axes[0, j]
+        ax.fill_between(x, lo, hi, step="mid", alpha=0.35, label="posterior predictive 5-95 %")
+        ax.step(x, med, where="mid", lw=1, label="posterior predictive median")
+        ax.errorbar(x, o, yerr=np.sqrt(np.maximum(o, 1)), fmt=".", ms=2, color="k", label="data")
+        ax.set_yscale("log")
+        ax.set_title(label)
+        ax.legend(fontsize=7)
+        r = axes[1, j]
+        r.axhline(0, color="0.5", lw=0.8)
+        r.step(x, (o - med) / np.sqrt(np.maximum(med, 1)), where="mid", color="k", lw=0.8)
+        r.set_ylabel("(data - median)/sqrt")
+        r.set_xlabel("energy [eV]")
+    axes[0, 0].set_ylabel(f"counts / {data.bin_eV:g} eV")
+    return save(fig, path)
+
+
+def limits_record(
+    lim: dict[str, Any],
+    *,
+    run_name: str,
+    data: BayesData,
+    signal: dict[str, Any],
+    classic: dict[str, Any],
+    chain_method: str,
+    laplace: dict[str, Any],
+    seconds: dict[str, float],
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``limits.json`` holds: the limits and gates of ``sampling.limits`` (``lim``) with
+    the run, the model's layout, timings, the classic result and the configuration."""
+    lim["run"] = run_name
+    lim["level"] = data.level
+    lim["signal"] = signal
+    lim["model"] = {
+        "cells": data.n_cell,
+        "bins": int(data.mask.sum()),
+        "roi_eV": list(ROI_EV),
+        "bin_eV": data.bin_eV,
+        "counts_per_beta2half_nominal": data.counts_per_beta2half,
+        "efficiency": [data.efficiency, data.efficiency_rel],
+        "chain_method": chain_method,
+    }
+    lim["laplace"] = laplace
+    lim["seconds"] = seconds
+    ess_b = lim["diagnostics"]["ess_bulk_beta2half"]
+    # NUTS wall time: compilation, warm-up and sampling of all chains
+    lim["ess_per_second_beta2half"] = ess_b / seconds["nuts"]
+    lim["classic"] = {
+        "N_X": classic["N_X"],
+        "sigma_N_X": classic["sigma_N_X"],
+        "upper_limits_counts": classic["upper_limits_counts"],
+        "beta2half_upper_limits": classic["conversion"]["beta2half_upper_limits"],
+        "n_int_model": classic["conversion"]["n_int_model"],
+    }
+    lim["comparison"] = comparison_rows(classic, lim)
+    lim["config"] = config
+    return lim

@@ -1,0 +1,200 @@
+"""The classic fit's result: ``classic.json`` and its figures.
+
+``classic_record`` assembles what ``classic.json`` holds from a ``ClassicResult`` (N_X, the
+upper limits, the fit quality of both steps, the decisions, the conversion to beta^2/2);
+``classic_figures`` draws both steps and the region of interest (``classic_*.png``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+
+from bayes_vip.analysis.classic import ClassicResult
+from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
+from bayes_vip.physics.conversion import Exposure, beta2half_from_counts
+from bayes_vip.results.plots import save
+
+__all__ = ["classic_figures", "classic_record", "plot_joint_fit"]
+
+_LABEL = {"on": "current on", "off": "current off"}
+
+
+def _spectra_dict(sp: Spectra) -> dict[str, Any]:
+    return {
+        "periods": sp.periods,
+        "sdd": sp.sdd,
+        "edges_eV": [float(sp.edges[0]), float(sp.edges[-1])],
+        "bin_eV": float(np.diff(sp.edges)[0]),
+        "counts": {"on": float(sp.counts[0].sum()), "off": float(sp.counts[1].sum())},
+    }
+
+
+def classic_record(
+    run_name: str,
+    res: ClassicResult,
+    s1: Spectra,
+    s2: Spectra,
+    exp: Exposure,
+    *,
+    signal_shape: str,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """What ``classic.json`` holds (``config``: the analysis configuration used)."""
+    limits_counts = {
+        "3sigma (seed 000: 3 x sigma(N_X))": res.ul_3sigma,
+        **{f"profile {k}": v for k, v in res.profile_limits.items()},
+    }
+    return {
+        "run": run_name,
+        "statistic": res.statistic,
+        "statistic_note": (
+            "chi2: Neyman, variance = observed counts, empty bins variance 1; "
+            "poisson: Baker-Cousins likelihood ratio, exact for 0 counts"
+        ),
+        "signal": res.signal.to_dict(),
+        "signal_shape": signal_shape,
+        "signal_shape_note": (
+            "response: Gaussian + tail + shelf like every line, N_X counts all "
+            "detected PEP X-rays; gaussian: the core only (seed 000)"
+        ),
+        "spectra": {"step1": _spectra_dict(s1), "step2": _spectra_dict(s2)},
+        "step1": res.step1.to_dict(),
+        "step2": res.step2.to_dict(),
+        "decisions": res.decisions,
+        "energy_shift_eV": [res.step2.values["shift"], res.step2.errors["shift"]],
+        "fwhm_cu_ka1_eV": {s: list(v) for s, v in res.fwhm_cu_ka.items()},
+        "N_X": res.n_x,
+        "sigma_N_X": res.sigma_n_x,
+        "upper_limits_counts": limits_counts,
+        "profile_limit_note": (
+            "one-sided asymptotic profile-likelihood limits on N_X >= 0: "
+            "q(N) = S(N) - S(N_hat >= 0) = Phi^-1(CL)^2"
+        ),
+        "conversion": {
+            **exp.to_dict(),
+            "n_int_model": exp.n_int_model,
+            "beta2half_upper_limits": {
+                k: beta2half_from_counts(v, exp) for k, v in limits_counts.items()
+            },
+            "formula": "beta^2/2 = N_X / (N_new * capture * N_int * efficiency) (seed 000 eq. 2)",
+        },
+        "config": config,
+    }
+
+
+def classic_figures(
+    run_name: str, res: ClassicResult, s1: Spectra, s2: Spectra, out: Path, *, tag: str
+) -> dict[str, str]:
+    """Step 1, step 2 and the region of interest with the PEP line at its upper limit."""
+    pep = {ln.name: ln.energy_eV for ln in res.signal.lines}
+    st = res.statistic
+    figs = {
+        "step1": plot_joint_fit(
+            s1,
+            res.jm1,
+            res.step1.x,
+            f"{run_name}: step 1, {s1.edges[0]:g}-{s1.edges[-1]:g} eV ({st})",
+            out / f"classic_step1_{tag}.png",
+        ),
+        "step2": plot_joint_fit(
+            s2,
+            res.jm2,
+            res.step2.x,
+            f"{run_name}: step 2, {s2.edges[0]:g}-{s2.edges[-1]:g} eV "
+            f"({st}); N_X = {res.n_x:.0f} +- {res.sigma_n_x:.0f}",
+            out / f"classic_step2_{tag}.png",
+            mark=pep,
+        ),
+    }
+    d = res.jm2.full(jnp.asarray(res.step2.x))
+    ul = res.profile_limits.get("0.997", res.ul_3sigma)
+    at_ul = ul * np.asarray(res.jm2.signal_probabilities(jnp.asarray(s2.edges), d))
+    figs["roi"] = plot_joint_fit(
+        s2,
+        res.jm2,
+        res.step2.x,
+        f"{run_name}: region of interest; magenta: PEP line at its upper limit {ul:.0f} counts",
+        out / f"classic_roi_{tag}.png",
+        xlim=(7400.0, 8400.0),
+        logy=False,
+        mark=pep,
+        extra={"PEP at upper limit": at_ul},
+    )
+    return {k: str(v) for k, v in figs.items()}
+
+
+def plot_joint_fit(
+    spectra: Spectra,
+    jm: JointModel,
+    x,
+    title: str,
+    path: Path,
+    *,
+    xlim: tuple[float, float] | None = None,
+    logy: bool = True,
+    mark: dict[str, float] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """Both spectra with the total fit, its components, and the residuals (data - fit)/sqrt(fit).
+
+    ``mark``: vertical lines (label -> energy). ``extra``: additional curves for the
+    current-on panel (label -> expected counts per bin), e.g. the PEP line at its limit.
+    """
+    edges = jnp.asarray(spectra.edges)
+    mu = np.asarray(jm.expected(jnp.asarray(x), edges))
+    comps = jm.components(jnp.asarray(x), edges)
+    c = spectra.centres
+    sel = np.ones_like(c, dtype=bool) if xlim is None else (c >= xlim[0]) & (c <= xlim[1])
+    fig, axes = plt.subplots(4, 1, figsize=(11, 11), height_ratios=[3, 1, 3, 1], sharex=True)
+    for j, s in enumerate(SPECTRA):
+        ax, axr = axes[2 * j], axes[2 * j + 1]
+        n = spectra.counts[j]
+        ax.errorbar(
+            c[sel],
+            n[sel],
+            yerr=np.sqrt(np.maximum(n[sel], 1)),
+            fmt=".",
+            ms=2,
+            color="k",
+            lw=0.5,
+            label=f"data, {_LABEL[s]}",
+        )
+        ax.plot(c[sel], mu[j][sel], color="C3", lw=1.2, label="fit")
+        for k, (name, comp) in enumerate(comps.items()):
+            if np.max(comp[j][sel], initial=0.0) <= 0:
+                continue
+            ax.plot(c[sel], comp[j][sel], lw=0.8, ls="--", color=f"C{k % 10}", label=name)
+        if extra and s == "on":
+            for name, curve in extra.items():
+                ax.plot(c[sel], curve[sel], lw=1.2, color="m", label=name)
+        for name, e in (mark or {}).items():
+            ax.axvline(e, color="grey", lw=0.6, ls=":")
+            ax.text(
+                e,
+                0.97,
+                name,
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                transform=ax.get_xaxis_transform(),
+            )
+        if logy:
+            ax.set_yscale("log")
+            ax.set_ylim(max(0.5, 0.3 * np.min(mu[j][sel])), 3 * np.max(n[sel]))
+        ax.set_ylabel(f"counts / {np.diff(spectra.edges)[0]:g} eV")
+        ax.legend(fontsize=7, ncol=3, loc="upper right")
+        res = (n - mu[j]) / np.sqrt(np.maximum(mu[j], 1e-9))
+        axr.plot(c[sel], res[sel], ".", ms=2, color="k")
+        axr.axhline(0, color="C3", lw=0.8)
+        axr.set_ylabel("(data-fit)/sqrt(fit)", fontsize=8)
+        axr.set_ylim(-5, 5)
+    axes[-1].set_xlabel("energy [eV]")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)

@@ -1,0 +1,249 @@
+"""Terminal rendering of every command's result (rich), and the terminal progress reporter.
+
+Each ``render_*`` takes a rich ``Console`` and the record a pipeline function returned, and
+prints what a user reads; nothing here computes. ``TerminalProgress`` implements the
+pipeline's progress protocol (``pipeline.progress``) with rich: a dim line per stage and a
+transient bar per counted task.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress as RichProgress
+from rich.progress import TaskID
+from rich.table import Table
+
+__all__ = [
+    "TerminalProgress",
+    "render_calibrate",
+    "render_convert",
+    "render_fit",
+    "render_info",
+    "render_sample",
+    "render_simulate",
+    "render_train",
+    "render_transport",
+]
+
+
+class TerminalProgress:
+    """Progress on a rich console: ``stage`` prints a dim line, ``update`` drives a bar.
+
+    ``bars`` says whether numpyro may draw its own bars (not when stdout carries JSON).
+    Use it as a context manager, so that the bars are removed when the work ends.
+    """
+
+    def __init__(self, console: Console, *, bars: bool = True):
+        self.console = console
+        self.bars = bars
+        self._progress: RichProgress | None = None
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> TerminalProgress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+        self._progress, self._tasks = None, {}
+
+    def stage(self, name: str) -> None:
+        """Print the stage that starts (the bars of the previous stage are removed first, so
+        that they never share the terminal with numpyro's own bars)."""
+        self._close()
+        self.console.print(f"[dim]{name} ...[/]")
+
+    def update(self, task: str, done: float, total: float | None, info: str = "") -> None:
+        """Advance ``task``'s bar (created on first use)."""
+        if self._progress is None:
+            self._progress = RichProgress(console=self.console, transient=True)
+            self._progress.start()
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        desc = f"{task} ({info})" if info else task
+        self._progress.update(self._tasks[task], completed=done, total=total, description=desc)
+
+
+def render_info(console: Console, s: dict[str, Any]) -> None:
+    """``bayes-vip info``: periods, SDD counts and binning of a Campaign."""
+    b = s["binning"]
+    width = f"{b['width']:g} {b['unit']}" if b["width"] else "non-uniform"
+    console.print(
+        f"[bold]{s['run']}[/] ({s['kind']}, {s['level']} level): "
+        f"{len(s['periods'])} periods x {len(s['sdds'])} SDDs, "
+        f"{s['n_batches_max']} batch{'es' if s['n_batches_max'] > 1 else ''} at most per period"
+    )
+    console.print(f"binning: {b['lo']:g}-{b['hi']:g} {b['unit']}, {b['n_bins']} bins of {width}")
+    t = Table("period", "current (A)", "time (s)", "time (d)", "batches", "counts")
+    for p in s["periods"]:
+        t.add_row(
+            p["name"],
+            f"{p['current_A']:g}",
+            f"{p['time_s']:.0f}",
+            f"{p['time_days']:.2f}",
+            str(p["batches"]),
+            f"{p['counts']:,}",
+        )
+    console.print(t)
+    t = Table("SDD", *s["counts"].keys())
+    for sdd in s["sdds"]:
+        t.add_row(str(sdd), *(f"{s['counts'][p][str(sdd)]:,}" for p in s["counts"]))
+    console.print(t)
+    if s["outside_binning"]:
+        console.print(
+            f"entries outside the binning (ROOT under/overflow or events outside "
+            f"\\[binning]), not analysed: {s['outside_binning']:,}"
+        )
+
+
+def render_simulate(console: Console, r: dict[str, Any]) -> None:
+    """``bayes-vip simulate``: what was written."""
+    console.print(
+        f"wrote {r['manifest']} and {r['data']}: {r['events']:,} events, "
+        f"{r['signal_counts_realised']} PEP events"
+    )
+
+
+def render_fit(console: Console, out: dict[str, Any]) -> None:
+    """``bayes-vip fit``: fit quality of both steps, N_X and the limits table."""
+    q1, q2 = out["step1"], out["step2"]
+    console.print(
+        f"[bold]{out['run']}[/]: classic fit ({out['statistic']}), PEP line {out['signal']['key']}"
+    )
+    for name, q in (("step 1", q1), ("step 2", q2)):
+        console.print(
+            f"  {name} {q['range_eV'][0]:g}-{q['range_eV'][1]:g} eV: valid "
+            f"{q['is_valid']}, accurate covariance {q['has_accurate_covar']}, "
+            f"chi2/ndf = {q['statistic']:.1f}/{q['ndf']} = {q['chi2_ndf']:.3f}, at "
+            f"limit: {q['parameters_at_limit'] or 'none'}"
+        )
+    fw = out["fwhm_cu_ka1_eV"]
+    console.print(
+        f"  FWHM at Cu Ka1: on {fw['on'][0]:.1f} +- {fw['on'][1]:.1f} eV, off "
+        f"{fw['off'][0]:.1f} +- {fw['off'][1]:.1f} eV; energy shift "
+        f"{out['energy_shift_eV'][0]:+.1f} +- {out['energy_shift_eV'][1]:.1f} eV"
+    )
+    console.print(f"  N_X = {out['N_X']:.1f} +- {out['sigma_N_X']:.1f}")
+    n_int = out["conversion"]["n_int_model"]
+    t = Table("upper limit", "N_X (counts)", f"beta^2/2 (N_int: {n_int})")
+    b = out["conversion"]["beta2half_upper_limits"]
+    for k, v in out["upper_limits_counts"].items():
+        t.add_row(k, f"{v:.1f}", f"{b[k]:.3e}")
+    console.print(t)
+    console.print(f"wrote {out['json']} and {len(out['figures'])} figures")
+
+
+def render_calibrate(console: Console, out: dict[str, Any], written: str) -> None:
+    """``bayes-vip calibrate``: cells, warnings and seed 002's table 1."""
+    c = out["cells"]
+    console.print(
+        f"[bold]{out['run']}[/]: {c['calibrated']} batches calibrated, {c['excluded']} "
+        f"excluded, {c['fallback_peak_search']} with the fallback peak search "
+        f"({out['seconds']:.1f} s)"
+    )
+    for w in out["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    t = Table("Cu Ka (eq. 4)", "position [eV]", "FWHM [eV]", "chi2/ndf")
+    for k, v in out["table_1"].items():
+        t.add_row(
+            k,
+            f"{v['position_eV'][0]:.1f} +- {v['position_eV'][1]:.1f}",
+            f"{v['fwhm_eV'][0]:.1f} +- {v['fwhm_eV'][1]:.1f}",
+            f"{v['chi2_ndf']:.2f}",
+        )
+    console.print(t)
+    console.print(f"wrote {written}, calibration.json and figures")
+
+
+def render_sample(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip sample``: diagnostics, the classic-vs-Bayesian table and the gates."""
+    d = res["diagnostics"]
+    console.print(
+        f"[bold]{res['run']}[/] ({res['level']} level, {res['model']['cells']} cells, "
+        f"{res['model']['bins']} bins): {d['chains']} chains x {d['draws']} draws in "
+        f"{res['seconds']['nuts']:.0f} s ({res['model']['chain_method']})"
+    )
+    console.print(
+        f"  R-hat max {d['r_hat_max']:.4f} ({d['r_hat_max_site']}), ESS bulk min "
+        f"{d['ess_bulk_min']:.0f}, tail min {d['ess_tail_min']:.0f}, divergences "
+        f"{d['divergences']}; ESS/s of beta^2/2: {res['ess_per_second_beta2half']:.1f}"
+    )
+    t = Table(
+        "upper limit",
+        "N_X [counts]",
+        f"beta^2/2 (N_int {res['n_int_model']})",
+        title=f"classic and Bayesian limits, PEP line {res['signal']['key']}",
+    )
+    for r in res["comparison"]:
+        n = f"{r['N_X']:.1f}" + (f" +- {r['mcse_N_X']:.1f}" if r["mcse_N_X"] is not None else "")
+        b = f"{r['beta2half']:.3e}" + (
+            f" +- {r['mcse_beta2half']:.1e}" if r["mcse_beta2half"] is not None else ""
+        )
+        t.add_row(r["method"], n, b)
+    console.print(t)
+    bf = res["bayes_factor"]
+    console.print(
+        f"  Savage-Dickey Bayes factor, signal vs none: {bf['BF_10_signal_vs_no_signal']:.3g} "
+        f"(prior upper bound {res['prior_upper']:.3g})"
+    )
+    if res["gates"]["passed"]:
+        console.print("[green]sampler gates passed[/] (R-hat <= 1.01, ESS >= 400, no divergences)")
+    else:
+        console.print(
+            "[bold red]SAMPLER GATES FAILED[/]: "
+            + "; ".join(res["gates"]["failed"])
+            + " -- these limits are NOT reliable"
+        )
+    console.print(
+        f"wrote {res['posterior']}, {res['json']} and {len(res.get('figures', []))} figures"
+    )
+
+
+def render_transport(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip transport``: every quantity with unit and equation."""
+    tab = Table(
+        "quantity",
+        "value",
+        "unit",
+        "seed 001",
+        title=f"{res['experiment']}: I = {res['inputs']['target']['current_A']:g} A",
+    )
+    for r in res["quantities"]:
+        tab.add_row(r["quantity"], f"{r['value']:.4g}", r["unit"], r["equation"])
+    console.print(tab)
+    console.print(f"wrote {res['json']} and {len(res.get('figures', {}))} figures")
+
+
+def render_convert(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip convert``: the exposure's factors and beta^2/2."""
+    exp = res["exposure"]
+    console.print(
+        f"N_new = {exp['n_new']:.4e}   capture = {exp['capture_probability']:g}   "
+        f"N_int ({exp['n_int_model']}) = {exp['n_int']:.4e}   efficiency = {exp['efficiency']:g}"
+    )
+    console.print(f"beta^2/2 <= {res['beta2half']:.3e}   (for N_X = {res['counts']:g})")
+
+
+def render_train(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip train-peakfinder``: time, where the model went, and its metrics."""
+    console.print(f"trained in {res['seconds']:.0f} s; wrote {res['out']}")
+    t = Table("total counts", "median |err| [ADC]", "95 % |err| [ADC]", "all 5 within 10 ADC")
+    for row in res["metrics"]["cnn"]:
+        t.add_row(
+            f"{row['counts']:.0e}",
+            f"{max(row['median_abs_err']):.1f} (worst line)",
+            f"{max(row['p95_abs_err']):.1f} (worst line)",
+            f"{row['all_within_10']:.1%}",
+        )
+    console.print(t)
