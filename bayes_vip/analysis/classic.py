@@ -33,34 +33,20 @@ import numpy as np
 from iminuit import Minuit
 from scipy import optimize, stats
 
+from bayes_vip.analysis.conventions import CLS, ROI_GROUPS, STEP1_GROUPS
 from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
 from bayes_vip.errors import AnalysisError, InputError
 from bayes_vip.physics import response
 from bayes_vip.physics.lines import LineGroup, line_group
-from bayes_vip.physics.spectrum import SpectrumModel
+from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 
 __all__ = [
-    "STEP1_RANGE",
-    "STEP2_RANGE",
-    "STEP1_GROUPS",
-    "ROI_GROUPS",
-    "ESCAPE_GROUPS",
-    "CLS",
     "FitResult",
     "ClassicResult",
     "fit_two_step",
     "cost_function",
 ]
 
-STEP1_RANGE = (3500.0, 11000.0)  # seed 000 sec. 3
-STEP2_RANGE = (7000.0, 11000.0)  # seed 000 sec. 3
-#: Lines of step 1: the Fe-55/Ti-foil lines and the target lines.
-STEP1_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb", "Ni Ka", "Cu Ka", "Cu Kb")
-#: Lines of the 7-11 keV model; chosen on the measured data (docs/classic.md).
-ROI_GROUPS = ("Ni Ka", "Cu Ka", "Cu Kb")
-ESCAPE_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb")
-#: Confidence levels of the profile-likelihood upper limits.
-CLS = (0.90, 0.95, 0.997)
 
 #: Continuum support of the fit models: wider than any fit range plus energy shift, so that
 #: the clip at the support's ends never meets a bin edge (a kink there stalls MIGRAD).

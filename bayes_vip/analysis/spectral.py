@@ -36,7 +36,6 @@ class Spectra:
 
     edges: np.ndarray
     counts: np.ndarray
-    charge_C: float  # sum of I * dt over the current-on periods
     periods: dict[str, list[str]]  # "on"/"off" -> campaign period names
     sdd: int | None
 
@@ -102,16 +101,9 @@ def spectra_from_campaign(
     for j, g in enumerate(SPECTRA):
         c = sel.sel(period=groups[g]).sum(("period", "sdd", "batch")).values.astype(float)
         counts[j] = c[i0 : i0 + n * k].reshape(n, k).sum(axis=1)
-    charge = float(
-        sum(
-            float(ds["current_A"].sel(period=p)) * float(ds["time_s"].sel(period=p))
-            for p in groups["on"]
-        )
-    )
     return Spectra(
         edges=e[i0 : i0 + n * k + 1 : k].astype(float),
         counts=counts,
-        charge_C=charge,
         periods=groups,
         sdd=sdd,
     )

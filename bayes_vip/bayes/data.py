@@ -18,7 +18,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from bayes_vip.analysis.classic import ROI_GROUPS
+from bayes_vip.analysis.conventions import MODEL_ROI_EV, ROI_GROUPS
 from bayes_vip.analysis.exposure import run_exposure
 from bayes_vip.bayes.model import BETA_UNIT, E_REF, BayesData
 from bayes_vip.errors import InputError
@@ -26,26 +26,22 @@ from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import FANO_START
 from bayes_vip.simulate.presets import MEASURED_2016_17
 
-__all__ = ["ROI_EV", "build_data", "default_upper", "energy_cells", "init_values"]
-
-#: Region of the model [eV]: seed 000's step-2 range (7-11 keV), cut at 10 keV where the
-#: measured histograms end.
-ROI_EV = (7000.0, 10000.0)
+__all__ = ["build_data", "default_upper", "energy_cells", "init_values"]
 
 
 def energy_cells(ds: xr.Dataset, bin_eV: float):
     """The model's cells of an energy-level Campaign: one per (period, SDD) with live time,
-    batches summed, ``bin_eV`` bins over ``ROI_EV``. Returns edges, counts, mask, live times,
+    batches summed, ``bin_eV`` bins over ``MODEL_ROI_EV``. Returns edges, counts, mask, live times,
     period, SDD and batch indices (and two Nones: no calibration at energy level)."""
     e = np.append(ds["channel_lo"].values, ds["channel_hi"].values[-1])
     w = float(np.diff(e)[0])
     k = int(round(bin_eV / w))
-    i0 = int(np.searchsorted(e, ROI_EV[0] - 1e-9))
-    i1 = int(np.searchsorted(e, min(ROI_EV[1], e[-1]) - 1e-9))
+    i0 = int(np.searchsorted(e, MODEL_ROI_EV[0] - 1e-9))
+    i1 = int(np.searchsorted(e, min(MODEL_ROI_EV[1], e[-1]) - 1e-9))
     n = (i1 - i0) // k
     if n < 20:
         raise InputError(
-            f"the run's energy range {e[0]:g}-{e[-1]:g} eV does not cover {ROI_EV} eV",
+            f"the run's energy range {e[0]:g}-{e[-1]:g} eV does not cover {MODEL_ROI_EV} eV",
             field="binning",
         )
     c = ds["counts"].sum("batch").values[..., i0 : i0 + n * k]
@@ -80,8 +76,8 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None, bin_eV: f
     cells = [tuple(x) for x in np.argwhere(ok & (live > 0))]
     if not cells:
         raise InputError("no calibrated cell in calibration.nc", field="status")
-    lo = [int(math.ceil(float(energy_to_adc(ROI_EV[0], p[c])))) for c in cells]
-    hi = [int(math.floor(float(energy_to_adc(ROI_EV[1], p[c])))) for c in cells]
+    lo = [int(math.ceil(float(energy_to_adc(MODEL_ROI_EV[0], p[c])))) for c in cells]
+    hi = [int(math.floor(float(energy_to_adc(MODEL_ROI_EV[1], p[c])))) for c in cells]
     n_ch = counts.shape[-1]
     if adc_group is None:  # channels per bin: bin_eV at Cu Ka with the median gain
         gain = np.median(
@@ -113,12 +109,12 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None, bin_eV: f
 
 
 def _calibration_lines(cal: xr.Dataset, cells) -> dict:
-    """The fitted positions of the calibration lines outside ``ROI_EV`` (their counts are not
+    """The fitted positions of the calibration lines outside ``MODEL_ROI_EV`` (their counts are not
     in the model's spectra), per cell, with their strongest member's energy, as the classic
     quadratic fit uses them (``calibration.linefit.fit_calibration``)."""
     names = [str(x) for x in cal["line"].values]
     energy = np.array([_lines.line_group(k).energies[0] for k in names])
-    keep = (energy < ROI_EV[0]) | (energy > ROI_EV[1])
+    keep = (energy < MODEL_ROI_EV[0]) | (energy > MODEL_ROI_EV[1])
     adc = np.array([cal["line_adc"].values[c] for c in cells])[:, keep]
     err = np.array([cal["line_adc_err"].values[c] for c in cells])[:, keep]
     ok = np.isfinite(adc) & np.isfinite(err) & (err > 0)
@@ -139,7 +135,7 @@ def _cell_corrections(p_std: np.ndarray, p_ref: np.ndarray) -> tuple[np.ndarray,
     from bayes_vip.physics.response import adc_to_energy, energy_to_adc
 
     c = np.zeros((len(p_std), 2))
-    e_grid = np.linspace(*ROI_EV, 31)
+    e_grid = np.linspace(*MODEL_ROI_EV, 31)
     for i in range(len(p_std)):
         a = np.asarray(energy_to_adc(e_grid, p_std[i]))
         e_ref = np.asarray(adc_to_energy(a, p_ref[i]))
@@ -192,13 +188,10 @@ def build_data(
         )
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
         raise InputError("counts must be finite and >= 0", file=man.path, field="counts")
-    # exposure of the whole setup: SDD-averaged live time of every current-on period
     n_sdd = len(sdd_ids)
-    charge = sum(
-        current[p] * live[period == p].sum() / n_sdd for p in range(len(names)) if current[p] > 0
+    exp = run_exposure(
+        man, current_A=current[period], live_s=live, n_sdd=n_sdd, n_int_model=n_int_model
     )
-    on_time = sum(live[period == p].sum() / n_sdd for p in range(len(names)) if current[p] > 0)
-    exp = run_exposure(man, charge_C=charge, on_time_s=on_time, n_int_model=n_int_model)
     # ---- initial values from the classic fit, split over cells by their counts
     v2 = classic["step2"]["values"]
     f2 = classic["step2"]["fixed"]

@@ -39,15 +39,12 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax.scipy.special import ndtr
 
-from bayes_vip.physics.constants import FANO_START, W_SI_EV
+from bayes_vip.io.config import PRIORS
+from bayes_vip.physics.constants import FANO_START
+from bayes_vip.physics.kernel import line_cumulative
 from bayes_vip.physics.lines import LineGroup, member_arrays
-
-#: Lower end of every line's shelf [eV] and reference energy of the continuum level [eV]:
-#: the SpectrumModel defaults the classic fit uses.
-SHELF_LO_EV = 1000.0
-E_CONT_REF = 7000.0
+from bayes_vip.physics.spectrum import linear_continuum_cumulative
 
 __all__ = [
     "BayesData",
@@ -60,7 +57,6 @@ __all__ = [
     "cell_energy",
 ]
 
-PRIORS = ("flat-beta", "flat-counts")
 #: sd of the shelf-fraction prior, centred on the classic step-1 value (1-10 keV). Over
 #: 7-10 keV the flat shelf below each line is nearly degenerate with the continuum: with a
 #: flat U(0, 0.3) prior its posterior was 0.14 +- 0.06 and it was NUTS's slowest direction
@@ -141,33 +137,6 @@ class BayesData:
         return it / it.sum()
 
 
-def _line_cumulative(x, en, w, noise, fano, tail, beta, shelf):
-    """Cumulative counts of unit-rate line groups at energies x: (n,) -> (n, G).
-
-    The same response as ``physics.spectrum.SpectrumModel`` (Gaussian + seed-002 tail, and a
-    shelf from ``SHELF_LO_EV`` to the line), without the Si escape peaks, which none of the
-    region's lines has (``SpectrumModel`` with ``escape_groups=()`` gives the same numbers to
-    1e-9; tested). Two shortcuts make the gradient about twice as cheap, exact in the region:
-
-    - the tail term exp(k u + k^2/2) Phi(-(u + k)) is computed as a product, not through
-      ``log_ndtr``: with u = (x - E)/sigma within +-40 over 7-10 keV, the exponent stays far
-      below overflow (it is capped at 700, reached only for tail_beta < 0.05, 5 prior sigmas
-      below any start); where Phi(-(u+k)) underflows the true term is below 1e-300 anyway;
-    - the shelf's lower end (1 keV) lies more than 60 sigma below every x, where the
-      convolved step is exactly linear, so its Gaussian terms are dropped.
-    """
-    sig = jnp.sqrt(noise**2 + fano * W_SI_EV * en)  # (G, M)
-    xx = x[:, None, None]
-    u = (xx - en) / sig
-    k = 1.0 / beta
-    main = ndtr(u) + tail * jnp.exp(jnp.minimum(k * u + 0.5 * k * k, 700.0)) * ndtr(-(u + k))
-    # integral of Phi((y - E)/sig) from SHELF_LO to x, over (E - SHELF_LO)
-    y = xx - en
-    g_hi = y * ndtr(u) + sig * jnp.exp(-0.5 * u * u) / jnp.sqrt(2.0 * jnp.pi)
-    sh = ((xx - SHELF_LO_EV) - g_hi) / (en - SHELF_LO_EV)
-    return jnp.sum(w * ((1.0 - shelf) * main + shelf * sh), axis=-1)
-
-
 def cell_energy(p_ref, c0, c1, c2, adc):
     """Energy [eV] of ADC values under the model's calibration of a cell: its reference
     calibration plus the correction c0 + c1 u + c2 u^2, u = (E_ref - E_REF)/1000 [keV].
@@ -198,21 +167,16 @@ def expected_counts(data: BayesData, s: dict, n_x):
     en_s, w_s = member_arrays((data.signal,))
     rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
     level = jnp.exp(s["log_level"])[ip, js]
-    slope = s["slope"][js] * 1e-3
+    slope = s["slope"][js]
     noise = s["noise"][ip, js]
     live = jnp.asarray(data.live_s)
     n_cell_sig = n_x * jnp.asarray(data.signal_share)
 
     def one(e, r, lv, sl, nz, t, nsig):
-        lines = _line_cumulative(
-            e, en, w, nz, s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"]
-        )
-        sig = _line_cumulative(
-            e, en_s, w_s, nz, s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"]
-        )
-        d = e - E_CONT_REF
-        cont = lv * (e + sl * 0.5 * d * d)  # integral of lv (1 + sl (E - e_ref))
-        cum = t * (lines @ r + cont) + nsig * sig[:, 0]
+        shape = (s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"])
+        lines = line_cumulative(e, en, w, nz, *shape)  # (n + 1, G)
+        sig = line_cumulative(e, en_s, w_s, nz, *shape)[:, 0]
+        cum = t * (lines @ r + linear_continuum_cumulative(e, lv, sl)) + nsig * sig
         return cum[1:] - cum[:-1]
 
     return jax.vmap(one)(edges, rates, level, slope, noise, live, n_cell_sig)

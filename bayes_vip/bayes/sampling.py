@@ -22,12 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayes_vip.analysis.conventions import CLS
 from bayes_vip.bayes.data import init_values
 from bayes_vip.bayes.model import BETA_UNIT, BayesData, vip_model
 from bayes_vip.errors import AnalysisError
 
 __all__ = [
-    "CLS",
     "GATES",
     "Posterior",
     "chain_method",
@@ -41,7 +41,6 @@ __all__ = [
 
 #: Sampler gates (DESIGN.md, "Quality gates").
 GATES = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "divergences_max": 0}
-CLS = (0.90, 0.95, 0.997)
 
 
 def chain_method(chains: int) -> str:
@@ -290,8 +289,9 @@ class Posterior:
 
         ``numpyro.infer.MCMC`` re-traces its set-up for every ``run``; for toys of one layout
         this costs tens of seconds each, which this avoids. Returns
-        ``run(lap, counts, *, key, rng)`` giving an ArviZ InferenceData (posterior in the constrained space, deterministic sites
-        included; sample_stats with ``diverging``, ``n_steps``, ``lp``).
+        ``run(lap, counts, *, key, rng)`` giving an ArviZ InferenceData (posterior in the
+        constrained space, deterministic sites included; sample_stats with ``diverging``,
+        ``n_steps``, ``lp``).
         """
         from numpyro.infer.hmc import hmc
 

@@ -17,7 +17,8 @@ from iminuit import Minuit
 from bayes_vip.calibration.calibrate import cell_energy_histograms
 from bayes_vip.calibration.linefit import TAIL_BETA
 from bayes_vip.physics import lines as _lines
-from bayes_vip.physics.response import FWHM_PER_SIGMA, line_cdf
+from bayes_vip.physics.kernel import line_cumulative
+from bayes_vip.physics.response import FWHM_PER_SIGMA
 
 __all__ = [
     "CU_KA_BIN_EV",
@@ -40,9 +41,10 @@ def _eq4_expected(q, edges):
     grp = _lines.line_group("Cu Ka")
     d = grp.energies[1] - grp.energies[0]  # -20 eV (seed: 8027.8 - 8047.8)
     r = grp.lines[1].intensity / grp.lines[0].intensity  # 0.51
-    cdf = line_cdf(edges, mu, sig, tail, TAIL_BETA) + r * line_cdf(
-        edges, mu + d, sig, tail, TAIL_BETA
-    )
+    # one width for both members (eq. 4): the kernel with fano = 0 and noise = sigma
+    members = jnp.stack([mu, mu + d])[None, :]
+    weights = jnp.array([[1.0, r]]) / (1.0 + r)
+    cdf = (1.0 + r) * line_cumulative(edges, members, weights, sig, 0.0, tail, TAIL_BETA)[:, 0]
     x0 = 0.5 * (edges[0] + edges[-1])
     lin = m * 0.5 * ((edges - x0) ** 2) + c * edges
     return amp * (cdf[1:] - cdf[:-1]) + (lin[1:] - lin[:-1])

@@ -39,8 +39,9 @@ import optax
 
 from bayes_vip.calibration.linefit import TAIL_BETA, TAIL_FRAC
 from bayes_vip.physics import lines as _lines
-from bayes_vip.physics.constants import FANO_START, W_SI_EV
-from bayes_vip.physics.response import energy_to_adc, line_cdf
+from bayes_vip.physics.constants import FANO_START
+from bayes_vip.physics.kernel import line_cumulative
+from bayes_vip.physics.response import energy_to_adc
 
 __all__ = ["WINDOWS", "ANCHORS", "RefineResult", "refine"]
 
@@ -153,8 +154,7 @@ def refine(
             e = p[0] + p[1] * adc + p[2] * adc * adc
             e_lo, e_hi = e[0], p[0] + p[1] * (a_lo + n) + p[2] * (a_lo + n) ** 2
             frac = jax.nn.softmax(mix)
-            sig = jnp.sqrt(noise**2 + fano * W_SI_EV * en)  # (L, M)
-            lines_cdf = jnp.sum(w * line_cdf(e[:, None, None], en, sig, tail, TAIL_BETA), axis=-1)
+            lines_cdf = line_cumulative(e, en, w, noise, fano, tail, TAIL_BETA)  # (n + 1, L)
             cdf = jnp.sum(frac[:-1] * lines_cdf, axis=-1) + frac[-1] * (e - e_lo) / (e_hi - e_lo)
             prob = (cdf[1:] - cdf[:-1]) / (cdf[-1] - cdf[0])
             total = total + jnp.sum(

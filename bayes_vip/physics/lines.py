@@ -33,6 +33,7 @@ __all__ = [
     "line_group",
     "member_arrays",
     "pep_signal",
+    "si_ka_ev",
     "SIGNAL_CHOICES",
 ]
 
@@ -171,6 +172,15 @@ def catalogue(use_overrides: bool = True) -> dict[str, LineGroup]:
         key="Cu Kb PEP", lines=(Line("Cu", "Kb1 PEP", PEP_LINES["Kb1"], 1.0, _PEP_SOURCE),)
     )
     return out
+
+
+@lru_cache(maxsize=1)
+def si_ka_ev() -> float:
+    """Intensity-weighted Si Ka energy [eV] (xraydb): what a Si escape peak loses."""
+    import xraydb
+
+    lines = [v for k, v in xraydb.xray_lines("Si", "K").items() if k.startswith("Ka")]
+    return float(sum(v.energy * v.intensity for v in lines) / sum(v.intensity for v in lines))
 
 
 def line_group(key: str) -> LineGroup:

@@ -1,4 +1,6 @@
-"""SDD detector response in JAX: line shape, resolution, bin integrals, ADC calibration.
+"""SDD detector response in JAX: line shape (density), resolution, bin integrals, ADC
+calibration. The line response integrated over bins (the CDF every analysis uses) is
+``physics.kernel.line_cumulative``.
 
 All functions are pure, differentiable and broadcast over their arguments. Call them with
 float64 enabled (``jax.config.update("jax_enable_x64", True)``, done by the CLI and the
@@ -19,12 +21,9 @@ Gaussian. We normalise the whole line to 1 and write it with a tail fraction ``f
 
     shape(x) = (1 - f) * Gauss(x; mu, sigma) + f * T(x; mu, sigma, beta) / A_t
 
-Its CDF is closed-form::
+Its CDF is closed-form (``physics.kernel``)::
 
     C(x) = Phi(u) + f * exp(k u + k^2/2) * Phi(-(u + k)),   u = (x-mu)/sigma, k = 1/beta
-
-evaluated in log space with ``log_ndtr`` so that it neither overflows nor loses precision
-far from the peak.
 
 Resolution (DESIGN.md): ``sigma(E) = sqrt(noise^2 + F * w * E)``.
 Calibration (seed 002 eq. 1): ``E = p0 + p1*ADC + p2*ADC^2``.
@@ -33,7 +32,7 @@ Calibration (seed 002 eq. 1): ``E = p0 + p1*ADC + p2*ADC^2``.
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax.scipy.special import log_ndtr, ndtr
+from jax.scipy.special import log_ndtr
 
 from bayes_vip.physics.constants import W_SI_EV
 
@@ -43,13 +42,8 @@ __all__ = [
     "fwhm_at",
     "gauss_pdf",
     "tail_pdf",
-    "tail_cdf",
     "line_pdf",
-    "line_cdf",
-    "multiplet_pdf",
-    "multiplet_cdf",
     "bin_integrals",
-    "multiplet_bin_integrals",
     "adc_to_energy",
     "energy_to_adc",
     "calibration_slope",
@@ -100,66 +94,14 @@ def tail_pdf(x, mu, sigma, beta):
     return (k / sigma) * jnp.exp(_tail_log_factor(u, k))
 
 
-def tail_cdf(x, mu, sigma, beta):
-    """CDF of ``tail_pdf``."""
-    u = (x - mu) / sigma
-    k = 1.0 / beta
-    return ndtr(u) + jnp.exp(_tail_log_factor(u, k))
-
-
 def line_pdf(x, mu, sigma, tail_frac, beta):
     """Gaussian plus tail, normalised to 1 [1/eV] (seed 002 eq. 4-5, one line)."""
     return (1.0 - tail_frac) * gauss_pdf(x, mu, sigma) + tail_frac * tail_pdf(x, mu, sigma, beta)
 
 
-def line_cdf(x, mu, sigma, tail_frac, beta):
-    """CDF of ``line_pdf``: Phi(u) + f exp(k u + k^2/2) Phi(-(u+k))."""
-    u = (x - mu) / sigma
-    k = 1.0 / beta
-    return ndtr(u) + tail_frac * jnp.exp(_tail_log_factor(u, k))
-
-
-def _multiplet(fn, x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV):
-    x = jnp.asarray(x)[..., None]
-    energies = jnp.asarray(energies)
-    sig = sigma_at(energies, noise_eV, fano, w_eV)
-    return jnp.sum(jnp.asarray(weights) * fn(x, energies, sig, tail_frac, beta), axis=-1)
-
-
-def multiplet_pdf(x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV=W_SI_EV):
-    """Density of a multiplet (e.g. Ka1/Ka2), each member at its own resolution [1/eV].
-
-    Parameters
-    ----------
-    x : energies [eV], shape (...,).
-    energies, weights : members' energies [eV] and weights (summing to 1), shape (m,).
-    noise_eV, fano : resolution parameters (see ``sigma_at``).
-    tail_frac, beta : tail fraction and slope shared by the members.
-    """
-    return _multiplet(line_pdf, x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV)
-
-
-def multiplet_cdf(x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV=W_SI_EV):
-    """CDF of ``multiplet_pdf``."""
-    return _multiplet(line_cdf, x, energies, weights, noise_eV, fano, tail_frac, beta, w_eV)
-
-
 def bin_integrals(cdf_at_edges):
     """Exact bin contents from a CDF evaluated at bin edges: shape (..., n+1) -> (..., n)."""
     return cdf_at_edges[..., 1:] - cdf_at_edges[..., :-1]
-
-
-def multiplet_bin_integrals(
-    edges_eV, energies, weights, noise_eV, fano, tail_frac, beta, w_eV=W_SI_EV
-):
-    """Probability of a multiplet photon to fall in each bin, by CDF differences.
-
-    ``edges_eV`` has shape (..., n+1) and may be non-uniform (e.g. ADC edges mapped to energy
-    through the calibration); the result has shape (..., n).
-    """
-    return bin_integrals(
-        multiplet_cdf(edges_eV, energies, weights, noise_eV, fano, tail_frac, beta, w_eV)
-    )
 
 
 # ----------------------------------------------------------------------------- calibration

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bayes_vip.analysis.conventions import ROI_EV, STEP1_RANGE_EV
 from bayes_vip.analysis.exposure import run_exposure
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig, with_values
@@ -28,6 +29,8 @@ def fit(
     ADC-level runs are analysed through their calibration (``bayes-vip calibrate``).
     Nothing is written unless both fits are valid (``AnalysisError`` otherwise).
     """
+    import numpy as np
+
     from bayes_vip.analysis import classic
     from bayes_vip.analysis.spectral import spectra_from_campaign
     from bayes_vip.pipeline.calibrate import energy_campaign
@@ -37,16 +40,22 @@ def fit(
     man = load_manifest(run)
     ds = energy_campaign(man)
     top = float(ds["channel_hi"].values[-1])
-    hi1 = min(classic.STEP1_RANGE[1], top)
-    hi2 = min(classic.STEP2_RANGE[1], top)
-    s1 = spectra_from_campaign(ds, classic.STEP1_RANGE[0], hi1, f.bin_eV, f.sdd, run=man.path)
-    s2 = spectra_from_campaign(ds, classic.STEP2_RANGE[0], hi2, f.bin_eV, f.sdd, run=man.path)
+    (lo1, hi1), (lo2, hi2) = STEP1_RANGE_EV, ROI_EV
+    s1 = spectra_from_campaign(ds, lo1, min(hi1, top), f.bin_eV, f.sdd, run=man.path)
+    s2 = spectra_from_campaign(ds, lo2, min(hi2, top), f.bin_eV, f.sdd, run=man.path)
     progress.stage("two-step fit and profile-likelihood scan")
     res = classic.fit_two_step(
         s1, s2, signal=config.signal_line(), statistic=f.statistic, signal_shape=f.signal_shape
     )
-    on_time = sum(float(ds["time_s"].sel(period=p)) for p in s2.periods["on"])
-    exp = run_exposure(man, charge_C=s2.charge_C, on_time_s=on_time, n_int_model=config.n_int)
+    cells = ds if f.sdd is None else ds.sel(sdd=[f.sdd])
+    live = cells["live_time_s"].values  # (period, sdd, batch)
+    exp = run_exposure(
+        man,
+        current_A=np.broadcast_to(cells["current_A"].values[:, None, None], live.shape),
+        live_s=live,
+        n_sdd=ds.sizes["sdd"],
+        n_int_model=config.n_int,
+    )
     out = classic_record(
         man.name, res, s1, s2, exp, signal_shape=f.signal_shape, config=config.to_dict()
     )

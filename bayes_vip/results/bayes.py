@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bayes_vip.bayes.data import ROI_EV
+from bayes_vip.analysis.conventions import MODEL_ROI_EV
 from bayes_vip.bayes.model import BayesData
 from bayes_vip.results.plots import save
 
@@ -109,7 +109,7 @@ def _ppc_figure(idata, data: BayesData, path: Path) -> Path:
     e = _energy_of_bins(data)[data.mask]
     cell = np.repeat(np.arange(data.n_cell), data.mask.sum(axis=1))
     on = data.current_A[data.period[cell]] > 0
-    edges = np.arange(ROI_EV[0], ROI_EV[1] + data.bin_eV / 2, data.bin_eV)
+    edges = np.arange(MODEL_ROI_EV[0], MODEL_ROI_EV[1] + data.bin_eV / 2, data.bin_eV)
     x = 0.5 * (edges[1:] + edges[:-1])
     fig, axes = plt.subplots(
         2, 2, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
@@ -155,7 +155,7 @@ def limits_record(
     lim["model"] = {
         "cells": data.n_cell,
         "bins": int(data.mask.sum()),
-        "roi_eV": list(ROI_EV),
+        "roi_eV": list(MODEL_ROI_EV),
         "bin_eV": data.bin_eV,
         "counts_per_beta2half_nominal": data.counts_per_beta2half,
         "efficiency": [data.efficiency, data.efficiency_rel],

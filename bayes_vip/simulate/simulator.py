@@ -27,7 +27,7 @@ from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path
 from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import W_SI_EV
-from bayes_vip.physics.spectrum import SI_KA_EV, SpectrumModel
+from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 from bayes_vip.seeding import seed_of
 from bayes_vip.simulate.presets import Preset, batch_lengths_s
 
@@ -37,7 +37,6 @@ __all__ = [
     "write_campaign",
     "write_energy_campaign",
     "energy_histograms",
-    "ESCAPE_GROUPS",
     "ENERGY_EDGES",
     "spectrum_model",
 ]
@@ -45,9 +44,6 @@ __all__ = [
 #: Energy binning of ``--level energy`` runs: 1 eV from 1 to 11 keV (the measured file has
 #: 1 eV bins from 1 to 10 keV; we keep 10-11 keV so the seed's 3.5-11 keV range is covered).
 ENERGY_EDGES = np.arange(1000.0, 11000.0 + 0.5, 1.0)
-
-#: Groups with a visible Si escape peak in the measured spectra (Ti and Mn lines).
-ESCAPE_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb")
 
 
 def spectrum_model(groups) -> SpectrumModel:
@@ -237,7 +233,7 @@ def simulate_campaign(
                 lambda ids, e0=e0: _sample_line(rng, ids.size, e0, sigma(e0, ids), tf, tb),
             )
             if f_esc > 0:
-                ee = e0 - SI_KA_EV
+                ee = e0 - _lines.si_ka_ev()
                 emit(
                     mu * f_esc,
                     lambda ids, ee=ee: _sample_line(rng, ids.size, ee, sigma(ee, ids), tf, tb),

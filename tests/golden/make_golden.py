@@ -14,6 +14,11 @@ Timing, paths and figure names are left out: they are not results. The draws are
 chaotic in every floating-point operation of the path (calibration, classic fit, model):
 a change of 1e-14 in one calibration constant gives different draws after 50 warm-up
 iterations, so these golden values change whenever the numerics do, by design.
+
+History: first taken before the architecture change of issue 12, which kept them bit for bit
+(pipeline layer, configuration, CLI, explicit keys); retaken once after one line-response
+kernel replaced three implementations, whose effect is measured, against rounding noise,
+by ``docs/scripts/kernel_change_check.py`` (docs/architecture.md, "Numerics").
 """
 
 from __future__ import annotations

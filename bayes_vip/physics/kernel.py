@@ -1,0 +1,127 @@
+"""The line-response kernel: the fraction of a line group's X-rays that an SDD records below
+an energy.
+
+``line_cumulative`` is the one implementation of the detector's line response. Every
+analysis integrates lines through it:
+
+- ``physics.spectrum.SpectrumModel`` (the classic ``JointModel``, the synthetic spectra of
+  the peak finder and the simulator's bookkeeping);
+- the hierarchical NumPyro model (``bayes.model.expected_counts``);
+- the calibration's line fits in ADC space (``calibration.linefit``), seed 002's eq. 4 fit
+  (``calibration.cu_ka``) and the differentiable refinement (``calibration.refine``).
+
+The response of one member line at energy ``E`` (seed 002 eqs. 4-5, and docs/physics.md):
+
+- a Gaussian of width ``sigma(E) = sqrt(noise^2 + F w E)`` (``response.sigma_at``) plus the
+  low-energy tail of seed 002 eq. 5 (fraction ``tail_frac``, an exponential of decay length
+  ``tail_beta * sigma`` convolved with the Gaussian); its CDF is
+  ``Phi(u) + f exp(k u + k^2/2) Phi(-(u + k))`` with ``u = (x - E)/sigma``, ``k = 1/tail_beta``;
+- a shelf (fraction ``shelf_frac``): events spread uniformly from ``shelf_lo_eV`` up to ``E``
+  (incomplete charge collection), convolved with the Gaussian;
+- a Si escape peak (fraction ``escape_frac`` of the group): the same response at
+  ``E - E(Si Ka)`` (``lines.si_ka_ev``).
+
+Members of a group (Ka1 and Ka2, ...) are weighted by their intensities.
+
+Numerics. The tail term is computed as the product ``exp(min(k u + k^2/2, 700)) *
+Phi(-(u + k))`` rather than through ``log_ndtr``: it is about twice as cheap to
+differentiate, and exact wherever it is used, because every caller keeps
+``tail_beta >= 0.05`` (``k <= 20``): then ``k u + k^2/2`` exceeds 700 only where
+``Phi(-(u + k))`` is below 1e-300, so the product underflows to the true value, 0. (The
+classic fit bounds ``tail_beta`` to [0.05, 30], the calibration fixes it at 4, the model's
+prior puts 0.05 8.8 prior sds below its centre.) The shelf's Gaussian terms at its lower end
+vanish to below 1e-80 of the result wherever ``x - shelf_lo_eV`` exceeds 20 sigma, as they do
+over the region of interest; they are kept, so that the kernel is exact everywhere.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import Array
+from jax.scipy.special import ndtr
+from jax.typing import ArrayLike
+
+from bayes_vip.physics.constants import W_SI_EV
+from bayes_vip.physics.lines import si_ka_ev
+from bayes_vip.physics.response import sigma_at
+
+__all__ = ["SHELF_LO_EV", "TAIL_EXPONENT_CAP", "line_cumulative"]
+
+#: Lower end of every line's shelf [eV]: the low edge of the measured 2016-17 histograms
+#: (1000 eV, data README), below which no spectrum is recorded.
+SHELF_LO_EV = 1000.0
+#: Cap of the tail's exponent (exp(700) ~ 1e304 is below the float64 maximum 1.8e308).
+TAIL_EXPONENT_CAP = 700.0
+_SQRT_2PI = float(jnp.sqrt(2.0 * jnp.pi))
+
+
+def _peak(x: Array, e: Array, sigma: Array, tail_frac: ArrayLike, k: ArrayLike) -> Array:
+    """Gaussian plus tail, CDF at x; returns (u, ndtr(u), cdf) to share work."""
+    u = (x - e) / sigma
+    phi_u = ndtr(u)
+    cdf = phi_u + tail_frac * jnp.exp(jnp.minimum(k * u + 0.5 * k * k, TAIL_EXPONENT_CAP)) * ndtr(
+        -(u + k)
+    )
+    return u, phi_u, cdf
+
+
+def _ramp(y: Array, z: Array, phi_z: Array, sigma: Array) -> Array:
+    """Integral of Phi((t)/sigma) dt from -inf to y: y Phi(y/sigma) + sigma phi(y/sigma),
+    given z = y/sigma and Phi(z)."""
+    return y * phi_z + sigma * jnp.exp(-0.5 * z * z) / _SQRT_2PI
+
+
+def line_cumulative(
+    x: ArrayLike,
+    energies: ArrayLike,
+    weights: ArrayLike,
+    noise: ArrayLike,
+    fano: ArrayLike,
+    tail_frac: ArrayLike,
+    tail_beta: ArrayLike,
+    shelf_frac: ArrayLike | None = None,
+    *,
+    escape_frac: ArrayLike | None = None,
+    shelf_lo_eV: float = SHELF_LO_EV,
+    w_eV: float = W_SI_EV,
+) -> Array:
+    """Fraction of each line group's X-rays recorded below ``x``.
+
+    Parameters
+    ----------
+    x : energies [eV] (or ADC channels, with ``fano = 0``), shape (..., n).
+    energies, weights : member energies and weights (summing to 1 per group; padding members
+        have weight 0), shape (G, M) (``lines.member_arrays``).
+    noise, fano : the resolution, ``sigma(E) = sqrt(noise^2 + fano w E)``; ``fano = 0`` makes
+        ``noise`` the Gaussian width itself (any units).
+    tail_frac, tail_beta : the seed-002 tail's fraction and slope (decay length in sigmas).
+    shelf_frac : the shelf's fraction; None for no shelf (nothing computed).
+    escape_frac : the Si escape fraction of each group, shape (G,); None for none.
+    shelf_lo_eV : the shelf's lower end [eV].
+    w_eV : the pair-creation energy in Si [eV].
+
+    Returns
+    -------
+    Array of shape (..., n, G): the CDF of each unit-intensity group at ``x``.
+    """
+    x = jnp.asarray(x)[..., None, None]
+    en = jnp.asarray(energies)
+    sig = sigma_at(en, noise, fano, w_eV)  # (G, M)
+    k = 1.0 / tail_beta
+    u, phi_u, main = _peak(x, en, sig, tail_frac, k)
+    per_member = main
+    if shelf_frac is not None:
+        # U(lo, E) convolved with N(0, sigma): [R(x - lo) - R(x - E)] / (E - lo)
+        y_lo = x - shelf_lo_eV
+        z_lo = y_lo / sig
+        shelf = (_ramp(y_lo, z_lo, ndtr(z_lo), sig) - _ramp(x - en, u, phi_u, sig)) / (
+            en - shelf_lo_eV
+        )
+        per_member = (1.0 - shelf_frac) * main + shelf_frac * shelf
+    if escape_frac is not None:
+        f_esc = jnp.asarray(escape_frac)[:, None]
+        e_esc = en - si_ka_ev()
+        sig_esc = sigma_at(e_esc, noise, fano, w_eV)
+        escape = _peak(x, e_esc, sig_esc, tail_frac, k)[2]
+        per_member = per_member + f_esc * (escape - main)
+    return jnp.sum(jnp.asarray(weights) * per_member, axis=-1)
