@@ -179,8 +179,10 @@ def info(run: Run = DEMO_RUN, json_out: Json = False) -> None:
 @app.command()
 @_options(*(f"simulation.{k}" for k in ("preset", "seed", "signal_counts", "signal", "level")))
 def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
-    """Write a simulated campaign: data files, and run.toml with the truth (default out:
-    runs/demo for the demo, else runs/sim-PRESET)."""
+    """Write a simulated campaign: data files, and run.toml with the truth.
+
+    Default out: runs/demo for the demo, else runs/sim-PRESET.
+    """
     req = SimulationRequest.validated(**_kwargs(o))
     out = out or (DEMO_RUN if req.preset == "demo" else Path(f"runs/sim-{req.preset}"))
     _run(json_out, _render.render_simulate, lambda p: _simulate.simulate(req, out, progress=p))
@@ -218,7 +220,9 @@ def calibrate(
           "sample.prior_upper", "signal", "n_int", "sample.seed")  # fmt: skip
 def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
     """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed.
-    Exit code 3 when a sampler gate fails."""
+
+    Exit code 3 when a sampler gate fails.
+    """
     cfg = load_config(run, config_file=config, overrides=o)
     host_devices(cfg.sample.chains)  # before JAX loads: one CPU device per chain
     record = _run(json_out, _render.render_sample, _analysis(cfg, _sample.sample, run))
@@ -230,8 +234,10 @@ def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *
 @_options(*(f"train.{k}" for k in ("seed", "n_train", "epochs", "n_finetune",
                                    "finetune_epochs", "metrics_n")))  # fmt: skip
 def train_peakfinder(out: Out = None, json_out: Json = False, *, o) -> None:
-    """Train the seed-002 peak-finder CNN on synthetic spectra (CPU, about 10 minutes; default
-    out: models/peakfinder)."""
+    """Train the seed-002 peak-finder CNN on synthetic spectra (CPU, about 10 minutes).
+
+    Default out: models/peakfinder.
+    """
     out = out or Path("models/peakfinder")
     _run(json_out, _render.render_train, lambda p: _train.train(out, **_kwargs(o), progress=p))
 
@@ -240,8 +246,10 @@ def train_peakfinder(out: Out = None, json_out: Json = False, *, o) -> None:
 @_options(*(f"transport.{k}" for k in ("experiment", "current_A", "fermi_velocity_factor",
                                        "rs_bound")))  # fmt: skip
 def transport(out: Out = None, json_out: Json = False, *, o) -> None:
-    """Seed 001 transport model: every quantity with unit and equation, figures (default
-    out: results/transport)."""
+    """Seed 001 transport model: every quantity with unit and equation, figures.
+
+    Default out: results/transport.
+    """
     from bayes_vip.pipeline.transport import DEFAULT_OUT, transport  # scipy: about 1 s
 
     job = functools.partial(transport, out_dir=out or DEFAULT_OUT, **_kwargs(o))

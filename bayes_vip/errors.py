@@ -7,7 +7,7 @@ exit code 2. This module imports nothing from the package, so every layer may us
 
 from __future__ import annotations
 
-__all__ = ["BayesVipError", "InputError", "AnalysisError"]
+__all__ = ["AnalysisError", "BayesVipError", "InputError"]
 
 
 class BayesVipError(Exception):

@@ -14,8 +14,10 @@ __all__ = ["seed_of"]
 
 
 def seed_of(rng: np.random.Generator) -> int | None:
-    """The integer seed a generator was made from (``numpy.random.default_rng(seed)``), for
-    the record; None when it was made otherwise (from OS entropy or a spawned sequence)."""
+    """The integer seed a generator was made from (``numpy.random.default_rng(seed)``).
+
+    For the record; None when it was made otherwise (from OS entropy or a spawned sequence).
+    """
     seq = getattr(rng.bit_generator, "seed_seq", None)
     entropy = getattr(seq, "entropy", None)
     if isinstance(entropy, int) and not getattr(seq, "spawn_key", ()):

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from bayes_vip.io.provenance import record
+
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,7 +91,7 @@ def main() -> int:
             capture_output=True,
         )
         out["training_s (measured now, with metrics)"] = round(time.perf_counter() - t, 1)
-    print(json.dumps(out, indent=1))
+    print(json.dumps(record(out), indent=1))
     return 0
 
 

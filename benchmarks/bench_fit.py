@@ -18,14 +18,15 @@ import time
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bayes_vip.analysis import classic  # noqa: E402
-from bayes_vip.analysis.spectral import spectra_from_campaign  # noqa: E402
-from bayes_vip.io.campaign import load_campaign  # noqa: E402
-from bayes_vip.physics.lines import pep_signal  # noqa: E402
-from bayes_vip.simulate.presets import preset  # noqa: E402
-from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign  # noqa: E402
+from bayes_vip.analysis import classic
+from bayes_vip.analysis.spectral import spectra_from_campaign
+from bayes_vip.io.campaign import load_campaign
+from bayes_vip.io.provenance import record
+from bayes_vip.physics.lines import pep_signal
+from bayes_vip.simulate.presets import preset
+from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 
 
 def _time_fit(ds, statistic: str) -> dict:
@@ -60,16 +61,12 @@ def main() -> int:
             "simulate_s": round(prep, 1),
             **{s: _time_fit(ds, s) for s in ("chi2", "poisson")},
         }
-    print(
-        json.dumps(
-            {
-                "benchmark": "classic two-step fit incl. profile scan",
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "results": results,
-            },
-            indent=1,
-        )
-    )
+    out = {
+        "benchmark": "classic two-step fit incl. profile scan",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "results": results,
+    }
+    print(json.dumps(record(out), indent=1))
     return 0
 
 

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bayes_vip.io.provenance import record
+
 REPO = Path(__file__).resolve().parents[1]
 MEASURED = REPO / "runs" / "vip2-2016-17"
 
@@ -85,8 +87,16 @@ def _child(run: Path, chains: int, warmup: int, samples: int, grad: bool = False
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={chains}",
     }
     r = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(run), str(chains), str(warmup), str(samples)]
-        + ["grad" if grad else "-"],
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(run),
+            str(chains),
+            str(warmup),
+            str(samples),
+            "grad" if grad else "-",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -157,7 +167,7 @@ def main() -> int:
                 scaling.append(r)
                 print(json.dumps(r), flush=True)
             out["cells_scaling"] = scaling
-    print(json.dumps(out, indent=1))
+    print(json.dumps(record(out), indent=1))
     return 0
 
 

@@ -15,6 +15,8 @@ import sys
 import tempfile
 import time
 
+from bayes_vip.io.provenance import record
+
 
 def _one(name: str, queue) -> None:
     os.environ.setdefault("JAX_ENABLE_X64", "1")
@@ -57,20 +59,16 @@ def main() -> int:
         p.start()
         results.append(q.get())
         p.join()
-    print(
-        json.dumps(
-            {
-                "benchmark": "simulate",
-                "machine": {
-                    "cpus": os.cpu_count(),
-                    "python": platform.python_version(),
-                    "platform": platform.platform(),
-                },
-                "results": results,
-            },
-            indent=1,
-        )
-    )
+    out = {
+        "benchmark": "simulate",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "results": results,
+    }
+    print(json.dumps(record(out), indent=1))
     return 0
 
 

@@ -22,15 +22,16 @@ import time
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bayes_vip.analysis import classic  # noqa: E402
-from bayes_vip.analysis.spectral import spectra_from_campaign  # noqa: E402
-from bayes_vip.errors import AnalysisError  # noqa: E402
-from bayes_vip.io.campaign import load_campaign  # noqa: E402
-from bayes_vip.physics.lines import pep_signal  # noqa: E402
-from bayes_vip.simulate.presets import preset  # noqa: E402
-from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign  # noqa: E402
+from bayes_vip.analysis import classic
+from bayes_vip.analysis.spectral import spectra_from_campaign
+from bayes_vip.errors import AnalysisError
+from bayes_vip.io.campaign import load_campaign
+from bayes_vip.io.provenance import record
+from bayes_vip.physics.lines import pep_signal
+from bayes_vip.simulate.presets import preset
+from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 
 
 def main() -> int:
@@ -104,7 +105,7 @@ def main() -> int:
     }
     if args.profile:
         out["covered_by_profile_ul95"] = float(np.mean([r["ul95"] >= r["truth"] for r in rows]))
-    print(json.dumps(out, indent=1))
+    print(json.dumps(record(out), indent=1))
     return 0
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
 
@@ -56,8 +56,10 @@ def measured_campaign(measured_root):
 
 
 def write_event_manifest(run_dir: Path, periods_toml: str, *, hi: int, width: int) -> Path:
-    """A measured ADC-level run.toml reading ``ev.parquet`` beside it, with the given
-    ``[[periods]]`` tables and binning 0..hi in steps of ``width``."""
+    """A measured ADC-level run.toml reading ``ev.parquet`` beside it.
+
+    It has the given ``[[periods]]`` tables and binning 0..hi in steps of ``width``.
+    """
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "run.toml").write_text(f"""
 [run]

@@ -1,6 +1,9 @@
-"""The package's layers (docs/architecture.md): no module imports from a higher layer, there
-are no import cycles, imports between the package's own modules sit at the top of the file
-unless they are heavy, and the command line answers without loading JAX."""
+"""The package's layers (docs/architecture.md).
+
+No module imports from a higher layer, there are no import cycles, imports between the
+package's own modules sit at the top of the file unless they are heavy, and the command line
+answers without loading JAX.
+"""
 
 from __future__ import annotations
 
@@ -95,9 +98,13 @@ def _heavy(module: str, seen: frozenset = frozenset()) -> bool:
             continue
         if _is_heavy_name(name):
             return True
-        if name.startswith("bayes_vip") and name in GRAPH and name not in seen:
-            if _heavy(name, seen | {module}):
-                return True
+        if (
+            name.startswith("bayes_vip")
+            and name in GRAPH
+            and name not in seen
+            and _heavy(name, seen | {module})
+        ):
+            return True
     return False
 
 
@@ -156,7 +163,8 @@ def test_the_checks_see_a_violation(tmp_path):
     f.write_text("import os\n\ndef g():\n    from bayes_vip.pipeline import fit\n")
     assert _imports(f) == [("os", 1, True), ("bayes_vip.pipeline.fit", 4, False)]
     assert _layer("bayes_vip.pipeline.fit") > _layer("bayes_vip.physics.lines")
-    assert not _heavy("bayes_vip.errors") and _heavy("bayes_vip.physics.response")
+    assert not _heavy("bayes_vip.errors")
+    assert _heavy("bayes_vip.physics.response")
 
 
 @pytest.mark.parametrize(
@@ -178,5 +186,29 @@ def test_the_cli_answers_without_loading_jax(argv, tmp_path):
     if argv != ["--version"]:
         assert rc == "2"
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and argv[1] in lines[0], r.stderr
+        assert len(lines) == 1, r.stderr
+        assert argv[1] in lines[0], r.stderr
         assert list(tmp_path.iterdir()) == []  # no demo simulated, nothing written
+
+
+def test_the_readme_layout_and_the_architecture_page_match_the_tree():
+    """The README's layout and docs/architecture.md name every part of the package.
+
+    Every subpackage and top-level module is in both, every module has its row in the
+    architecture page, and the import test's layers are exactly the package's parts.
+    """
+    repo = PACKAGE.parent
+    readme = (repo / "README.md").read_text()
+    layout = readme[readme.index("## Layout") :]
+    arch = (repo / "docs" / "architecture.md").read_text()
+    parts = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    parts |= {p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"}
+    for part in sorted(parts):
+        assert f"bayes_vip/{part}" in layout, part
+        assert part in arch, part
+    # every layer of the import test is a real part of the package
+    assert set(LAYERS) - {"__init__"} == {p.removesuffix(".py") for p in parts}
+    for m in MODULES:  # every module has its row in the architecture page
+        rel = "/".join(m.split(".")[1:])
+        if rel and not rel.endswith("__init__") and m != "bayes_vip":
+            assert f"`{rel}.py`" in arch or f"`{rel}/" in arch, rel

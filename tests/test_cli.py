@@ -1,5 +1,8 @@
-"""The CLI as a user runs it: help, version, info, simulate, and every bad-input case
-(exit code 2, one line naming the file and field, no traceback, no output files)."""
+"""The CLI as a user runs it.
+
+Help, version, info, simulate, and every bad-input case (exit code 2, one line naming the
+file and field, no traceback, no output files).
+"""
 
 import json
 import shutil
@@ -35,7 +38,8 @@ def test_version_and_help_from_the_installed_command():
     if exe is None:
         pytest.fail("bayes-vip is not installed (pip install -e .)")
     v = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
-    assert v.returncode == 0 and v.stdout.startswith("bayes-vip ")
+    assert v.returncode == 0
+    assert v.stdout.startswith("bayes-vip ")
     h = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert h.returncode == 0
     for cmd in ("info", "simulate"):
@@ -43,7 +47,7 @@ def test_version_and_help_from_the_installed_command():
 
 
 def test_info_json_on_the_measured_run(capsys, measured_root):
-    rc, out, err = run_cli(capsys, "info", str(MEASURED_RUN), "--json")
+    rc, out, _err = run_cli(capsys, "info", str(MEASURED_RUN), "--json")
     assert rc == 0
     s = json.loads(out)
     assert [p["name"] for p in s["periods"]] == ["current-on", "current-off"]
@@ -58,7 +62,8 @@ def test_info_json_on_the_measured_run(capsys, measured_root):
 def test_info_table(capsys):
     rc, out, _ = run_cli(capsys, "info", str(MEASURED_RUN))
     assert rc == 0
-    assert "current-on" in out and "1,325,367" in out  # SDD 2, current on
+    assert "current-on" in out
+    assert "1,325,367" in out
 
 
 def test_simulate_then_info(capsys, tmp_path):
@@ -78,10 +83,13 @@ def test_simulate_then_info(capsys, tmp_path):
     )
     assert rc == 0
     res = json.loads(out)
-    assert res["events"] > 1e5 and res["signal_counts_realised"] > 0
+    assert res["events"] > 1e5
+    assert res["signal_counts_realised"] > 0
     rc, out, _ = run_cli(capsys, "info", str(out_dir), "--json")
     s = json.loads(out)
-    assert rc == 0 and s["level"] == "adc" and len(s["sdds"]) == 2
+    assert rc == 0
+    assert s["level"] == "adc"
+    assert len(s["sdds"]) == 2
     assert sum(p["counts"] for p in s["periods"]) + s["outside_binning"] == res["events"]
 
 
@@ -175,11 +183,15 @@ time_s = 10
     for cols, words in cases:
         pq.write_table(pa.table(cols), run / "ev.parquet")
         rc, out, err = run_cli(capsys, "info", str(run))
-        assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert rc == 2, err
+        assert out == "", err
+        assert len(err.strip().splitlines()) == 1, err
         assert all(w in err for w in words), (words, err)
     (run / "ev.parquet").write_bytes(b"PAR1 this is not parquet")
     rc, _, err = run_cli(capsys, "info", str(run))
-    assert rc == 2 and "ev.parquet" in err and "corrupt" in err
+    assert rc == 2
+    assert "ev.parquet" in err
+    assert "corrupt" in err
 
 
 def test_simulate_bad_arguments_write_nothing(capsys, tmp_path):
@@ -189,8 +201,10 @@ def test_simulate_bad_arguments_write_nothing(capsys, tmp_path):
         (["--preset", "vip3"], "--preset"),
         (["--signal", "kz"], "--signal"),
     ):
-        rc, out, err = run_cli(capsys, "simulate", "--out", str(out_dir), *args)
-        assert rc == 2 and word in err and len(err.strip().splitlines()) == 1, err
+        rc, _out, err = run_cli(capsys, "simulate", "--out", str(out_dir), *args)
+        assert rc == 2, err
+        assert word in err, err
+        assert len(err.strip().splitlines()) == 1, err
         assert not out_dir.exists()
 
 
@@ -201,4 +215,5 @@ def test_module_entry_point():
         text=True,
         timeout=60,
     )
-    assert r.returncode == 0 and "bayes-vip" in r.stdout
+    assert r.returncode == 0
+    assert "bayes-vip" in r.stdout

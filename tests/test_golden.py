@@ -1,5 +1,6 @@
-"""Regression: two end-to-end commands give the golden numbers (tests/golden/, made by
-tests/golden/make_golden.py) to 1e-9 relative.
+"""Regression: two end-to-end commands give the golden numbers to 1e-9 relative.
+
+The golden numbers are in tests/golden/, made by tests/golden/make_golden.py.
 
 Only the keys the golden files hold are compared, so a result may gain new entries; every
 number it already had must stay. The sample golden holds the posterior draws themselves.

@@ -1,2 +1,4 @@
-"""Analysis layer: the spectral model shared by the analyses, the classic fit, and later the
-hierarchical model and its limits."""
+"""Analysis layer: the conventions and spectral model of both analyses; the classic fit.
+
+The hierarchical Bayesian model, one layer up, reuses them (``bayes_vip.bayes``).
+"""

@@ -1,5 +1,7 @@
-"""The classic frequentist analysis of seed 000 sec. 3: a two-step simultaneous fit of the
-current-on and current-off spectra with MINUIT, N_X, and the Ramberg-Snow limit.
+"""The classic frequentist analysis of seed 000 sec. 3.
+
+A two-step simultaneous fit of the current-on and current-off spectra with MINUIT, N_X, and
+the Ramberg-Snow limit.
 
 Step 1 (3.5-11 keV, clipped to the data): the Ti and Mn lines fix the Fano factor and the
 noise; shapes (tail, escape, shelf, continuum slope) are shared, intensities and continuum
@@ -41,10 +43,10 @@ from bayes_vip.physics.lines import LineGroup, line_group
 from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 
 __all__ = [
-    "FitResult",
     "ClassicResult",
-    "fit_two_step",
+    "FitResult",
     "cost_function",
+    "fit_two_step",
 ]
 
 
@@ -87,9 +89,8 @@ def cost_function(statistic: str):
             return 2.0 * jnp.sum(mu - n + jnp.where(n > 0, n * jnp.log(n_safe / mu), 0.0))
 
         return dev
-    raise InputError(
-        f"unknown statistic {statistic!r}; choose chi2 or poisson", field="fit.statistic"
-    )
+    msg = f"unknown statistic {statistic!r}; choose chi2 or poisson"
+    raise InputError(msg, field="fit.statistic")
 
 
 @dataclass
@@ -113,9 +114,11 @@ class FitResult:
 
     @property
     def ndf(self) -> int:
+        """Degrees of freedom of the fit: bins minus free parameters."""
         return self.n_bins - self.n_free
 
     def quality(self) -> dict:
+        """The fit's quality as a dict: validity, limits, statistic, ndf and range [eV]."""
         return {
             "is_valid": self.is_valid,
             "has_accurate_covar": self.has_accurate_covar,
@@ -128,6 +131,7 @@ class FitResult:
         }
 
     def to_dict(self) -> dict:
+        """The fit as a dict: its ``quality()`` with the values, errors and fixed values."""
         return {**self.quality(), "values": self.values, "errors": self.errors, "fixed": self.fixed}
 
 
@@ -135,8 +139,11 @@ _COMPILED: dict[tuple, tuple] = {}
 
 
 def _compiled(jm: JointModel, edges: np.ndarray, statistic: str):
-    """Jitted statistic and gradient f(x, counts, fixed_values), shared by all JointModels of
-    the same structure on the same bins (toys and profile scans compile once)."""
+    """Jitted statistic and gradient ``f(x, counts, fixed_values)`` of ``jm`` on ``edges``.
+
+    Shared by all JointModels of the same structure on the same bins (toys and profile scans
+    compile once).
+    """
     key = (jm.structure(), edges.tobytes(), statistic)
     if key not in _COMPILED:
         stat = cost_function(statistic)
@@ -271,14 +278,21 @@ def _start(jm: JointModel, spectra: Spectra, shapes: dict) -> dict:
 
 def _check(res: FitResult, step: str) -> None:
     if not res.is_valid:
-        raise AnalysisError(
+        msg = (
             f"{step}: MINUIT did not find a valid minimum "
             f"(statistic {res.fval:.1f}, parameters at limits: {res.at_limit})"
         )
+        raise AnalysisError(msg)
 
 
 @dataclass
 class ClassicResult:
+    """The classic two-step analysis (``fit_two_step``): both fits, N_X, limits and decisions.
+
+    ``fwhm_cu_ka`` maps each spectrum to the FWHM at Cu Ka1 and its error [eV]; ``decisions``
+    holds the likelihood-ratio tests (``_decide``) that chose the models.
+    """
+
     step1: FitResult
     step2: FitResult
     statistic: str
@@ -318,7 +332,9 @@ def _fwhm(res: FitResult, s: str, energy: float) -> tuple[float, float]:
 
 
 def _decide(simple: FitResult, richer: FitResult, what: str) -> dict:
-    """Keep the richer model when it lowers the statistic beyond the 3-sigma point
+    """Choose between a simpler and a richer fit by a likelihood-ratio test at 3 sigma.
+
+    The richer model is kept when it lowers the statistic beyond the 3-sigma point
     (p < 0.0027) of chi2 with as many degrees of freedom as it adds parameters.
 
     If one of the two fits has no valid minimum, the other is kept and the reason recorded.
@@ -375,9 +391,12 @@ def fit_two_step(
     """
     lo2, hi2 = spectra2.edges[0], spectra2.edges[-1]
     if not any(lo2 <= e <= hi2 for e in signal.energies):
-        raise InputError(
+        msg = (
             f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
-            f"range {lo2:g}-{hi2:g} eV",
+            f"range {lo2:g}-{hi2:g} eV"
+        )
+        raise InputError(
+            msg,
             field="signal",
         )
     fixed_exp = {f"{s}.exp_level": 0.0 for s in SPECTRA}  # 1-keV exponential: nil above 3.5 keV
@@ -495,7 +514,8 @@ def profile_upper_limits(fitter: _Fitter, best: FitResult, cls=CLS) -> dict[str,
             m.fixed[name] = True
         m.migrad(ncall=100000)
         if not m.valid:
-            raise AnalysisError(f"profile scan: no valid minimum at N_X = {n:.4g}")
+            msg = f"profile scan: no valid minimum at N_X = {n:.4g}"
+            raise AnalysisError(msg)
         return float(m.fval)
 
     n_hat = max(best.values["N_X"], 0.0)

@@ -1,5 +1,7 @@
-"""The conventions both analyses share: fit ranges, the region of interest, the line groups in
-them, and the levels of every upper limit. Each is named here once.
+"""The conventions both analyses share, each named here once.
+
+Fit ranges, the region of interest, the line groups in them, and the levels of every upper
+limit.
 
 Seed 000 sec. 3 fits the current-on and current-off spectra in two steps: 3.5-11 keV (step 1,
 which fixes the resolution on the strong Ti and Mn lines) and 7-11 keV (step 2: the region

@@ -24,7 +24,7 @@ from bayes_vip.io.campaign import edges as campaign_edges
 from bayes_vip.physics.lines import LineGroup
 from bayes_vip.physics.spectrum import PARAM_NAMES, SpectrumModel
 
-__all__ = ["SPECTRA", "Spectra", "spectra_from_campaign", "JointModel"]
+__all__ = ["SPECTRA", "JointModel", "Spectra", "spectra_from_campaign"]
 
 #: The two spectra of a simultaneous fit, in order.
 SPECTRA = ("on", "off")
@@ -41,6 +41,7 @@ class Spectra:
 
     @property
     def centres(self) -> np.ndarray:
+        """Bin centres [eV], shape (n,)."""
         return 0.5 * (self.edges[1:] + self.edges[:-1])
 
 
@@ -53,9 +54,12 @@ def spectra_from_campaign(
     batches are summed unless ``sdd`` is given.
     """
     if ds.attrs.get("level") != "energy":
-        raise InputError(
+        msg = (
             "the classic fit needs energy-calibrated spectra; this is an ADC-level "
-            "run: calibrate it first, or simulate it at energy level",
+            "run: calibrate it first, or simulate it at energy level"
+        )
+        raise InputError(
+            msg,
             file=run,
             field="run.level",
         )
@@ -67,35 +71,36 @@ def spectra_from_campaign(
     }
     for g, label in (("on", "current-on (current_A > 0)"), ("off", "current-off (0 A)")):
         if not groups[g]:
+            msg = f"the run has no {label} period; the simultaneous fit needs both"
             raise InputError(
-                f"the run has no {label} period; the simultaneous fit needs both",
+                msg,
                 file=run,
                 field="periods",
             )
     e = campaign_edges(ds)
     widths = np.diff(e)
     if not np.allclose(widths, widths[0]):
-        raise InputError("non-uniform energy bins cannot be rebinned", file=run, field="binning")
+        msg = "non-uniform energy bins cannot be rebinned"
+        raise InputError(msg, file=run, field="binning")
     w0 = float(widths[0])
     k = bin_eV / w0
     if k < 1 or abs(k - round(k)) > 1e-9:
-        raise InputError(
-            f"{bin_eV:g} eV is not a multiple of the data's {w0:g} eV bins", field="fit.bin_eV"
-        )
-    k = int(round(k))
+        msg = f"{bin_eV:g} eV is not a multiple of the data's {w0:g} eV bins"
+        raise InputError(msg, field="fit.bin_eV")
+    k = round(k)
     i0 = int(np.searchsorted(e, lo - 1e-9))
     i1 = int(np.searchsorted(e, hi - 1e-9))
     if e[0] > lo + 1e-9 or e[-1] < hi - 1e-9:
+        msg = f"fit range {lo:g}-{hi:g} eV is outside the data ({e[0]:g}-{e[-1]:g} eV)"
         raise InputError(
-            f"fit range {lo:g}-{hi:g} eV is outside the data ({e[0]:g}-{e[-1]:g} eV)",
+            msg,
             file=run,
             field="binning",
         )
     n = (i1 - i0) // k
     if sdd is not None and sdd not in ds["sdd"].values:
-        raise InputError(
-            f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}", field="fit.sdd"
-        )
+        msg = f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}"
+        raise InputError(msg, field="fit.sdd")
     sel = ds["counts"] if sdd is None else ds["counts"].sel(sdd=[sdd])
     counts = np.zeros((2, n))
     for j, g in enumerate(SPECTRA):
@@ -137,6 +142,7 @@ class JointModel:
     shift: bool = False
 
     def __post_init__(self):
+        """Name the parameters, check ``fixed`` and ``signal_shape``, build the signal's model."""
         names = []
         group_keys = [g.key if isinstance(g, LineGroup) else g for g in self.model.groups]
         self.group_keys = tuple(group_keys)
@@ -154,12 +160,12 @@ class JointModel:
         self.all_names = tuple(names)
         unknown = set(self.fixed) - set(names)
         if unknown:
-            raise ValueError(f"fixed parameters {sorted(unknown)} are not in the model")
+            msg = f"fixed parameters {sorted(unknown)} are not in the model"
+            raise ValueError(msg)
         self.free_names = tuple(n for n in names if n not in self.fixed)
         if self.signal_shape not in ("response", "gaussian"):
-            raise ValueError(
-                f"signal_shape must be 'response' or 'gaussian', not {self.signal_shape!r}"
-            )
+            msg = f"signal_shape must be 'response' or 'gaussian', not {self.signal_shape!r}"
+            raise ValueError(msg)
         if self.signal is not None:
             m = self.model
             self._signal_model = SpectrumModel(
@@ -172,6 +178,7 @@ class JointModel:
 
     @property
     def fixed_names(self) -> tuple[str, ...]:
+        """Names of the fixed parameters, in the order of ``fixed``."""
         return tuple(self.fixed)
 
     def fixed_vector(self) -> np.ndarray:

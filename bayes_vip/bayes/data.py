@@ -30,18 +30,22 @@ __all__ = ["build_data", "default_upper", "energy_cells", "init_values"]
 
 
 def energy_cells(ds: xr.Dataset, bin_eV: float):
-    """The model's cells of an energy-level Campaign: one per (period, SDD) with live time,
-    batches summed, ``bin_eV`` bins over ``MODEL_ROI_EV``. Returns edges, counts, mask, live times,
-    period, SDD and batch indices (and two Nones: no calibration at energy level)."""
+    """The model's cells of an energy-level Campaign: one per (period, SDD) with live time.
+
+    Batches are summed; the bins are ``bin_eV`` wide over ``MODEL_ROI_EV``. Returns edges,
+    counts, mask, live times, period, SDD and batch indices (and two Nones: no calibration at
+    energy level).
+    """
     e = np.append(ds["channel_lo"].values, ds["channel_hi"].values[-1])
     w = float(np.diff(e)[0])
-    k = int(round(bin_eV / w))
+    k = round(bin_eV / w)
     i0 = int(np.searchsorted(e, MODEL_ROI_EV[0] - 1e-9))
     i1 = int(np.searchsorted(e, min(MODEL_ROI_EV[1], e[-1]) - 1e-9))
     n = (i1 - i0) // k
     if n < 20:
+        msg = f"the run's energy range {e[0]:g}-{e[-1]:g} eV does not cover {MODEL_ROI_EV} eV"
         raise InputError(
-            f"the run's energy range {e[0]:g}-{e[-1]:g} eV does not cover {MODEL_ROI_EV} eV",
+            msg,
             field="binning",
         )
     c = ds["counts"].sum("batch").values[..., i0 : i0 + n * k]
@@ -75,15 +79,16 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None, bin_eV: f
     live = d["live_time_s"].values
     cells = [tuple(x) for x in np.argwhere(ok & (live > 0))]
     if not cells:
-        raise InputError("no calibrated cell in calibration.nc", field="status")
-    lo = [int(math.ceil(float(energy_to_adc(MODEL_ROI_EV[0], p[c])))) for c in cells]
-    hi = [int(math.floor(float(energy_to_adc(MODEL_ROI_EV[1], p[c])))) for c in cells]
+        msg = "no calibrated cell in calibration.nc"
+        raise InputError(msg, field="status")
+    lo = [math.ceil(float(energy_to_adc(MODEL_ROI_EV[0], p[c]))) for c in cells]
+    hi = [math.floor(float(energy_to_adc(MODEL_ROI_EV[1], p[c]))) for c in cells]
     n_ch = counts.shape[-1]
     if adc_group is None:  # channels per bin: bin_eV at Cu Ka with the median gain
         gain = np.median(
             [float(calibration_slope(energy_to_adc(E_REF, p[c]), p[c])) for c in cells]
         )
-        adc_group = max(1, int(round(bin_eV / gain)))
+        adc_group = max(1, round(bin_eV / gain))
     nb = [max(0, (min(h, n_ch) - a) // adc_group) for a, h in zip(lo, hi, strict=True)]
     m = max(nb)
     edges = np.zeros((len(cells), m + 1))
@@ -109,9 +114,11 @@ def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None, bin_eV: f
 
 
 def _calibration_lines(cal: xr.Dataset, cells) -> dict:
-    """The fitted positions of the calibration lines outside ``MODEL_ROI_EV`` (their counts are not
-    in the model's spectra), per cell, with their strongest member's energy, as the classic
-    quadratic fit uses them (``calibration.linefit.fit_calibration``)."""
+    """The fitted positions of the calibration lines outside ``MODEL_ROI_EV``, per cell.
+
+    Their counts are not in the model's spectra. Each line comes with its strongest member's
+    energy, as the classic quadratic fit uses them (``calibration.linefit.fit_calibration``).
+    """
     names = [str(x) for x in cal["line"].values]
     energy = np.array([_lines.line_group(k).energies[0] for k in names])
     keep = (energy < MODEL_ROI_EV[0]) | (energy > MODEL_ROI_EV[1])
@@ -130,8 +137,11 @@ def _reference_calibration(p_std: np.ndarray, sdd: np.ndarray) -> np.ndarray:
 
 
 def _cell_corrections(p_std: np.ndarray, p_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(c0, c1) per cell that carry the reference calibration closest (least squares over the
-    region) to the cell's classic one: the starting point of the model's corrections."""
+    """The starting point of the model's corrections: (c0, c1) per cell.
+
+    They carry the reference calibration closest (least squares over the region) to the cell's
+    classic one.
+    """
     from bayes_vip.physics.response import adc_to_energy, energy_to_adc
 
     c = np.zeros((len(p_std), 2))
@@ -155,12 +165,16 @@ def build_data(
     cal: xr.Dataset | None = None,
     adc_group: int | None = None,
 ) -> BayesData:
-    """BayesData of a run; ``classic`` is its ``classic.json``; ``cal`` its calibration
-    (ADC level); ``bin_eV`` the bin width of the model's spectra (``sample.bin_eV``)."""
+    """BayesData of a run.
+
+    ``classic`` is its ``classic.json``; ``cal`` its calibration (ADC level); ``bin_eV`` the
+    bin width of the model's spectra (``sample.bin_eV``).
+    """
     level = ds.attrs["level"]
     if level == "adc":
         if cal is None:
-            raise InputError("ADC-level run without calibration", field="calibration.nc")
+            msg = "ADC-level run without calibration"
+            raise InputError(msg, field="calibration.nc")
         edges, counts, mask, live, period, sdd, batch, p_std, cells = _adc_cells(
             ds, cal, adc_group, bin_eV
         )
@@ -174,20 +188,25 @@ def build_data(
     names = [str(x) for x in ds["period"].values]
     current = np.asarray(ds["current_A"].values, dtype=float)
     if not np.any(current[period] > 0):
-        raise InputError(
+        msg = (
             "the run has no current-on data (no period with current_A > 0): there is no "
-            "signal to constrain",
+            "signal to constrain"
+        )
+        raise InputError(
+            msg,
             file=man.path,
             field="periods.current_A",
         )
     if not np.any(current[period] == 0):
+        msg = "the run has no current-off period; the background needs one"
         raise InputError(
-            "the run has no current-off period; the background needs one",
+            msg,
             file=man.path,
             field="periods.current_A",
         )
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
-        raise InputError("counts must be finite and >= 0", file=man.path, field="counts")
+        msg = "counts must be finite and >= 0"
+        raise InputError(msg, file=man.path, field="counts")
     n_sdd = len(sdd_ids)
     exp = run_exposure(
         man, current_A=current[period], live_s=live, n_sdd=n_sdd, n_int_model=n_int_model
@@ -307,8 +326,10 @@ def init_values(data: BayesData, prior: str) -> dict:
 
 
 def default_upper(data: BayesData, classic: dict, prior: str) -> float:
-    """Upper bound of the flat signal prior: 20 classic sigmas above max(N_X, 0), in counts
-    (flat-counts) or in units of ``BETA_UNIT`` (flat-beta)."""
+    """Upper bound of the flat signal prior: 20 classic sigmas above max(N_X, 0).
+
+    In counts (flat-counts) or in units of ``BETA_UNIT`` (flat-beta).
+    """
     n_max = max(float(classic["N_X"]), 0.0) + 20.0 * float(classic["sigma_N_X"])
     if prior == "flat-counts":
         return n_max

@@ -1,4 +1,4 @@
-"""Is the calibration drift of an ADC-level simulated run recovered by the posterior?
+"""Whether the posterior recovers the calibration drift of an ADC-level simulated run.
 
 For every cell (period, SDD, batch) we take the ADC value at which the *true* calibration
 puts a reference energy (Cu Ka1, and the region's ends) and ask the posterior which energy
@@ -16,7 +16,7 @@ from bayes_vip.bayes.model import BayesData, cell_energy
 from bayes_vip.physics.lines import line_group
 from bayes_vip.physics.response import adc_to_energy, energy_to_adc
 
-__all__ = ["REFERENCE_EV", "true_cell_calibration", "calibration_recovery"]
+__all__ = ["REFERENCE_EV", "calibration_recovery", "true_cell_calibration"]
 
 #: Energies [eV] at which the recovered calibration is checked: the region's lower end, Cu
 #: Ka1 (``physics.lines``: seed 002 eq. 3) and near its upper end.
@@ -30,8 +30,12 @@ def true_cell_calibration(man, data: BayesData) -> np.ndarray:
 
 
 def calibration_recovery(idata, data: BayesData, p_true: np.ndarray, cl: float = 0.95) -> dict:
-    """Per cell and reference energy: classic error, posterior mean error and sd, and
-    whether the central ``cl`` interval contains the truth."""
+    """How well the posterior recovers each cell's true calibration, with summaries.
+
+    Per cell and reference energy (``REFERENCE_EV``): classic error, posterior mean error and
+    sd [eV], and whether the central ``cl`` interval contains the truth; then the fraction
+    covered and the rms errors over all of them.
+    """
     c0 = idata.posterior["cal_c0"].values.reshape(-1, data.n_cell)
     c1 = idata.posterior["cal_c1"].values.reshape(-1, data.n_cell)
     c2 = idata.posterior["cal_c2"].values.reshape(-1, data.n_sdd)[:, data.sdd]

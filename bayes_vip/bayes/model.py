@@ -1,5 +1,6 @@
-"""The hierarchical NumPyro model of a VIP-2 campaign (DESIGN.md, "Hierarchical Bayesian
-model"): one model for both data levels.
+"""The hierarchical NumPyro model of a VIP-2 campaign: one model for both data levels.
+
+See DESIGN.md, "Hierarchical Bayesian model".
 
 Cells and bins
 --------------
@@ -47,14 +48,14 @@ from bayes_vip.physics.lines import LineGroup, member_arrays
 from bayes_vip.physics.spectrum import linear_continuum_cumulative
 
 __all__ = [
-    "BayesData",
+    "BETA_UNIT",
+    "E_REF",
     "PRIORS",
     "PRIOR_SCALES",
-    "E_REF",
-    "BETA_UNIT",
-    "vip_model",
-    "expected_counts",
+    "BayesData",
     "cell_energy",
+    "expected_counts",
+    "vip_model",
 ]
 
 #: sd of the shelf-fraction prior, centred on the classic step-1 value (1-10 keV). Over
@@ -120,14 +121,17 @@ class BayesData:
 
     @property
     def n_period(self) -> int:
+        """Number of periods."""
         return len(self.period_names)
 
     @property
     def n_sdd(self) -> int:
+        """Number of SDDs."""
         return len(self.sdd_ids)
 
     @property
     def n_cell(self) -> int:
+        """Number of cells (spectra)."""
         return self.counts.shape[0]
 
     @property
@@ -138,8 +142,10 @@ class BayesData:
 
 
 def cell_energy(p_ref, c0, c1, c2, adc):
-    """Energy [eV] of ADC values under the model's calibration of a cell: its reference
-    calibration plus the correction c0 + c1 u + c2 u^2, u = (E_ref - E_REF)/1000 [keV].
+    """Energy [eV] of ADC values under the model's calibration of a cell.
+
+    The calibration is the cell's reference calibration plus the correction
+    c0 + c1 u + c2 u^2, u = (E_ref - E_REF)/1000 [keV].
 
     Broadcasts: ``p_ref`` (..., 3); c0, c1, c2 (...); ``adc`` (..., n).
     """
@@ -271,7 +277,8 @@ def vip_model(
         n_x = numpyro.sample("N_X", dist.Uniform(0.0, upper))
         numpyro.deterministic("beta2half_1e29", n_x / k)
     else:
-        raise ValueError(f"prior must be one of {PRIORS}, not {prior!r}")
+        msg = f"prior must be one of {PRIORS}, not {prior!r}"
+        raise ValueError(msg)
     mu = expected_counts(data, s, n_x)
     mu_obs = mu[np.asarray(data.mask)]
     numpyro.sample(

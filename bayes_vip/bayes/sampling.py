@@ -49,24 +49,28 @@ def chain_method(chains: int) -> str:
 
 
 def _classic_start(data, prior, upper, key):
-    """The classic starting point on the unconstrained space; named errors where the log
-    density or its gradient is not finite there."""
+    """The classic starting point on the unconstrained space.
+
+    Raises named errors where the log density or its gradient is not finite there.
+    """
     from numpyro.infer import init_to_value
     from numpyro.infer.util import initialize_model
 
     vals = init_values(data, prior)
     for name in ("beta2half_1e29", "N_X"):
         if name in vals and not 0.0 <= vals[name] < upper:
-            raise AnalysisError(
+            msg = (
                 f"the signal prior's upper bound {upper:g} excludes the classic estimate "
                 f"({name} = {vals[name]:.3g}); raise it (sample.prior_upper)"
             )
+            raise AnalysisError(msg)
     bad = [k for k, v in vals.items() if not np.all(np.isfinite(v))]
     if bad:
-        raise AnalysisError(
+        msg = (
             f"the model's log density is not finite at the classic starting point "
             f"(non-finite start for {bad}; check classic.json)"
         )
+        raise AnalysisError(msg)
     try:
         info = initialize_model(
             key,
@@ -76,20 +80,21 @@ def _classic_start(data, prior, upper, key):
             validate_grad=False,
         )
     except (ValueError, RuntimeError) as exc:
-        raise AnalysisError(
-            f"the model's log density is not finite at the classic starting point ({exc})"
-        ) from None
+        msg = f"the model's log density is not finite at the classic starting point ({exc})"
+        raise AnalysisError(msg) from None
     z0 = info.param_info.z
     pot = info.potential_fn
     val, grad = jax.value_and_grad(pot)(z0)
     if not np.isfinite(float(val)):
-        raise AnalysisError(
+        msg = (
             "the model's log density is not finite at the classic starting point "
             "(NaN in the expected counts)"
         )
+        raise AnalysisError(msg)
     bad = [k for k, g in grad.items() if not np.all(np.isfinite(np.asarray(g)))]
     if bad:
-        raise AnalysisError(f"NaN in the model's gradient at the starting point, sites {bad}")
+        msg = f"NaN in the model's gradient at the starting point, sites {bad}"
+        raise AnalysisError(msg)
     return z0
 
 
@@ -131,9 +136,11 @@ class Posterior:
         return jnp.asarray(self.data.counts if counts is None else counts)
 
     def laplace(self, counts=None, *, start=None, max_iter: int = 5000) -> dict:
-        """Posterior mode (L-BFGS on the unconstrained space, from the classic start or
-        ``start``) and the inverse Hessian there: the Laplace approximation that sets NUTS's
-        initial dense mass matrix and the chains' starting points.
+        """Posterior mode and the inverse Hessian there: the Laplace approximation.
+
+        The mode is found by L-BFGS on the unconstrained space, from the classic start or
+        ``start``. The approximation sets NUTS's initial dense mass matrix and the chains'
+        starting points.
 
         Returns ``flat_map`` (unconstrained, in the order of ``jax.flatten_util.ravel_pytree``),
         ``cov`` (inverse Hessian, same order), the optimiser's ``message``/``iterations``,
@@ -164,7 +171,8 @@ class Posterior:
             e[i] = h[i]
             hess[:, i] = (fun(x + e)[1] - fun(x - e)[1]) / (2.0 * h[i])
         if not np.all(np.isfinite(hess)):
-            raise AnalysisError("NaN in the model's Hessian at the posterior mode")
+            msg = "NaN in the model's Hessian at the posterior mode"
+            raise AnalysisError(msg)
         hess = 0.5 * (hess + hess.T)
         w, v = np.linalg.eigh(hess)
         # directions the data do not curve (or curve the wrong way at a bound): unit scale
@@ -182,8 +190,7 @@ class Posterior:
     def _laplace_draws(
         lap: dict, draws: int, *, rng: np.random.Generator, spread: float = 1.0
     ) -> np.ndarray:
-        """(draws, n) unconstrained draws from the Laplace approximation, sd scaled by
-        ``spread``."""
+        """(draws, n) unconstrained draws from the Laplace approximation, sd x ``spread``."""
         n = len(lap["flat_map"])
         chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
         z = rng.standard_normal((draws, n))
@@ -198,8 +205,11 @@ class Posterior:
         spread: float = 1.0,
         counts=None,
     ):
-        """One start per chain, shape (chains, n): a draw from the Laplace approximation
-        (scaled by ``spread``), kept only where the log density is finite, else the mode."""
+        """One unconstrained start per chain, shape (chains, n).
+
+        Each is a draw from the Laplace approximation (scaled by ``spread``), kept only where
+        the log density is finite, else the mode.
+        """
         c = self._counts(counts)
         out = self._laplace_draws(lap, chains, rng=rng, spread=spread)
         for i, f in enumerate(out):
@@ -226,9 +236,11 @@ class Posterior:
         return {k: jnp.stack([s[k] for s in out]) for k in out[0]}
 
     def laplace_idata(self, lap: dict, draws: int = 400, *, rng: np.random.Generator, counts=None):
-        """Draws from the Laplace approximation, constrained (deterministic sites included),
-        as an InferenceData with one chain: a quick look at the posterior, not a substitute
-        for NUTS."""
+        """Constrained draws from the Laplace approximation as an InferenceData with one chain.
+
+        Deterministic sites are included. A quick look at the posterior, not a substitute for
+        NUTS.
+        """
         import arviz as az
 
         z = self._laplace_draws(lap, draws, rng=rng)
@@ -246,8 +258,10 @@ class Posterior:
         method: str | None = None,
         progress_bar: bool = True,
     ):
-        """A numpyro MCMC (dense-mass NUTS, mass adapted from ``inverse_mass_matrix``) whose
-        ``run(key, counts=..., init_params=...)`` compiles once for this layout."""
+        """A numpyro MCMC: dense-mass NUTS, mass adapted from ``inverse_mass_matrix``.
+
+        Its ``run(key, counts=..., init_params=...)`` compiles once for this layout.
+        """
         from numpyro.infer import MCMC, NUTS, init_to_value
 
         kernel = NUTS(
@@ -282,9 +296,10 @@ class Posterior:
         target_accept: float = 0.9,
         max_tree_depth: int = 8,
     ):
-        """Dense-mass NUTS for this layout, compiled once for any counts: warm-up and sampling
-        of a chain are one ``jax.lax.scan`` over numpyro's functional NUTS kernel
-        (``numpyro.infer.hmc.hmc``), with the counts, the starting point and the initial
+        """Dense-mass NUTS for this layout, compiled once for any counts.
+
+        Warm-up and sampling of a chain are one ``jax.lax.scan`` over numpyro's functional NUTS
+        kernel (``numpyro.infer.hmc.hmc``), with the counts, the starting point and the initial
         inverse mass matrix as traced arguments.
 
         ``numpyro.infer.MCMC`` re-traces its set-up for every ``run``; for toys of one layout
@@ -344,7 +359,8 @@ class Posterior:
             vals = self._constrain(z.reshape(-1, n), c)
             nonfinite = [k for k, v in vals.items() if not np.all(np.isfinite(np.asarray(v)))]
             if nonfinite:
-                raise AnalysisError(f"NaN produced in the model while sampling, at {nonfinite}")
+                msg = f"NaN produced in the model while sampling, at {nonfinite}"
+                raise AnalysisError(msg)
             posterior = {
                 k: np.asarray(v).reshape(chains, samples, *v.shape[1:]) for k, v in vals.items()
             }
@@ -363,8 +379,10 @@ class Posterior:
 def run_nuts(
     mcmc, post: Posterior, lap: dict, *, key: jax.Array, rng: np.random.Generator, counts=None
 ):
-    """Run ``mcmc`` from Laplace starts (drawn with ``rng``) on ``counts``, with the chains'
-    random key ``key``; named error on a NaN."""
+    """Run ``mcmc`` from Laplace starts (drawn with ``rng``) on ``counts``.
+
+    The chains' random key is ``key``; a NaN in the samples raises a named error.
+    """
     c = post._counts(counts)
     init = post.starts(lap, mcmc.num_chains, rng=rng, counts=c)
     mcmc.run(
@@ -376,7 +394,8 @@ def run_nuts(
     s = mcmc.get_samples()
     nonfinite = [k for k, v in s.items() if not np.all(np.isfinite(np.asarray(v)))]
     if nonfinite:
-        raise AnalysisError(f"NaN produced in the model while sampling, at sites {nonfinite}")
+        msg = f"NaN produced in the model while sampling, at sites {nonfinite}"
+        raise AnalysisError(msg)
     mcmc.laplace = {k: lap[k] for k in ("message", "iterations", "potential_at_map", "seconds")}
     return mcmc
 
@@ -426,8 +445,10 @@ def sample_posterior(
 def to_inference_data(
     mcmc, data: BayesData, prior: str, upper: float, *, key: jax.Array, thin_to: int = 100
 ):
-    """ArviZ InferenceData with a thinned posterior predictive of the observed bins
-    (drawn with ``key``)."""
+    """ArviZ InferenceData with a thinned posterior predictive of the observed bins.
+
+    The predictive draws are made with ``key``.
+    """
     import arviz as az
     from numpyro.infer import Predictive
 
@@ -450,8 +471,11 @@ def to_inference_data(
 
 
 def savage_dickey(x: np.ndarray, prior_density_at_zero: float) -> dict:
-    """Bayes factor of no signal (x = 0) against signal from the posterior density at the
-    boundary x = 0 (reflected Gaussian KDE, Silverman bandwidth) over the prior's."""
+    """Savage-Dickey Bayes factor of no signal (x = 0) against signal.
+
+    The ratio of the posterior density at the boundary x = 0 (reflected Gaussian KDE,
+    Silverman bandwidth) to the prior's.
+    """
     x = np.asarray(x, dtype=float).ravel()
     refl = np.concatenate([x, -x])
     h = 1.06 * refl.std() * refl.size ** (-0.2)

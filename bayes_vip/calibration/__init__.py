@@ -1,2 +1,4 @@
-"""Calibration layer: the peak-finder CNN (seed 002 sec. 3.1); line fits and the
-differentiable refinement follow (issue 5)."""
+"""Calibration layer (seed 002): the peak-finder CNN, line fits, the quadratic calibration.
+
+Also the differentiable refinement and seed 002's Cu Ka fit.
+"""

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-__all__ = ["PeakSearch", "TUNED", "search_lines", "match_lines"]
+__all__ = ["TUNED", "PeakSearch", "match_lines", "search_lines"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class PeakSearch:
     gain_range: tuple[float, float] = (2.0, 4.0)  # eV/ADC allowed by the pattern match
 
     def to_dict(self) -> dict:
+        """The parameters as a dict."""
         return asdict(self)
 
 

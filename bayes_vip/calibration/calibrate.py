@@ -34,11 +34,11 @@ from bayes_vip.physics.constants import FANO_START, W_SI_EV
 __all__ = [
     "MIN_COUNTS",
     "CalibrationWarning",
-    "regroup_batches",
-    "check_seeds",
     "calibrate",
     "calibrated_campaign",
     "cell_energy_histograms",
+    "check_seeds",
+    "regroup_batches",
 ]
 
 #: Fewest counts in a (SDD, batch) histogram that we try to calibrate. At the measured rates
@@ -59,7 +59,8 @@ def regroup_batches(ds: xr.Dataset, batch_hours: float | None) -> xr.Dataset:
     if batch_hours is None:
         return ds
     if not (batch_hours > 0 and math.isfinite(batch_hours)):
-        raise InputError(f"must be > 0, got {batch_hours}", field="calibration.batch_hours")
+        msg = f"must be > 0, got {batch_hours}"
+        raise InputError(msg, field="calibration.batch_hours")
     width = batch_hours * 3600.0
     start = ds["batch_start_s"].values  # (period, batch)
     live = ds["live_time_s"].values  # (period, sdd, batch)
@@ -179,8 +180,9 @@ def calibrate(
     Excluded cells are named in a ``CalibrationWarning`` and in ``reason``.
     """
     if ds.attrs.get("level") != "adc":
+        msg = f"run {ds.attrs.get('run_name')!r} is at energy level; calibrate needs ADC data"
         raise InputError(
-            f"run {ds.attrs.get('run_name')!r} is at energy level; calibrate needs ADC data",
+            msg,
             field="run.level",
         )
     from bayes_vip.calibration.train import load_model, predict_adc
@@ -199,7 +201,8 @@ def calibrate(
         if live[ip, js, ib] > 0
     ]
     if not present:
-        raise InputError("the run has no cells with live time", field="periods")
+        msg = "the run has no cells with live time"
+        raise InputError(msg, field="periods")
     x = prepare(np.stack([counts[c] for c in present]).astype(float))
     seeds = predict_adc(model, x) * (n_ch / 4096.0)
     messages: list[str] = []
@@ -328,8 +331,10 @@ def calibrate(
 def cell_energy_histograms(
     counts: np.ndarray, p: np.ndarray, edges: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
-    """Energy histograms of ADC histograms ``counts`` (..., n_adc) through calibrations ``p``
-    (..., 3): every count is placed uniformly within its channel (dither), then calibrated.
+    """Energy histograms (..., n_bins) of ADC histograms through calibrations ``p``.
+
+    ``counts`` has shape (..., n_adc), ``p`` (..., 3): every count is placed uniformly within
+    its channel (dither, with ``rng``), then calibrated and binned on ``edges``.
 
     Events outside ``edges`` are not in the result (the caller counts them).
     """
@@ -369,8 +374,9 @@ def calibrated_campaign(
     hours = cal.attrs.get("batch_hours", float("nan"))
     ds = regroup_batches(ds_adc, None if not np.isfinite(hours) else hours)
     if ds.sizes["batch"] != cal.sizes["batch"] or list(ds["sdd"].values) != list(cal["sdd"].values):
+        msg = "calibration does not match the run's SDDs/batches; re-run calibrate"
         raise InputError(
-            "calibration does not match the run's SDDs/batches; re-run calibrate",
+            msg,
             field="calibration.nc",
         )
     p = cal[f"p_{which}"].values

@@ -35,8 +35,11 @@ CU_KA_BIN_EV = 10.0
 
 @jax.jit
 def _eq4_expected(q, edges):
-    """Seed 002 eq. 4: Ka1 at mu, Ka2 at mu - 20 eV with 51/100 of its area, each with the
-    eq. 5 tail (shared fraction), on a linear background; q = mu, sigma, A, tail, m, C."""
+    """Seed 002 eq. 4: expected counts in the bins ``edges`` for q = mu, sigma, A, tail, m, C.
+
+    Ka1 at mu, Ka2 at mu - 20 eV with 51/100 of its area, each with the eq. 5 tail (shared
+    fraction), on a linear background.
+    """
     mu, sig, amp, tail, m, c = q
     grp = _lines.line_group("Cu Ka")
     d = grp.energies[1] - grp.energies[0]  # -20 eV (seed: 8027.8 - 8047.8)
@@ -69,7 +72,7 @@ def fit_cu_ka(counts: np.ndarray, edges: np.ndarray) -> dict:
     reports; the fit itself minimises the Poisson deviance.
     """
     sel = (edges[:-1] >= CU_KA_RANGE[0] - 1e-9) & (edges[1:] <= CU_KA_RANGE[1] + 1e-9)
-    k = int(round(CU_KA_BIN_EV / np.diff(edges)[0]))
+    k = round(CU_KA_BIN_EV / np.diff(edges)[0])
     c = counts[sel]
     n = len(c) // k
     c = c[: n * k].reshape(n, k).sum(axis=1)

@@ -27,12 +27,12 @@ from bayes_vip.physics.response import sigma_at
 from bayes_vip.simulate.presets import MEASURED_2016_17
 
 __all__ = [
-    "WINDOW_EV",
     "TAIL_BETA",
-    "expected_counts",
+    "WINDOW_EV",
     "LineFit",
-    "fit_line",
+    "expected_counts",
     "fit_calibration",
+    "fit_line",
 ]
 
 #: Fit window of each line, [eV] below and above its strongest member. Chosen to stay clear
@@ -82,8 +82,10 @@ _PAD = 64
 
 
 def _expected(q, lo, n, offsets, weights, width: int):
-    """Expected counts in ``width`` channels from ``lo`` (the first ``n`` are the window);
-    q = (mu, sigma, amp, tail, b0, b1) in ADC."""
+    """Expected counts in ``width`` channels from ``lo`` (the first ``n`` are the window).
+
+    q = (mu, sigma, amp, tail, b0, b1) in ADC.
+    """
     mu, sig, amp, tail, b0, b1 = q
     e = lo + jnp.arange(width + 1, dtype=jnp.float64)
     cdf = line_cumulative(e, (mu + offsets)[None, :], weights[None, :], sig, 0.0, tail, TAIL_BETA)
@@ -121,8 +123,8 @@ def fit_line(counts: np.ndarray, key: str, seed_adc: float, gain: float) -> Line
     offsets = (grp.energies - e1) / gain
     mu0 = seed_adc - float(np.dot(grp.weights, offsets))
     w_lo, w_hi = WINDOW_EV[key]
-    lo = int(math.floor(mu0 + w_lo / gain))
-    hi = int(math.ceil(mu0 + w_hi / gain))
+    lo = math.floor(mu0 + w_lo / gain)
+    hi = math.ceil(mu0 + w_hi / gain)
     n = hi - lo
     if lo < 0 or hi > counts.size or n < 20:
         return LineFit(key, False, message=f"window {lo}..{hi} outside the spectrum")
@@ -167,7 +169,7 @@ def fit_line(counts: np.ndarray, key: str, seed_adc: float, gain: float) -> Line
     try:
         m.migrad()
         m.hesse()
-    except Exception as exc:  # noqa: BLE001 - a failed fit is reported, never raised
+    except Exception as exc:
         return LineFit(key, False, message=f"fit failed: {exc}")
     v = m.values
     ok = bool(m.valid and np.isfinite(m.errors["mu"]) and m.errors["mu"] > 0)

@@ -15,7 +15,7 @@ from bayes_vip.calibration.peakfinder import LINES
 from bayes_vip.calibration.synthetic import N_ADC, draw_spectra, line_energies
 from bayes_vip.seeding import seed_of
 
-__all__ = ["LEVELS", "evaluate_levels", "summarise_errors", "TOLERANCE_ADC"]
+__all__ = ["LEVELS", "TOLERANCE_ADC", "evaluate_levels", "summarise_errors"]
 
 #: Total counts per spectrum of the held-out sets (a 2-day VIP-2 batch has ~6e4 counts per
 #: SDD; a month ~1e6).
@@ -24,7 +24,7 @@ TOLERANCE_ADC = 10.0
 
 
 def summarise_errors(err: np.ndarray, counts: float) -> dict:
-    """err (n, 5) absolute errors [ADC] (4096 where a line was not found)."""
+    """Err (n, 5) absolute errors [ADC] (4096 where a line was not found)."""
     return {
         "counts": counts,
         "n": int(err.shape[0]),

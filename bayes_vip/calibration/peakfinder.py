@@ -22,10 +22,10 @@ import numpy as np
 from flax import nnx
 
 __all__ = [
-    "LINES",
-    "INPUT_BINS",
-    "N_PARAMS",
     "DROPOUT_RATE",
+    "INPUT_BINS",
+    "LINES",
+    "N_PARAMS",
     "PeakFinder",
     "count_params",
     "prepare",

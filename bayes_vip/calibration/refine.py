@@ -43,7 +43,7 @@ from bayes_vip.physics.constants import FANO_START
 from bayes_vip.physics.kernel import line_cumulative
 from bayes_vip.physics.response import energy_to_adc
 
-__all__ = ["WINDOWS", "ANCHORS", "RefineResult", "refine"]
+__all__ = ["ANCHORS", "WINDOWS", "RefineResult", "refine"]
 
 #: Energy windows [eV] and the line groups in them. "Cu" is the seed's ROI (eq. 3).
 WINDOWS = {
@@ -61,6 +61,12 @@ DEFAULT_ITERATIONS = 200
 
 @dataclass
 class RefineResult:
+    """What ``refine`` returns: refined calibrations, their covariance, resolution and tail.
+
+    ``noise_eV`` is per (period, SDD); ``loglik`` holds the log-likelihood at the start and
+    after each iteration; ``windows`` names the energy windows fitted (``WINDOWS``).
+    """
+
     p: np.ndarray  # (n_cell, 3) refined (p0, p1, p2)
     cov: np.ndarray  # (n_cell, 3, 3)
     anchor_shift_eV: np.ndarray  # (n_cell, 3) correction at the anchors
@@ -113,7 +119,8 @@ def refine(
     progress : optional ``progress(iteration, loglik)``.
     """
     if lines not in ("cu", "all"):
-        raise ValueError(f"lines must be 'cu' or 'all', not {lines!r}")
+        msg = f"lines must be 'cu' or 'all', not {lines!r}"
+        raise ValueError(msg)
     names = ("Cu",) if lines == "cu" else ("Ti", "Mn", "Cu")
     counts = np.asarray(counts)
     p_std = np.asarray(p_std, dtype=float)

@@ -27,7 +27,7 @@ from bayes_vip.physics.response import energy_to_adc
 from bayes_vip.simulate.presets import MEASURED_2016_17
 from bayes_vip.simulate.simulator import spectrum_model
 
-__all__ = ["Variations", "draw_spectra", "line_energies", "N_ADC"]
+__all__ = ["N_ADC", "Variations", "draw_spectra", "line_energies"]
 
 #: ADC channels of the spectra (12-bit, as the simulator presets).
 N_ADC = 4096
@@ -60,6 +60,7 @@ class Variations:
     exp_len: tuple[float, float] = (100.0, 400.0)  # eV
 
     def to_dict(self) -> dict:
+        """The ranges as a dict (stored in the peak finder's metadata)."""
         return asdict(self)
 
 

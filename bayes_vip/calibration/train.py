@@ -36,11 +36,11 @@ from bayes_vip.io.atomic import atomic_path, write_json
 
 __all__ = [
     "TrainSpec",
-    "train_peakfinder",
-    "save_model",
-    "load_model",
     "default_model_dir",
+    "load_model",
     "predict_adc",
+    "save_model",
+    "train_peakfinder",
 ]
 
 REPO_MODELS = Path(__file__).resolve().parents[2] / "models" / "peakfinder"
@@ -70,6 +70,7 @@ class TrainSpec:
     variations: dict = field(default_factory=lambda: Variations().to_dict())
 
     def to_dict(self) -> dict:
+        """The specification as a dict (stored in the metadata)."""
         return asdict(self)
 
 
@@ -192,9 +193,8 @@ def save_model(model: PeakFinder, out: str | os.PathLike, metadata: dict) -> Pat
     for layer, leaves in nnx.to_pure_dict(nnx.state(model, nnx.Param)).items():
         for name, arr in leaves.items():
             flat[f"{layer}/{name}"] = np.asarray(arr, dtype=np.float32)
-    with atomic_path(out / "weights.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **flat)
+    with atomic_path(out / "weights.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **flat)
     meta = {
         "architecture": {
             "name": "seed 002 sec. 3.1 two-branch CNN",
@@ -218,17 +218,18 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[PeakFinder, dict]
     wfile, mfile = d / "weights.npz", d / "metadata.json"
     for f in (wfile, mfile):
         if not f.is_file():
-            raise InputError(
-                "peak-finder model file missing; run `bayes-vip train-peakfinder`", file=f
-            )
+            msg = "peak-finder model file missing; run `bayes-vip train-peakfinder`"
+            raise InputError(msg, file=f)
     try:
         meta = json.loads(mfile.read_text())
         arrays = dict(np.load(wfile))
     except Exception as exc:
-        raise InputError(f"cannot read the peak-finder model: {exc}", file=d) from None
+        msg = f"cannot read the peak-finder model: {exc}"
+        raise InputError(msg, file=d) from None
     if meta.get("n_params") != N_PARAMS:
+        msg = f"model has {meta.get('n_params')} parameters, this code expects {N_PARAMS}"
         raise InputError(
-            f"model has {meta.get('n_params')} parameters, this code expects {N_PARAMS}",
+            msg,
             file=mfile,
             field="n_params",
         )
@@ -240,7 +241,8 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[PeakFinder, dict]
         for name in leaves:
             key = f"{layer}/{name}"
             if key not in arrays or arrays[key].shape != leaves[name].shape:
-                raise InputError(f"weights lack {key!r} or have the wrong shape", file=wfile)
+                msg = f"weights lack {key!r} or have the wrong shape"
+                raise InputError(msg, file=wfile)
             leaves[name] = jnp.asarray(arrays[key], dtype=jnp.float32)
     nnx.replace_by_pure_dict(st, pure)
     nnx.update(model, st)

@@ -13,7 +13,7 @@ coordinates
     ``channel_lo`` / ``channel_hi`` (channel): bin edges, in eV (energy level) or ADC;
     ``current_A`` and ``time_s`` (period); ``batch_start_s`` (period, batch): start of each
     batch, in live seconds since the start of its period.
-attributes
+dataset attributes
     ``run_name``, ``kind`` (measured/simulated), ``level`` (energy/adc), ``unit`` (eV/ADC),
     ``manifest_json`` (the manifest as parsed), ``bayes_vip_version``.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Final, cast
 
 import numpy as np
 import xarray as xr
@@ -30,20 +31,20 @@ import xarray as xr
 from bayes_vip import __version__
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path
-from bayes_vip.io.manifest import Manifest, load_manifest
+from bayes_vip.io.manifest import Binning, Manifest, load_manifest
 from bayes_vip.io.readers import EventList, read_parquet, read_th1, read_ttree
 
 __all__ = [
-    "build_campaign",
-    "load_campaign",
-    "save_campaign",
-    "open_campaign",
-    "edges",
-    "summary",
     "NETCDF_ENGINE",
+    "build_campaign",
+    "edges",
+    "load_campaign",
+    "open_campaign",
+    "save_campaign",
+    "summary",
 ]
 
-NETCDF_ENGINE = "h5netcdf"
+NETCDF_ENGINE: Final = "h5netcdf"
 
 
 def edges(ds: xr.Dataset) -> np.ndarray:
@@ -101,49 +102,54 @@ def _dataset(
 
 
 def _from_th1(man: Manifest) -> xr.Dataset:
-    hists: dict[tuple[str, int], np.ndarray] = {}
-    flows: dict[tuple[str, int], float] = {}
+    # keys (period, SDD); a root-th1 source always names its period (load_manifest)
+    hists: dict[tuple[str | None, int], np.ndarray] = {}
+    flows: dict[tuple[str | None, int], float] = {}
     ref_edges, ref_src = None, None
     for i, src in enumerate(man.sources):
         if src.format != "root-th1":
+            msg = "cannot mix root-th1 with event-list sources in one run"
             raise InputError(
-                "cannot mix root-th1 with event-list sources in one run",
+                msg,
                 file=man.path,
                 field=f"sources[{i}].format",
             )
         for sdd in src.sdds:
-            key = src.histogram.format(sdd=sdd)
+            key = cast(str, src.histogram).format(sdd=sdd)  # required for root-th1 sources
             h = read_th1(src.path, key)
             if ref_edges is None:
                 ref_edges, ref_src = h.edges, f"{src.path}:{key}"
             elif h.edges.shape != ref_edges.shape or not np.allclose(h.edges, ref_edges):
+                msg = f"binning of {key!r} differs from that of {ref_src}"
                 raise InputError(
-                    f"binning of {key!r} differs from that of {ref_src}",
+                    msg,
                     file=src.path,
                     field="histogram",
                 )
             if (src.period, sdd) in hists:
+                msg = f"period {src.period!r} SDD {sdd} is given twice"
                 raise InputError(
-                    f"period {src.period!r} SDD {sdd} is given twice",
+                    msg,
                     file=man.path,
                     field=f"sources[{i}].sdds",
                 )
             hists[(src.period, sdd)] = h.counts
             flows[(src.period, sdd)] = h.flow
     sdds = sorted({s for _, s in hists})
+    ref_edges = cast(np.ndarray, ref_edges)  # set: a manifest lists a source with an SDD
     counts = np.zeros((len(man.periods), len(sdds), 1, len(ref_edges) - 1), dtype=np.int64)
     for ip, p in enumerate(man.periods):
         if len(p.batches_s) != 1:
+            msg = "histogram (root-th1) runs have one batch per period"
             raise InputError(
-                "histogram (root-th1) runs have one batch per period",
+                msg,
                 file=man.path,
                 field=f"periods[{ip}].batches_s",
             )
         for js, s in enumerate(sdds):
             if (p.name, s) not in hists:
-                raise InputError(
-                    f"no histogram for period {p.name!r} SDD {s}", file=man.path, field="sources"
-                )
+                msg = f"no histogram for period {p.name!r} SDD {s}"
+                raise InputError(msg, file=man.path, field="sources")
             counts[ip, js, 0] = hists[(p.name, s)].astype(np.int64)
     # ROOT under/overflow: outside the histogram range, reported by `info`. (In the measured
     # file the underflow is 2**24, a float32 saturation: a lower bound, not a count.)
@@ -158,13 +164,15 @@ def _period_index(ev: EventList, man: Manifest, path: Path) -> np.ndarray:
     names = [p.name for p in man.periods]
     if ev.period_names is None:
         if np.any((ev.period < 0) | (ev.period >= len(names))):
-            raise InputError(f"period index outside 0..{len(names) - 1}", file=path, field="period")
+            msg = f"period index outside 0..{len(names) - 1}"
+            raise InputError(msg, file=path, field="period")
         return ev.period
     used = np.unique(ev.period)
     unknown = [ev.period_names[u] for u in used if ev.period_names[u] not in names]
     if unknown:
+        msg = f"period(s) {unknown} not in the manifest's [[periods]] {names}"
         raise InputError(
-            f"period(s) {unknown} not in the manifest's [[periods]] {names}",
+            msg,
             file=path,
             field="period",
         )
@@ -173,18 +181,19 @@ def _period_index(ev: EventList, man: Manifest, path: Path) -> np.ndarray:
 
 
 def _from_events(man: Manifest) -> xr.Dataset:
-    b = man.binning
-    n_ch = int(round((b.hi - b.lo) / b.width))
+    b = cast(Binning, man.binning)  # event-list sources require [binning] (load_manifest)
+    n_ch = round((b.hi - b.lo) / b.width)
     bin_edges = b.lo + b.width * np.arange(n_ch + 1)
     events = []
     for i, src in enumerate(man.sources):
         if src.format == "parquet":
             ev = read_parquet(src.path)
         elif src.format == "root-ttree":
-            ev = read_ttree(src.path, src.tree)
+            ev = read_ttree(src.path, cast(str, src.tree))  # required for root-ttree
         else:
+            msg = "cannot mix root-th1 with event-list sources in one run"
             raise InputError(
-                "cannot mix root-th1 with event-list sources in one run",
+                msg,
                 file=man.path,
                 field=f"sources[{i}].format",
             )
@@ -199,9 +208,12 @@ def _from_events(man: Manifest) -> xr.Dataset:
         nb = np.array([len(p.batches_s) for p in man.periods])[ip]
         if np.any(ev.batch >= nb):
             k = int(np.flatnonzero(ev.batch >= nb)[0])
-            raise InputError(
+            msg = (
                 f"batch {ev.batch[k]} of period {man.periods[ip[k]].name!r} does not exist "
-                f"(the manifest lists {nb[k]} batches in batches_s)",
+                f"(the manifest lists {nb[k]} batches in batches_s)"
+            )
+            raise InputError(
+                msg,
                 file=path,
                 field="batch",
             )
@@ -212,12 +224,13 @@ def _from_events(man: Manifest) -> xr.Dataset:
         outside += np.bincount(cell[~inside], minlength=np.prod(shape)).reshape(shape)
         flat = cell[inside] * n_ch + ch[inside]
         counts += np.bincount(flat, minlength=counts.size).reshape(counts.shape)
-    for ip, p in enumerate(man.periods):
-        if counts[ip].sum() + outside[ip].sum() == 0:
+    for i, p in enumerate(man.periods):
+        if counts[i].sum() + outside[i].sum() == 0:
+            msg = f"period {p.name!r} has no events in any source"
             raise InputError(
-                f"period {p.name!r} has no events in any source",
+                msg,
                 file=man.path,
-                field=f"periods[{ip}]",
+                field=f"periods[{i}]",
             )
     return _dataset(man, counts, outside, sdds, bin_edges)
 
@@ -244,12 +257,14 @@ def open_campaign(path: str | os.PathLike) -> xr.Dataset:
     """Load a Campaign written by ``save_campaign`` fully into memory."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("campaign file not found", file=path)
+        msg = "campaign file not found"
+        raise InputError(msg, file=path)
     try:
         with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
             return ds.load()
     except Exception as exc:
-        raise InputError(f"cannot read campaign netCDF: {exc}", file=path) from None
+        msg = f"cannot read campaign netCDF: {exc}"
+        raise InputError(msg, file=path) from None
 
 
 def summary(ds: xr.Dataset) -> dict:
@@ -284,7 +299,7 @@ def summary(ds: xr.Dataset) -> dict:
             "unit": ds.attrs["unit"],
             "lo": float(e[0]),
             "hi": float(e[-1]),
-            "n_bins": int(len(widths)),
+            "n_bins": len(widths),
             "width": float(widths[0]) if np.allclose(widths, widths[0]) else None,
         },
     }

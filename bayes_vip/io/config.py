@@ -131,8 +131,11 @@ class AnalysisConfig:
         return self.sources.get(key, DEFAULT)
 
     def locate(self, exc: InputError) -> InputError:
-        """``exc`` about a key that came from a file, made to name that file and
-        ``analysis.KEY``; any other error unchanged."""
+        """``exc``, made to name the file its key came from and ``analysis.KEY``.
+
+        Only an error about a key whose value came from a file is changed; any other error is
+        returned unchanged.
+        """
         src = self.sources.get(exc.field or "", DEFAULT)
         if exc.file is not None or src in (DEFAULT, COMMAND_LINE):
             return exc
@@ -163,7 +166,8 @@ def validate_signal(value: object) -> str | float:
 def _number(value: object, *, positive: bool = False, minimum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         msg = f"must be a number, got {value!r}"
-        raise ValueError(msg)
+        # ValueError, not TypeError: load_config reports a validator's ValueError
+        raise ValueError(msg)  # noqa: TRY004
     try:
         v = float(value)
     except ValueError:
@@ -185,7 +189,8 @@ def _integer(minimum: int) -> Callable[[object], int]:
     def check(value: object) -> int:
         if isinstance(value, bool):
             msg = f"must be an integer, got {value!r}"
-            raise ValueError(msg)
+            # ValueError, not TypeError: load_config reports a validator's ValueError
+            raise ValueError(msg)  # noqa: TRY004
         if isinstance(value, str):
             try:
                 value = int(value.strip())
@@ -196,7 +201,8 @@ def _integer(minimum: int) -> Callable[[object], int]:
             value = int(value)
         if not isinstance(value, int):
             msg = f"must be an integer, got {value!r}"
-            raise ValueError(msg)
+            # ValueError, not TypeError: load_config reports a validator's ValueError
+            raise ValueError(msg)  # noqa: TRY004
         if value < minimum:
             msg = f"must be >= {minimum}, got {value}"
             raise ValueError(msg)
@@ -278,7 +284,8 @@ def _flatten(table: Mapping[str, Any], file: Path) -> dict[str, Any]:
     for k, v in table.items():
         if k in _SECTIONS:
             if not isinstance(v, dict):
-                raise InputError("must be a table", file=file, field=f"analysis.{k}")
+                msg = "must be a table"
+                raise InputError(msg, file=file, field=f"analysis.{k}")
             for kk, vv in v.items():
                 out[f"{k}.{kk}"] = vv
         else:
@@ -293,14 +300,17 @@ def _flatten(table: Mapping[str, Any], file: Path) -> dict[str, Any]:
 def _read_table(path: Path) -> dict[str, Any]:
     """The ``[analysis]`` table of a TOML file (empty if it has none)."""
     if not path.is_file():
-        raise InputError("configuration file not found", file=path)
+        msg = "configuration file not found"
+        raise InputError(msg, file=path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid TOML: {exc}", file=path) from None
+        msg = f"not valid TOML: {exc}"
+        raise InputError(msg, file=path) from None
     table = data.get("analysis", {})
     if not isinstance(table, dict):
-        raise InputError("must be a table", file=path, field="analysis")
+        msg = "must be a table"
+        raise InputError(msg, file=path, field="analysis")
     return table
 
 

@@ -12,19 +12,19 @@ import os
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from bayes_vip.errors import InputError
 
 __all__ = [
     "MANIFEST_NAME",
     "SOURCE_FORMATS",
+    "Binning",
+    "Efficiency",
+    "Manifest",
     "Period",
     "Source",
     "Target",
-    "Efficiency",
-    "Binning",
-    "Manifest",
     "load_manifest",
     "manifest_path",
 ]
@@ -110,9 +110,11 @@ class Manifest:
 
     @property
     def run_dir(self) -> Path:
+        """The run directory: the folder holding the manifest."""
         return self.path.parent
 
     def period(self, name: str) -> Period:
+        """The period called ``name``; raises KeyError if there is none."""
         for p in self.periods:
             if p.name == name:
                 return p
@@ -137,7 +139,7 @@ def manifest_path(run: str | os.PathLike) -> Path:
 class _Reader:
     """Typed access to a TOML table that reports the full field path on error."""
 
-    def __init__(self, file: Path, table: dict[str, Any], prefix: str):
+    def __init__(self, file: Path, table: dict[str, Any], prefix: str) -> None:
         self.file, self.table, self.prefix = file, table, prefix
 
     def _name(self, key: str) -> str:
@@ -146,7 +148,14 @@ class _Reader:
     def fail(self, key: str, message: str) -> InputError:
         return InputError(message, file=self.file, field=self._name(key))
 
-    def get(self, key: str, kind: type | tuple[type, ...], *, required: bool = True, default=None):
+    def get(
+        self,
+        key: str,
+        kind: type | tuple[type, ...],
+        *,
+        required: bool = True,
+        default: Any = None,
+    ) -> Any:  # a TOML value: str, float, bool, list, dict, ...
         if key not in self.table:
             if required:
                 raise self.fail(key, "missing required field")
@@ -154,14 +163,45 @@ class _Reader:
         value = self.table[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
         return value
 
+    @overload
     def number(
-        self, key: str, *, required: bool = True, default=None, lo=None, lo_open=False, hi=None
-    ) -> float:
+        self,
+        key: str,
+        *,
+        required: Literal[True] = ...,
+        default: float | None = ...,
+        lo: float | None = ...,
+        lo_open: bool = ...,
+        hi: float | None = ...,
+    ) -> float: ...
+
+    @overload
+    def number(
+        self,
+        key: str,
+        *,
+        required: bool,
+        default: float | None = ...,
+        lo: float | None = ...,
+        lo_open: bool = ...,
+        hi: float | None = ...,
+    ) -> float | None: ...
+
+    def number(
+        self,
+        key: str,
+        *,
+        required: bool = True,
+        default: float | None = None,
+        lo: float | None = None,
+        lo_open: bool = False,
+        hi: float | None = None,
+    ) -> float | None:
         v = self.get(key, float, required=required, default=default)
         if v is None:
             return v
@@ -174,6 +214,12 @@ class _Reader:
             raise self.fail(key, f"must be <= {hi}, got {v}")
         return v
 
+    @overload
+    def sub(self, key: str, *, required: Literal[True] = ...) -> _Reader: ...
+
+    @overload
+    def sub(self, key: str, *, required: bool) -> _Reader | None: ...
+
     def sub(self, key: str, *, required: bool = True) -> _Reader | None:
         t = self.get(key, dict, required=required)
         return None if t is None else _Reader(self.file, t, self._name(key))
@@ -185,9 +231,8 @@ class _Reader:
         out = []
         for i, t in enumerate(arr):
             if not isinstance(t, dict):
-                raise InputError(
-                    "expected a table", file=self.file, field=f"{self._name(key)}[{i}]"
-                )
+                msg = "expected a table"
+                raise InputError(msg, file=self.file, field=f"{self._name(key)}[{i}]")
             out.append(_Reader(self.file, t, f"{self._name(key)}[{i}]"))
         return out
 
@@ -202,26 +247,26 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
     """Read and validate ``RUN/run.toml`` (or a given .toml path)."""
     path = manifest_path(run)
     if not path.is_file():
-        raise InputError(
-            "run manifest not found (expected a run directory holding run.toml)", file=path
-        )
+        msg = "run manifest not found (expected a run directory holding run.toml)"
+        raise InputError(msg, file=path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid TOML: {exc}", file=path) from None
+        msg = f"not valid TOML: {exc}"
+        raise InputError(msg, file=path) from None
     top = _Reader(path, data, "")
 
-    run = top.sub("run")
-    name = run.get("name", str)
-    kind = run.get("kind", str)
+    run_table = top.sub("run")
+    name = run_table.get("name", str)
+    kind = run_table.get("kind", str)
     if kind not in _KINDS:
-        raise run.fail("kind", f"must be one of {_KINDS}, got {kind!r}")
-    level = run.get("level", str)
+        raise run_table.fail(key="kind", message=f"must be one of {_KINDS}, got {kind!r}")
+    level = run_table.get("level", str)
     if level not in _LEVELS:
-        raise run.fail("level", f"must be one of {_LEVELS}, got {level!r}")
-    description = run.get("description", str, required=False, default="")
+        raise run_table.fail(key="level", message=f"must be one of {_LEVELS}, got {level!r}")
+    description = run_table.get("description", str, required=False, default="")
 
-    periods = []
+    periods: list[Period] = []
     for pr in top.tables("periods"):
         pname = pr.get("name", str)
         current = pr.number("current_A", lo=0.0)
@@ -231,17 +276,20 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
             batches_t: tuple[float, ...] = (time_s,)
         else:
             if not batches:
-                raise pr.fail("batches_s", "must list at least one batch live time")
+                raise pr.fail(key="batches_s", message="must list at least one batch live time")
             for i, b in enumerate(batches):
                 if isinstance(b, bool) or not isinstance(b, int | float) or not b > 0:
                     raise pr.fail(
-                        f"batches_s[{i}]", f"must be a positive number of seconds, got {b!r}"
+                        key=f"batches_s[{i}]",
+                        message=f"must be a positive number of seconds, got {b!r}",
                     )
             batches_t = tuple(float(b) for b in batches)
             if not math.isclose(sum(batches_t), time_s, rel_tol=1e-6):
-                raise pr.fail("batches_s", f"sums to {sum(batches_t)} s but time_s is {time_s} s")
+                raise pr.fail(
+                    key="batches_s", message=f"sums to {sum(batches_t)} s but time_s is {time_s} s"
+                )
         if any(p.name == pname for p in periods):
-            raise pr.fail("name", f"duplicate period name {pname!r}")
+            raise pr.fail(key="name", message=f"duplicate period name {pname!r}")
         periods.append(
             Period(
                 pname, current, time_s, batches_t, pr.get("note", str, required=False, default="")
@@ -270,36 +318,44 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         hi = bn.number("hi")
         width = bn.number("width", lo=0.0, lo_open=True)
         if hi <= lo:
-            raise bn.fail("hi", f"must exceed lo = {lo}, got {hi}")
+            raise bn.fail(key="hi", message=f"must exceed lo = {lo}, got {hi}")
         n = (hi - lo) / width
         if abs(n - round(n)) > 1e-9 * max(1.0, n):
-            raise bn.fail("width", f"(hi - lo) = {hi - lo} is not a multiple of width {width}")
+            raise bn.fail(
+                key="width", message=f"(hi - lo) = {hi - lo} is not a multiple of width {width}"
+            )
         binning = Binning(lo, hi, width)
 
     sources = []
     for sr in top.tables("sources"):
         fmt = sr.get("format", str)
         if fmt not in SOURCE_FORMATS:
-            raise sr.fail("format", f"must be one of {SOURCE_FORMATS}, got {fmt!r}")
+            raise sr.fail(key="format", message=f"must be one of {SOURCE_FORMATS}, got {fmt!r}")
         spath = _resolve(path.parent, sr.get("path", str))
         if fmt == "root-th1":
             period = sr.get("period", str)
             if period not in period_names:
+                msg = "period"
                 raise sr.fail(
-                    "period", f"{period!r} is not a period of [[periods]] ({sorted(period_names)})"
+                    msg, f"{period!r} is not a period of [[periods]] ({sorted(period_names)})"
                 )
             hist = sr.get("histogram", str)
             if "{sdd}" not in hist:
-                raise sr.fail("histogram", "must contain '{sdd}', e.g. 'withCurrentsdd{sdd}'")
+                raise sr.fail(
+                    key="histogram", message="must contain '{sdd}', e.g. 'withCurrentsdd{sdd}'"
+                )
             sdds = sr.get("sdds", list)
             if not sdds or not all(isinstance(s, int) and not isinstance(s, bool) for s in sdds):
-                raise sr.fail("sdds", f"must be a non-empty list of integer SDD ids, got {sdds!r}")
+                raise sr.fail(
+                    key="sdds", message=f"must be a non-empty list of integer SDD ids, got {sdds!r}"
+                )
             sources.append(Source(fmt, spath, period, hist, tuple(sdds)))
         else:
             tree = sr.get("tree", str) if fmt == "root-ttree" else None
             if binning is None:
+                msg = "event-list sources need a [binning] table (lo, hi, width)"
                 raise InputError(
-                    "event-list sources need a [binning] table (lo, hi, width)",
+                    msg,
                     file=path,
                     field="binning",
                 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: netCDF engine of every file we write (HDF5 through h5netcdf).
-NETCDF_ENGINE = "h5netcdf"
+NETCDF_ENGINE: Final = "h5netcdf"
 
 
 def results_dir(man: Manifest) -> Path:
@@ -54,12 +54,14 @@ def load_calibration(path: Path) -> xr.Dataset:
     import xarray as xr
 
     if not path.is_file():
-        raise InputError("no calibration; run `bayes-vip calibrate RUN` first", file=path)
+        msg = "no calibration; run `bayes-vip calibrate RUN` first"
+        raise InputError(msg, file=path)
     try:
         with xr.open_dataset(path, engine=NETCDF_ENGINE) as d:
             return d.load()
     except Exception as exc:  # h5py/xarray raise many types for a damaged file
-        raise InputError(f"cannot read calibration: {exc}", file=path) from None
+        msg = f"cannot read calibration: {exc}"
+        raise InputError(msg, file=path) from None
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -67,11 +69,14 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         out = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
+        msg = "file not found"
+        raise InputError(msg, file=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not valid JSON (truncated?): {exc}", file=path) from None
+        msg = f"not valid JSON (truncated?): {exc}"
+        raise InputError(msg, file=path) from None
     if not isinstance(out, dict):
-        raise InputError("expected a JSON object", file=path)
+        msg = "expected a JSON object"
+        raise InputError(msg, file=path)
     return out
 
 

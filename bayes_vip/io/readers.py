@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bayes_vip.errors import InputError
 
-__all__ = ["EVENT_COLUMNS", "Histogram", "EventList", "read_th1", "read_ttree", "read_parquet"]
+__all__ = ["EVENT_COLUMNS", "EventList", "Histogram", "read_parquet", "read_th1", "read_ttree"]
 
 #: Required columns of an event list; ``time_s`` is optional.
 EVENT_COLUMNS = ("period", "sdd", "batch", "adc")
@@ -50,17 +51,17 @@ class EventList:
 
 def _require_file(path: Path) -> None:
     if not path.is_file():
-        raise InputError("data file not found", file=path, field="path")
+        msg = "data file not found"
+        raise InputError(msg, file=path, field="path")
 
 
-def _open_root(path: Path):
+def _open_root(path: Path) -> Any:  # an uproot ReadOnlyDirectory (uproot ships no types)
     import uproot
 
     _require_file(path)
     try:
         f = uproot.open(path)
         f.keys()  # forces reading the directory
-        return f
     except Exception as exc:  # uproot raises many types for a truncated or corrupt file
         raise InputError(
             f"cannot read ROOT file (truncated or corrupt?): {type(exc).__name__}: {exc}".split(
@@ -68,20 +69,23 @@ def _open_root(path: Path):
             )[0],
             file=path,
         ) from None
+    else:
+        return f
 
 
 def _check_counts(counts: np.ndarray, path: Path, field: str) -> None:
     if not np.all(np.isfinite(counts)):
         bad = int(np.flatnonzero(~np.isfinite(counts))[0])
-        raise InputError(
-            f"non-finite (NaN or inf) counts, first at bin {bad}", file=path, field=field
-        )
+        msg = f"non-finite (NaN or inf) counts, first at bin {bad}"
+        raise InputError(msg, file=path, field=field)
     if np.any(counts < 0):
         bad = int(np.flatnonzero(counts < 0)[0])
-        raise InputError(f"negative counts ({counts[bad]}) at bin {bad}", file=path, field=field)
+        msg = f"negative counts ({counts[bad]}) at bin {bad}"
+        raise InputError(msg, file=path, field=field)
     if np.any(counts != np.round(counts)):
         bad = int(np.flatnonzero(counts != np.round(counts))[0])
-        raise InputError(f"non-integer counts ({counts[bad]}) at bin {bad}", file=path, field=field)
+        msg = f"non-integer counts ({counts[bad]}) at bin {bad}"
+        raise InputError(msg, file=path, field=field)
 
 
 def read_th1(path: Path, key: str) -> Histogram:
@@ -96,23 +100,23 @@ def read_th1(path: Path, key: str) -> Histogram:
     except Exception:
         hists = sorted({k.split(";")[0] for k, c in f.classnames().items() if c.startswith("TH1")})
         shown = ", ".join(hists[:12]) + (" ..." if len(hists) > 12 else "")
-        raise InputError(
-            f"no histogram {key!r} in the file; TH1 keys: {shown}", file=path, field="histogram"
-        ) from None
+        msg = f"no histogram {key!r} in the file; TH1 keys: {shown}"
+        raise InputError(msg, file=path, field="histogram") from None
     if not obj.classname.startswith("TH1"):
-        raise InputError(f"{key!r} is a {obj.classname}, not a TH1", file=path, field="histogram")
+        msg = f"{key!r} is a {obj.classname}, not a TH1"
+        raise InputError(msg, file=path, field="histogram")
     try:
         counts = np.asarray(obj.values(flow=False), dtype=np.float64)
         edges = np.asarray(obj.axis().edges(flow=False), dtype=np.float64)
         with_flow = np.asarray(obj.values(flow=True), dtype=np.float64)
     except Exception as exc:
-        raise InputError(
-            f"cannot read histogram {key!r}: {exc}", file=path, field="histogram"
-        ) from None
+        msg = f"cannot read histogram {key!r}: {exc}"
+        raise InputError(msg, file=path, field="histogram") from None
     _check_counts(counts, path, f"histogram {key}")
     flow = with_flow[0] + with_flow[-1]
     if not np.isfinite(flow):
-        raise InputError("non-finite under/overflow", file=path, field=f"histogram {key}")
+        msg = "non-finite under/overflow"
+        raise InputError(msg, file=path, field=f"histogram {key}")
     return Histogram(counts, edges, float(flow))
 
 
@@ -123,15 +127,19 @@ def _validate_events(
         if c in cols and cols[c] is not None:
             v = cols[c]
             if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
-                raise InputError("non-finite (NaN or inf) values", file=path, field=c)
+                msg = "non-finite (NaN or inf) values"
+                raise InputError(msg, file=path, field=c)
     for c in ("sdd", "batch"):
         v = cols[c]
         if v.dtype.kind not in "iu" and not np.all(v == np.round(v)):
-            raise InputError("must hold integers", file=path, field=c)
+            msg = "must hold integers"
+            raise InputError(msg, file=path, field=c)
         if np.any(v < 0):
-            raise InputError("must be >= 0", file=path, field=c)
+            msg = "must be >= 0"
+            raise InputError(msg, file=path, field=c)
     if "time_s" in cols and cols["time_s"] is not None and np.any(cols["time_s"] < 0):
-        raise InputError("negative time", file=path, field="time_s")
+        msg = "negative time"
+        raise InputError(msg, file=path, field="time_s")
     period = cols["period"]
     if period.dtype.kind not in "iu":
         if period.dtype.kind == "f" and np.all(period == np.round(period)):
@@ -158,21 +166,20 @@ def read_parquet(path: Path) -> EventList:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(
-            f"cannot read Parquet file (truncated or corrupt?): {exc}", file=path
-        ) from None
+        msg = f"cannot read Parquet file (truncated or corrupt?): {exc}"
+        raise InputError(msg, file=path) from None
     cols = {}
     names = None
     for c in (*EVENT_COLUMNS, "time_s"):
         if c not in table.column_names:
             if c == "time_s":
                 continue
-            raise InputError(
-                f"missing column; the file has {table.column_names}", file=path, field=c
-            )
+            msg = f"missing column; the file has {table.column_names}"
+            raise InputError(msg, file=path, field=c)
         col = table.column(c)
         if col.null_count:
-            raise InputError(f"{col.null_count} missing (null) values", file=path, field=c)
+            msg = f"{col.null_count} missing (null) values"
+            raise InputError(msg, file=path, field=c)
         if c == "period" and (pa.types.is_string(col.type) or pa.types.is_dictionary(col.type)):
             # names: encode in Arrow (fast) into integer codes plus the list of names
             enc = col.combine_chunks()
@@ -191,15 +198,15 @@ def read_ttree(path: Path, tree: str) -> EventList:
     try:
         t = f[tree]
     except Exception:
-        raise InputError(
-            f"no TTree {tree!r} in the file; keys: {f.keys()}", file=path, field="tree"
-        ) from None
+        msg = f"no TTree {tree!r} in the file; keys: {f.keys()}"
+        raise InputError(msg, file=path, field="tree") from None
     names = set(t.keys())
     cols = {}
     for c in (*EVENT_COLUMNS, "time_s"):
         if c not in names:
             if c == "time_s":
                 continue
-            raise InputError(f"missing branch; the tree has {sorted(names)}", file=path, field=c)
+            msg = f"missing branch; the tree has {sorted(names)}"
+            raise InputError(msg, file=path, field=c)
         cols[c] = np.asarray(t[c].array(library="np"))
     return _validate_events(cols, path, None)

@@ -8,15 +8,15 @@ from __future__ import annotations
 import scipy.constants as _sc
 
 __all__ = [
-    "E_CHARGE",
-    "M_E",
-    "H_PLANCK",
-    "HBAR",
-    "K_B",
-    "EV",
-    "W_SI_EV",
-    "SECONDS_PER_DAY",
     "CAPTURE_PROBABILITY",
+    "EV",
+    "E_CHARGE",
+    "HBAR",
+    "H_PLANCK",
+    "K_B",
+    "M_E",
+    "SECONDS_PER_DAY",
+    "W_SI_EV",
 ]
 
 #: Elementary charge [C], CODATA via scipy.constants (exact in SI 2019).

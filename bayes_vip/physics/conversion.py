@@ -23,14 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from bayes_vip.errors import InputError
 from bayes_vip.physics.constants import CAPTURE_PROBABILITY, E_CHARGE
 
-__all__ = ["N_INT_MODELS", "Exposure", "n_new", "n_int", "exposure", "beta2half_from_counts"]
+__all__ = ["N_INT_MODELS", "Exposure", "beta2half_from_counts", "exposure", "n_int", "n_new"]
 
 
-def _rs_n_int(length_cm: float, mean_free_path_cm: float, **_) -> float:
+def _rs_n_int(length_cm: float, mean_free_path_cm: float, **_: float | None) -> float:
     """Ramberg-Snow straight path: N_int = D / mu (seed 000 eq. 2)."""
     return length_cm / mean_free_path_cm
 
@@ -42,16 +43,21 @@ def _close_encounter_n_int(
     current_A: float | None = None,
     cross_section_cm2: float | None = None,
     fermi_velocity_factor: float = 0.75,
-    **_,
+    **_: float | None,
 ) -> float:
-    """Close encounters during the traversal (seed 001 sec. 3): dt_T / (l / v_F), with
-    dt_T = n e A L / I (eq. 12). Needs the current and the strip's cross-section."""
+    """Close encounters during the traversal (seed 001 sec. 3): dt_T / (l / v_F).
+
+    Here dt_T = n e A L / I (eq. 12). Needs the current and the strip's cross-section.
+    """
     from bayes_vip.physics import transport as tr
 
     if current_A is None or cross_section_cm2 is None:
-        raise InputError(
+        msg = (
             "the close-encounter N_int needs the current and the target's "
-            "cross-section (the manifest's target.cross_section_cm2, or cross_section_cm2)",
+            "cross-section (the manifest's target.cross_section_cm2, or cross_section_cm2)"
+        )
+        raise InputError(
+            msg,
             field="n_int",
         )
     _positive("current_A", current_A)
@@ -71,23 +77,26 @@ N_INT_MODELS: dict[str, Callable[..., float]] = {
 
 def _positive(name: str, value: float) -> float:
     if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise InputError(f"must be a finite number > 0, got {value!r}", field=name)
+        msg = f"must be a finite number > 0, got {value!r}"
+        raise InputError(msg, field=name)
     return float(value)
 
 
 def n_new(charge_C: float) -> float:
     """Number of new electrons injected: sum(I dt) / e, ``charge_C`` = sum(I dt) [C]."""
     if not (math.isfinite(charge_C) and charge_C >= 0):
-        raise InputError(f"must be a finite number >= 0, got {charge_C!r}", field="charge")
+        msg = f"must be a finite number >= 0, got {charge_C!r}"
+        raise InputError(msg, field="charge")
     return charge_C / E_CHARGE
 
 
-def n_int(model: str, *, length_cm: float, mean_free_path_cm: float, **context) -> float:
+def n_int(
+    model: str, *, length_cm: float, mean_free_path_cm: float, **context: float | None
+) -> float:
     """Number of electron-atom interactions per electron under ``model`` (see N_INT_MODELS)."""
     if model not in N_INT_MODELS:
-        raise InputError(
-            f"unknown N_int model {model!r}; available: {sorted(N_INT_MODELS)}", field="n_int"
-        )
+        msg = f"unknown N_int model {model!r}; available: {sorted(N_INT_MODELS)}"
+        raise InputError(msg, field="n_int")
     return N_INT_MODELS[model](
         length_cm=_positive("length_cm", length_cm),
         mean_free_path_cm=_positive("mean_free_path_cm", mean_free_path_cm),
@@ -111,7 +120,8 @@ class Exposure:
         """Expected N_X for beta^2/2 = 1."""
         return self.n_new * self.capture_probability * self.n_int * self.efficiency
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The fields and ``counts_per_beta2half``, as a JSON-serialisable dict."""
         return {**asdict(self), "counts_per_beta2half": self.counts_per_beta2half}
 
 
@@ -123,14 +133,13 @@ def exposure(
     efficiency: float,
     n_int_model: str = "rs",
     capture_probability: float = CAPTURE_PROBABILITY,
-    **context,
+    **context: float | None,
 ) -> Exposure:
     """The exposure of a measurement. ``charge_C`` = sum over current-on periods of I*dt."""
     eff = _positive("efficiency", efficiency)
     if eff > 1:
-        raise InputError(
-            f"must be <= 1 (a fraction, not a percentage), got {eff}", field="efficiency"
-        )
+        msg = f"must be <= 1 (a fraction, not a percentage), got {eff}"
+        raise InputError(msg, field="efficiency")
     charge = _positive("charge (current x time)", charge_C)
     return Exposure(
         charge_C=charge,
@@ -147,5 +156,6 @@ def exposure(
 def beta2half_from_counts(counts: float, exp: Exposure) -> float:
     """beta^2/2 corresponding to ``counts`` PEP X-rays (seed 000 eq. 2 solved for beta^2/2)."""
     if not math.isfinite(counts):
-        raise InputError(f"must be finite, got {counts!r}", field="counts")
+        msg = f"must be finite, got {counts!r}"
+        raise InputError(msg, field="counts")
     return counts / exp.counts_per_beta2half

@@ -1,5 +1,4 @@
-"""The line-response kernel: the fraction of a line group's X-rays that an SDD records below
-an energy.
+"""The line-response kernel: fraction of a line group's X-rays an SDD records below an energy.
 
 ``line_cumulative`` is the one implementation of the detector's line response. Every
 analysis integrates lines through it:
@@ -36,6 +35,8 @@ over the region of interest; they are kept, so that the kernel is exact everywhe
 
 from __future__ import annotations
 
+from typing import cast
+
 import jax.numpy as jnp
 from jax import Array
 from jax.scipy.special import ndtr
@@ -55,7 +56,9 @@ TAIL_EXPONENT_CAP = 700.0
 _SQRT_2PI = float(jnp.sqrt(2.0 * jnp.pi))
 
 
-def _peak(x: Array, e: Array, sigma: Array, tail_frac: ArrayLike, k: ArrayLike) -> Array:
+def _peak(
+    x: Array, e: Array, sigma: Array, tail_frac: ArrayLike, k: ArrayLike
+) -> tuple[Array, Array, Array]:
     """Gaussian plus tail, CDF at x; returns (u, ndtr(u), cdf) to share work."""
     u = (x - e) / sigma
     phi_u = ndtr(u)
@@ -66,8 +69,10 @@ def _peak(x: Array, e: Array, sigma: Array, tail_frac: ArrayLike, k: ArrayLike) 
 
 
 def _ramp(y: Array, z: Array, phi_z: Array, sigma: Array) -> Array:
-    """Integral of Phi((t)/sigma) dt from -inf to y: y Phi(y/sigma) + sigma phi(y/sigma),
-    given z = y/sigma and Phi(z)."""
+    """Integral of Phi((t)/sigma) dt from -inf to y: y Phi(y/sigma) + sigma phi(y/sigma).
+
+    The caller gives z = y/sigma and Phi(z).
+    """
     return y * phi_z + sigma * jnp.exp(-0.5 * z * z) / _SQRT_2PI
 
 
@@ -117,7 +122,8 @@ def line_cumulative(
         shelf = (_ramp(y_lo, z_lo, ndtr(z_lo), sig) - _ramp(x - en, u, phi_u, sig)) / (
             en - shelf_lo_eV
         )
-        per_member = (1.0 - shelf_frac) * main + shelf_frac * shelf
+        # cast: NumPy's stubs type ``ndarray * Array`` as an ndarray; at run time it is an Array
+        per_member = cast(Array, (1.0 - shelf_frac) * main + shelf_frac * shelf)
     if escape_frac is not None:
         f_esc = jnp.asarray(escape_frac)[:, None]
         e_esc = en - si_ka_ev()

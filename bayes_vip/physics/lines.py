@@ -1,5 +1,7 @@
-"""X-ray line catalogue: K lines of Ti, Mn, Fe, Ni, Cu, Zn from xraydb, the experiment's
-reference values as overrides, and the PEP-violating Cu lines.
+"""X-ray line catalogue: xraydb K lines, the experiment's reference values, the PEP Cu lines.
+
+The K lines of Ti, Mn, Fe, Ni, Cu, Zn come from xraydb, with the experiment's reference values
+as overrides; the PEP-violating Cu lines are added.
 
 A *line group* is what a Silicon Drift Detector sees as one peak: a multiplet such as
 Cu Ka = Ka1 + Ka2, whose members share the detector response and whose relative
@@ -18,23 +20,25 @@ Sources
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "ELEMENTS",
+    "PEP_LINES",
+    "REFERENCE_OVERRIDES",
+    "SIGNAL_CHOICES",
     "Line",
     "LineGroup",
-    "ELEMENTS",
-    "REFERENCE_OVERRIDES",
-    "PEP_LINES",
     "catalogue",
     "line_group",
     "member_arrays",
     "pep_signal",
     "si_ka_ev",
-    "SIGNAL_CHOICES",
 ]
 
 #: Elements whose K lines the catalogue holds (DESIGN.md, "Line catalogue").
@@ -100,7 +104,8 @@ class LineGroup:
         """Intensity-weighted mean energy [eV]."""
         return float(np.dot(self.energies, self.weights))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The group's key and its members (name, energy, weight, source), JSON-serialisable."""
         return {
             "key": self.key,
             "lines": [
@@ -187,13 +192,16 @@ def line_group(key: str) -> LineGroup:
     """The line group ``key`` (e.g. ``"Mn Ka"``); raises KeyError naming the known keys."""
     cat = catalogue()
     if key not in cat:
-        raise KeyError(f"unknown line group {key!r}; known: {', '.join(cat)}")
+        msg = f"unknown line group {key!r}; known: {', '.join(cat)}"
+        raise KeyError(msg)
     return cat[key]
 
 
-def member_arrays(groups) -> tuple[np.ndarray, np.ndarray]:
-    """Member energies and weights of line groups (or their keys), padded to (groups, max
-    members): padding repeats the first energy with weight 0."""
+def member_arrays(groups: Iterable[str | LineGroup]) -> tuple[np.ndarray, np.ndarray]:
+    """Member energies and weights of line groups (or their keys), padded to (groups, max members).
+
+    The padding repeats the first energy with weight 0.
+    """
     gs = [g if isinstance(g, LineGroup) else line_group(g) for g in groups]
     m = max(len(g.lines) for g in gs)
     en = np.zeros((len(gs), m))
@@ -229,6 +237,5 @@ def pep_signal(choice: str | float) -> LineGroup:
     try:
         return pep_signal(float(c))
     except ValueError:
-        raise ValueError(
-            f"signal choice {choice!r} is not one of {SIGNAL_CHOICES} nor an energy in eV"
-        ) from None
+        msg = f"signal choice {choice!r} is not one of {SIGNAL_CHOICES} nor an energy in eV"
+        raise ValueError(msg) from None

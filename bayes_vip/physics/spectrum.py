@@ -20,18 +20,22 @@ The simulator (``bayes_vip.simulate``) samples events from exactly these compone
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import jax.numpy as jnp
 import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
 
 from bayes_vip.physics import response
 from bayes_vip.physics.kernel import SHELF_LO_EV, line_cumulative
 from bayes_vip.physics.lines import LineGroup, member_arrays
 
 __all__ = [
-    "E_CONT_REF_EV",
     "ESCAPE_GROUPS",
+    "E_CONT_REF_EV",
     "PARAM_NAMES",
     "SpectrumModel",
     "linear_continuum_cumulative",
@@ -62,11 +66,16 @@ PARAM_NAMES = (
 )
 
 
-def linear_continuum_cumulative(x, level, slope_per_keV, e_ref: float = E_CONT_REF_EV):
-    """Integral up to ``x`` of the linear continuum ``level (1 + slope (E - e_ref)/1 keV)``,
-    up to a constant: ``level ((x - e_ref) + slope/2000 (x - e_ref)^2)`` [level x eV]."""
+def linear_continuum_cumulative(
+    x: ArrayLike, level: ArrayLike, slope_per_keV: ArrayLike, e_ref: float = E_CONT_REF_EV
+) -> Array:
+    """Integral up to ``x`` of the linear continuum ``level (1 + slope (E - e_ref)/1 keV)``.
+
+    Up to a constant, it is ``level ((x - e_ref) + slope/2000 (x - e_ref)^2)`` [level x eV].
+    """
     d = x - e_ref
-    return level * (d + slope_per_keV * 1e-3 * 0.5 * d * d)
+    # cast for mypy only: plain arithmetic, an Array whenever an argument is one
+    return cast(Array, level * (d + slope_per_keV * 1e-3 * 0.5 * d * d))
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ class SpectrumModel:
         return en, w, esc
 
     # -------------------------------------------------------------- cumulative components
-    def continuum_cumulative(self, x, p):
+    def continuum_cumulative(self, x: ArrayLike, p: Mapping[str, ArrayLike]) -> Array:
         """Integral of the continuum density from e_min to x [counts/s]."""
         x = jnp.clip(x, self.e_min, self.e_max)
         lin = linear_continuum_cumulative(x, p["level"], p["slope"], self.e_ref)
@@ -106,7 +115,7 @@ class SpectrumModel:
         ex = p["exp_level"] * p["exp_len"] * (1.0 - jnp.exp(-d / p["exp_len"]))
         return lin + ex
 
-    def cumulative(self, x, p):
+    def cumulative(self, x: ArrayLike, p: Mapping[str, ArrayLike]) -> Array:
         """Expected counts per second below energy ``x`` [eV], all components; shape of x."""
         en, w, esc = self.line_data()
         unit = line_cumulative(
@@ -123,9 +132,12 @@ class SpectrumModel:
         )  # (..., n, G)
         return unit @ jnp.asarray(p["rates"]) + self.continuum_cumulative(jnp.asarray(x), p)
 
-    def expected_counts(self, edges_eV, p, live_s):
+    def expected_counts(
+        self, edges_eV: ArrayLike, p: Mapping[str, ArrayLike], live_s: ArrayLike
+    ) -> Array:
         """Expected counts in each bin: live_s * (cumulative(hi) - cumulative(lo)).
 
         ``edges_eV`` shape (..., n+1) -> result shape (..., n).
         """
-        return live_s * response.bin_integrals(self.cumulative(edges_eV, p))
+        # cast: NumPy's stubs type ``ndarray * Array`` as an ndarray; at run time it is an Array
+        return cast(Array, live_s * response.bin_integrals(self.cumulative(edges_eV, p)))

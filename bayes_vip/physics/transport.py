@@ -16,43 +16,45 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy import integrate, special
 
 from bayes_vip.errors import InputError
 from bayes_vip.physics.constants import E_CHARGE, EV, H_PLANCK, HBAR, K_B, M_E
 
 __all__ = [
+    "EXPERIMENTS",
     "Copper",
     "Target",
-    "EXPERIMENTS",
-    "experiment",
-    "electron_density",
-    "fermi_velocity",
-    "mean_free_path",
-    "collision_time",
-    "drift_coefficient",
-    "drift_velocity",
-    "traversal_time",
-    "diffusion_constant",
-    "rms_distance",
-    "p_x_given_t",
-    "prob_in_target",
-    "scatterings",
-    "scatterings_infinite",
-    "eq22_integral",
-    "reservoir_density",
-    "reservoir_target_integral",
-    "xray_rate",
-    "xray_total",
-    "electron_wavelength",
+    "capture_ratio",
     "close_encounter_distance",
     "close_encounter_time",
     "close_encounters",
-    "capture_ratio",
-    "summary",
+    "collision_time",
+    "diffusion_constant",
+    "drift_coefficient",
+    "drift_velocity",
+    "electron_density",
+    "electron_wavelength",
+    "eq22_integral",
+    "experiment",
+    "fermi_velocity",
     "inputs_dict",
+    "mean_free_path",
+    "p_x_given_t",
+    "prob_in_target",
+    "reservoir_density",
+    "reservoir_target_integral",
+    "rms_distance",
+    "scatterings",
+    "scatterings_infinite",
+    "summary",
+    "traversal_time",
+    "xray_rate",
+    "xray_total",
 ]
 
 
@@ -62,9 +64,8 @@ def _pos(name: str, v: float, *, allow_zero: bool = False) -> float:
         or v < 0
         or (v == 0 and not allow_zero)
     ):
-        raise InputError(
-            f"must be a finite number {'>=' if allow_zero else '>'} 0, got {v!r}", field=name
-        )
+        msg = f"must be a finite number {'>=' if allow_zero else '>'} 0, got {v!r}"
+        raise InputError(msg, field=name)
     return float(v)
 
 
@@ -91,9 +92,11 @@ class Target:
 
     @property
     def cross_section_m2(self) -> float:
+        """Cross-section z w of the strip [m^2]."""
         return self.thickness_m * self.width_m
 
     def validated(self) -> Target:
+        """The target itself, once its dimensions are checked (> 0, current >= 0)."""
         _pos("length", self.length_m)
         _pos("thickness", self.thickness_m)
         _pos("width", self.width_m)
@@ -108,11 +111,12 @@ EXPERIMENTS: dict[str, Target] = {
 }
 
 
-def experiment(name: str, **overrides) -> Target:
+def experiment(name: str, **overrides: Any) -> Target:
     """Preset ``vip`` or ``vip2`` with any field overridden (``current_A=...``)."""
     if name not in EXPERIMENTS:
+        msg = f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)}"
         raise InputError(
-            f"unknown experiment {name!r}; choose from {sorted(EXPERIMENTS)}",
+            msg,
             field="transport.experiment",
         )
     return replace(EXPERIMENTS[name], **overrides).validated()
@@ -120,7 +124,7 @@ def experiment(name: str, **overrides) -> Target:
 
 # ------------------------------------------------------------------ free electrons (sec. 2.1)
 def electron_density(cu: Copper = Copper()) -> float:
-    """n = 8 sqrt(2) pi m^(3/2) / h^3 * (2/3) E_F^(3/2)  [m^-3] (eq. 7)."""
+    """Electron density n = 8 sqrt(2) pi m^(3/2) / h^3 * (2/3) E_F^(3/2)  [m^-3] (eq. 7)."""
     ef = _pos("fermi_energy_eV", cu.fermi_energy_eV) * EV
     return 8.0 * math.sqrt(2.0) * math.pi * M_E**1.5 / H_PLANCK**3 * (2.0 / 3.0) * ef**1.5
 
@@ -131,12 +135,12 @@ def fermi_velocity(cu: Copper = Copper()) -> float:
 
 
 def mean_free_path(cu: Copper = Copper()) -> float:
-    """mu = m v_F sigma / (n e^2)  [m] (eq. 9)."""
+    """Mean free path mu = m v_F sigma / (n e^2)  [m] (eq. 9)."""
     return M_E * fermi_velocity(cu) * cu.conductivity_S_m / (electron_density(cu) * E_CHARGE**2)
 
 
 def collision_time(cu: Copper = Copper()) -> float:
-    """tau = mu / v_F = m sigma / (n e^2)  [s] (eq. 10)."""
+    """Collision time tau = mu / v_F = m sigma / (n e^2)  [s] (eq. 10)."""
     return M_E * cu.conductivity_S_m / (electron_density(cu) * E_CHARGE**2)
 
 
@@ -168,13 +172,13 @@ def rms_distance(t: Target, cu: Copper = Copper()) -> float:
 
 
 # ------------------------------------------------------------------ 1D model (sec. 2.2)
-def p_x_given_t(x, t, v_d: float, D: float):
+def p_x_given_t(x: ArrayLike, t: ArrayLike, v_d: float, D: float) -> NDArray[np.float64]:
     """Green's function of drift-diffusion, eq. 14 [1/m]; ``t`` > 0."""
     x, t = np.asarray(x, float), np.asarray(t, float)
     return np.exp(-((x - v_d * t) ** 2) / (2 * D * t)) / np.sqrt(2 * np.pi * D * t)
 
 
-def prob_in_target(t, L: float, v_d: float, D: float):
+def prob_in_target(t: ArrayLike, L: float, v_d: float, D: float) -> NDArray[np.float64]:
     """P(t) = 1/2 [erf((L - v_d t)/sqrt(2Dt)) - erf(-v_d t/sqrt(2Dt))] (eq. 18)."""
     t = np.asarray(t, float)
     s = np.sqrt(2 * D * t)
@@ -204,7 +208,9 @@ def eq22_integral(D: float) -> float:
 
 
 # ------------------------------------------------------------------ reservoir (eqs. 24-27)
-def reservoir_density(x, t, x_min: float, x_max: float, v_d: float, D: float):
+def reservoir_density(
+    x: ArrayLike, t: ArrayLike, x_min: float, x_max: float, v_d: float, D: float
+) -> NDArray[np.float64]:
     """Single-electron pdf with a uniform start in [x_min, x_max] (eq. 24) [1/m]."""
     x, t = np.asarray(x, float), np.asarray(t, float)
     s = np.sqrt(2 * D * t)
@@ -213,12 +219,14 @@ def reservoir_density(x, t, x_min: float, x_max: float, v_d: float, D: float):
     )
 
 
-def _int_erf(u, s):
+def _int_erf(u: NDArray[np.float64], s: NDArray[np.float64]) -> NDArray[np.float64]:
     """Antiderivative in u of erf(u / s): u erf(u/s) + s/sqrt(pi) exp(-(u/s)^2)."""
     return u * special.erf(u / s) + s / np.sqrt(np.pi) * np.exp(-((u / s) ** 2))
 
 
-def reservoir_target_integral(t, L: float, x_min: float, x_max: float, v_d: float, D: float):
+def reservoir_target_integral(
+    t: ArrayLike, L: float, x_min: float, x_max: float, v_d: float, D: float
+) -> NDArray[np.float64]:
     """int_0^L [erf((x - x_min - v_d t)/s) - erf((x - x_max - v_d t)/s)] dx, s = sqrt(2Dt) [m].
 
     The integral in eqs. 26-27, in closed form. Divided by 2 (x_max - x_min) it is the
@@ -231,7 +239,7 @@ def reservoir_target_integral(t, L: float, x_min: float, x_max: float, v_d: floa
 
 
 def xray_rate(
-    t,
+    t: ArrayLike,
     beta2half: float,
     *,
     n: float,
@@ -244,7 +252,7 @@ def xray_rate(
     r: float,
     nu: float,
     seed_normalisation: bool = False,
-):
+) -> NDArray[np.float64]:
     """Expected PEP X-rays per second at time t (eq. 26).
 
     ``beta2half * r * nu * n * A * (1/2) * integral``: the factor 1/2 follows from eq. 24 (the
@@ -255,7 +263,7 @@ def xray_rate(
     return beta2half * r * nu * n * area * f * reservoir_target_integral(t, L, x_min, x_max, v_d, D)
 
 
-def xray_total(dt_M: float, beta2half: float, **kw) -> float:
+def xray_total(dt_M: float, beta2half: float, **kw: Any) -> float:
     """Total PEP X-rays in [0, dt_M] (eq. 27), by adaptive quadrature; any current, even 0."""
     _pos("measurement time", dt_M, allow_zero=True)
     if dt_M == 0:
@@ -270,7 +278,7 @@ def electron_wavelength(cu: Copper = Copper()) -> float:
 
 
 def close_encounter_distance(cu: Copper = Copper()) -> float:
-    """l = 1 / (n pi (lambda_e/2)^2)  [m] (sec. 3)."""
+    """Distance between close encounters l = 1 / (n pi (lambda_e/2)^2)  [m] (sec. 3)."""
     return 1.0 / (electron_density(cu) * math.pi * (electron_wavelength(cu) / 2) ** 2)
 
 
@@ -284,7 +292,7 @@ def close_encounters(t: Target, cu: Copper = Copper()) -> float:
     return traversal_time(t, cu) / close_encounter_time(cu)
 
 
-def capture_ratio(cu: Copper = Copper()) -> dict:
+def capture_ratio(cu: Copper = Copper()) -> dict[str, float]:
     """The seed's capture estimate r ~ (hbar/Gamma) x (lambda_e/v_F) ~ 1.6 (sec. 3).
 
     As printed it multiplies two times; the dimensionless ratio that the argument needs is

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bayes_vip.physics import transport as tr
 
-__all__ = ["SeedNumber", "SEED_001", "SEED_MU_COPPER"]
+__all__ = ["SEED_001", "SEED_MU_COPPER", "SeedNumber"]
 
 #: v_F without the 3/4 of eq. 8 in eq. 9: reproduces the seed's mu = 39 nm.
 SEED_MU_COPPER = tr.Copper(fermi_velocity_factor=1.0)
@@ -32,6 +32,14 @@ def _seed_tau() -> float:
 
 @dataclass(frozen=True)
 class SeedNumber:
+    """A number seed 001 quotes, with the computation that should reproduce it.
+
+    ``key`` names it, ``quantity`` says what it is and ``where`` where the seed gives it;
+    ``seed`` is the printed value, in ``unit``. ``ours`` computes it with the default inputs;
+    ``rtol`` is the relative tolerance of the comparison. ``seed_inputs``, if given, computes it
+    with the input that reproduces the seed, and ``note`` says why they differ.
+    """
+
     key: str
     quantity: str
     where: str

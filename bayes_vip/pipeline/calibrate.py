@@ -1,5 +1,6 @@
-"""``bayes-vip calibrate``: calibrate an ADC-level run and write ``calibration.nc``,
-``calibration.json`` and figures; and the energy-level view of any run.
+"""``bayes-vip calibrate``: calibrate an ADC-level run; and the energy-level view of any run.
+
+Calibrating writes ``calibration.nc``, ``calibration.json`` and figures.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def calibrate(
     progress: Progress = SILENT,
     figures: bool = True,
 ) -> dict[str, Any]:
-    """Calibrate ``run`` (``config.calibration``); write calibration.nc / .json and figures;
-    return the summary that calibration.json holds."""
+    """Calibrate ``run`` (``config.calibration``) and write calibration.nc / .json and figures.
+
+    Returns the summary that calibration.json holds.
+    """
     from bayes_vip.calibration.calibrate import CalibrationWarning, regroup_batches
     from bayes_vip.calibration.calibrate import calibrate as calibrate_cells
     from bayes_vip.calibration.cu_ka import fit_cu_ka, summed_energy_spectrum
@@ -51,8 +54,9 @@ def calibrate(
     man = load_manifest(run)
     ds = build_campaign(man)
     if ds.attrs["level"] != "adc":
+        msg = "this run is already energy-calibrated (run.level = energy); calibrate needs ADC data"
         raise InputError(
-            "this run is already energy-calibrated (run.level = energy); calibrate needs ADC data",
+            msg,
             file=man.path,
             field="run.level",
         )
@@ -97,8 +101,10 @@ def calibrate(
 def ensure_calibration(
     run: str | Path, config: AnalysisConfig, *, progress: Progress = SILENT
 ) -> xr.Dataset | None:
-    """The calibration of an ADC-level run, calibrating it first if it has none; None for an
-    energy-level run."""
+    """The calibration of an ADC-level run, calibrating it first if it has none.
+
+    None for an energy-level run.
+    """
     man = load_manifest(run)
     if man.level != "adc":
         return None
@@ -109,8 +115,11 @@ def ensure_calibration(
 
 
 def energy_campaign(man: Manifest, ds: xr.Dataset | None = None) -> xr.Dataset:
-    """The energy-level Campaign of a run: itself, or its ADC data through ``calibrate``'s
-    refined constants (``RUN/results/calibration.nc``)."""
+    """The energy-level Campaign of a run.
+
+    The run itself, or its ADC data through ``calibrate``'s refined constants
+    (``RUN/results/calibration.nc``).
+    """
     ds = build_campaign(man) if ds is None else ds
     if ds.attrs.get("level") == "energy":
         return ds

@@ -26,7 +26,8 @@ def convert(
     for key, v in (("counts", counts), ("time_s", time_s), ("current_A", current_A)):
         if not math.isfinite(v) or v < 0 or (key != "counts" and v == 0):
             op = ">= 0" if key == "counts" else "> 0"
-            raise InputError(f"must be a finite number {op}, got {v}", field=key)
+            msg = f"must be a finite number {op}, got {v}"
+            raise InputError(msg, field=key)
     exp = exposure(
         charge_C=current_A * time_s,
         length_cm=length_cm,

@@ -18,8 +18,11 @@ MAX_HOST_DEVICES = 16
 
 
 def host_devices(n: int) -> bool:
-    """Request ``min(n, MAX_HOST_DEVICES)`` XLA host devices; False if it is too late (JAX
-    already loaded) or the environment already sets a device count."""
+    """Request ``min(n, MAX_HOST_DEVICES)`` XLA host devices; True if requested.
+
+    False if it is too late (JAX already loaded) or the environment already sets a device
+    count.
+    """
     flags = os.environ.get("XLA_FLAGS", "")
     if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags:
         return False

@@ -23,8 +23,9 @@ def fit(
     progress: Progress = SILENT,
     figures: bool = True,
 ) -> dict[str, Any]:
-    """The classic two-step analysis of ``run`` (``config.signal``, ``config.n_int`` and
-    ``config.fit``); returns the record written to ``classic.json``.
+    """The classic two-step analysis of ``run``; returns the record written to ``classic.json``.
+
+    It follows ``config.signal``, ``config.n_int`` and ``config.fit``.
 
     ADC-level runs are analysed through their calibration (``bayes-vip calibrate``).
     Nothing is written unless both fits are valid (``AnalysisError`` otherwise).
@@ -73,8 +74,11 @@ def fit(
 def ensure_classic(
     run: str | Path, config: AnalysisConfig, *, progress: Progress = SILENT
 ) -> dict[str, Any]:
-    """The run's ``classic.json`` for the full sum of SDDs under ``config``; fitted if there
-    is none, or if the one there was made with another signal, N_int or fit options."""
+    """The run's ``classic.json`` for the full sum of SDDs under ``config``.
+
+    Fitted if there is none, or if the one there was made with another signal, N_int or fit
+    options.
+    """
     cfg = with_values(config, fit={"sdd": None})
     man = load_manifest(run)
     path = classic_path(man)

@@ -1,5 +1,8 @@
-"""``bayes-vip sample``: calibrate and fit where needed, run NUTS on the hierarchical model,
-write ``posterior.nc``, ``limits.json`` and figures."""
+"""``bayes-vip sample``: NUTS on the hierarchical model.
+
+Calibrate and fit where needed, run NUTS on the hierarchical model, write ``posterior.nc``,
+``limits.json`` and figures.
+"""
 
 from __future__ import annotations
 
@@ -59,9 +62,12 @@ def sample(
         else classic_est / (data.counts_per_beta2half * BETA_UNIT)
     )
     if not (np.isfinite(upper) and upper > est):
-        raise InputError(
+        msg = (
             f"prior upper bound {upper:.4g} excludes the classic estimate "
-            f"({est:.4g} {'counts' if s.prior == 'flat-counts' else 'x 1e-29'})",
+            f"({est:.4g} {'counts' if s.prior == 'flat-counts' else 'x 1e-29'})"
+        )
+        raise InputError(
+            msg,
             field="sample.prior_upper",
         )
     progress.stage("NUTS")

@@ -1,5 +1,7 @@
-"""``bayes-vip simulate``: write a simulated campaign; and the demo run every command falls
-back on."""
+"""``bayes-vip simulate``: write a simulated campaign.
+
+Also the demo run every command falls back on (``DEMO_RUN``, ``ensure_demo``).
+"""
 
 from __future__ import annotations
 

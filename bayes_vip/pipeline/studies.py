@@ -49,7 +49,8 @@ def _toy_counts(
     write_energy_campaign(sim, run, rng=rng)
     edges, counts, _, live, *_ = energy_cells(build_campaign(load_manifest(run)), bin_eV)
     if edges.shape != ref_edges.shape or not np.allclose(live, ref_live):
-        raise RuntimeError("a toy's layout differs from the reference toy's")
+        msg = "a toy's layout differs from the reference toy's"
+        raise RuntimeError(msg)
     return counts
 
 

@@ -1,5 +1,7 @@
-"""``bayes-vip train-peakfinder``: train the seed-002 CNN on synthetic spectra, measure it on
-held-out spectra and write ``models/peakfinder/``."""
+"""``bayes-vip train-peakfinder``: train the seed-002 CNN on synthetic spectra.
+
+Train it, measure it on held-out spectra and write ``models/peakfinder/``.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ def train(
     metrics_n: int = 300,
     progress: Progress = SILENT,
 ) -> dict[str, Any]:
-    """Train, measure and save the peak finder; returns where it went, the time and the
-    metrics. ``seed`` seeds the spectra, the initial weights and the held-out spectra
-    (``seed + 1``)."""
+    """Train, measure and save the peak finder; returns where it went, the time and the metrics.
+
+    ``seed`` seeds the spectra, the initial weights and the held-out spectra (``seed + 1``).
+    """
     for key, v, lo in (
         ("train.n_train", n_train, 1),
         ("train.epochs", epochs, 1),
@@ -35,7 +38,8 @@ def train(
         ("train.seed", seed, 0),
     ):
         if v < lo:
-            raise InputError(f"must be >= {lo}, got {v}", field=key)
+            msg = f"must be >= {lo}, got {v}"
+            raise InputError(msg, field=key)
     import numpy as np
     from flax import nnx
 

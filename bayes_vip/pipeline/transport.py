@@ -1,5 +1,7 @@
-"""``bayes-vip transport``: every seed-001 quantity for one experiment, ``transport.json`` and
-the figures."""
+"""``bayes-vip transport``: every seed-001 quantity for one experiment.
+
+Writes them to ``transport.json``, with the figures.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ def transport(
     ):
         if v is not None and not (math.isfinite(v) and (v >= 0 if zero else v > 0)):
             op = ">=" if zero else ">"
-            raise InputError(f"must be a finite number {op} 0, got {v!r}", field=key)
+            msg = f"must be a finite number {op} 0, got {v!r}"
+            raise InputError(msg, field=key)
     over = {} if current_A is None else {"current_A": current_A}
     t = tr.experiment(experiment, **over)
     cu = tr.Copper(fermi_velocity_factor=fermi_velocity_factor)

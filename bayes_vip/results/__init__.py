@@ -1,1 +1,1 @@
-"""Results layer: plots and reports of the analyses."""
+"""Results layer: records, figures and the terminal rendering of every command."""

@@ -1,5 +1,7 @@
-"""The hierarchical analysis's result: ``limits.json``, the classic-vs-Bayesian table and the
-figures ``bayes_trace.png``, ``bayes_beta2half.png``, ``bayes_pair.png``, ``bayes_ppc.png``.
+"""The hierarchical analysis's result: ``limits.json``, a comparison table and figures.
+
+The table compares the classic and Bayesian results; the figures are ``bayes_trace.png``,
+``bayes_beta2half.png``, ``bayes_pair.png`` and ``bayes_ppc.png``.
 """
 
 from __future__ import annotations
@@ -147,8 +149,11 @@ def limits_record(
     seconds: dict[str, float],
     config: dict[str, Any],
 ) -> dict[str, Any]:
-    """What ``limits.json`` holds: the limits and gates of ``sampling.limits`` (``lim``) with
-    the run, the model's layout, timings, the classic result and the configuration."""
+    """What ``limits.json`` holds.
+
+    The limits and gates of ``sampling.limits`` (``lim``) with the run, the model's layout,
+    timings, the classic result and the configuration.
+    """
     lim["run"] = run_name
     lim["level"] = data.level
     lim["signal"] = signal

@@ -28,9 +28,11 @@ def calibration_record(
     refine: bool,
     seconds: float,
 ) -> dict[str, Any]:
-    """What ``calibration.json`` holds: cells calibrated and excluded, warnings, the
-    refinement, the Cu Ka centroid pulls and seed 002's table 1 (``table``: label -> the
-    ``fit_cu_ka`` result)."""
+    """What ``calibration.json`` holds.
+
+    Cells calibrated and excluded, warnings, the refinement, the Cu Ka centroid pulls and
+    seed 002's table 1 (``table``: label -> the ``fit_cu_ka`` result).
+    """
     info = json.loads(cal.attrs["refinement_json"])
     status = cal["status"].values
     ok = status == 0

@@ -43,6 +43,7 @@ class TerminalProgress:
         self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> TerminalProgress:
+        """Enter the context: the reporter itself."""
         return self
 
     def __exit__(
@@ -51,6 +52,7 @@ class TerminalProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Leave the context: stop and remove the bars, also on an exception."""
         self._close()
 
     def _close(self) -> None:
@@ -59,8 +61,11 @@ class TerminalProgress:
         self._progress, self._tasks = None, {}
 
     def stage(self, name: str) -> None:
-        """Print the stage that starts (the bars of the previous stage are removed first, so
-        that they never share the terminal with numpyro's own bars)."""
+        """Print the stage that starts.
+
+        The bars of the previous stage are removed first, so that they never share the terminal
+        with numpyro's own bars.
+        """
         self._close()
         self.console.print(f"[dim]{name} ...[/]")
 

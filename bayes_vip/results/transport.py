@@ -1,5 +1,7 @@
-"""Figures of the seed-001 transport model: figs. 2 and 3 of the seed, and the X-ray yield
-versus current."""
+"""Figures of the seed-001 transport model.
+
+Figs. 2 and 3 of the seed, and the X-ray yield versus current.
+"""
 
 from __future__ import annotations
 
@@ -34,12 +36,12 @@ def _reservoir(t: tr.Target, cu: tr.Copper, current: float, d_scale: float = FIG
     tt = replace(t, current_A=current)
     x_max = -FIG_CONNECTOR_M
     x_min = x_max - FIG_RESERVOIR_RATIO * t.length_m
-    return dict(
-        x_min=x_min,
-        x_max=x_max,
-        v_d=tr.drift_velocity(tt, cu),
-        D=tr.diffusion_constant(cu) * d_scale,
-    )
+    return {
+        "x_min": x_min,
+        "x_max": x_max,
+        "v_d": tr.drift_velocity(tt, cu),
+        "D": tr.diffusion_constant(cu) * d_scale,
+    }
 
 
 def fig_pdf(t: tr.Target, cu: tr.Copper, path: Path) -> Path:
@@ -82,8 +84,11 @@ def fig_pdf(t: tr.Target, cu: tr.Copper, path: Path) -> Path:
 
 
 def fig_signal(t: tr.Target, cu: tr.Copper, path: Path, currents=(0, 10, 40, 100)) -> Path:
-    """Seed 001 fig. 3: the probability that a new electron is in the target (eq. 24
-    integrated over the target), which carries the time dependence of the X-ray rate (26)."""
+    """Seed 001 fig. 3: the probability that a new electron is in the target.
+
+    It is eq. 24 integrated over the target, and carries the time dependence of the X-ray rate
+    (eq. 26).
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 1, figsize=(9, 8))

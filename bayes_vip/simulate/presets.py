@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from bayes_vip.physics.constants import SECONDS_PER_DAY
 
-__all__ = ["MEASURED_2016_17", "PeriodSpec", "Preset", "PRESETS", "preset"]
+__all__ = ["MEASURED_2016_17", "PRESETS", "PeriodSpec", "Preset", "preset"]
 
 #: Fitted to the measured 2016-17 spectra (docs/scripts/fit_measured_for_simulation.py).
 MEASURED_2016_17: dict = {
@@ -123,7 +123,8 @@ PRESETS: dict[str, Preset] = {
 def preset(name: str, **overrides) -> Preset:
     """The preset ``name`` with fields replaced by ``overrides``."""
     if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        msg = f"unknown preset {name!r}; choose from {sorted(PRESETS)}"
+        raise KeyError(msg)
     return replace(PRESETS[name], **overrides)
 
 

@@ -32,13 +32,13 @@ from bayes_vip.seeding import seed_of
 from bayes_vip.simulate.presets import Preset, batch_lengths_s
 
 __all__ = [
+    "ENERGY_EDGES",
     "SimulatedCampaign",
+    "energy_histograms",
     "simulate_campaign",
+    "spectrum_model",
     "write_campaign",
     "write_energy_campaign",
-    "energy_histograms",
-    "ENERGY_EDGES",
-    "spectrum_model",
 ]
 
 #: Energy binning of ``--level energy`` runs: 1 eV from 1 to 11 keV (the measured file has
@@ -149,9 +149,8 @@ def simulate_campaign(
     progress : optional callable ``progress(advance)`` called as cells are done.
     """
     if signal_counts < 0 or not math.isfinite(signal_counts):
-        raise InputError(
-            f"must be a finite number >= 0, got {signal_counts}", field="simulation.signal_counts"
-        )
+        msg = f"must be a finite number >= 0, got {signal_counts}"
+        raise InputError(msg, field="simulation.signal_counts")
     seed = seed_of(rng)
     sp = pre.spectrum
     groups = tuple(sp["rates"])
@@ -200,9 +199,8 @@ def simulate_campaign(
     sig_mu = np.zeros_like(live)
     if signal_counts > 0:
         if on_exposure <= 0:
-            raise InputError(
-                "a signal needs a period with current > 0", field="simulation.signal_counts"
-            )
+            msg = "a signal needs a period with current > 0"
+            raise InputError(msg, field="simulation.signal_counts")
         sig_mu = signal_counts * current[:, None, None] * live / on_exposure
 
     # --- events, component by component, vectorised over cells
@@ -375,8 +373,9 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
 def energy_histograms(
     sim: SimulatedCampaign, edges: np.ndarray = ENERGY_EDGES, *, rng: np.random.Generator
 ) -> np.ndarray:
-    """Per (period, SDD) energy histograms of the events, through their true calibration
-    (ADC values dithered within their channel with ``rng``).
+    """Per (period, SDD) energy histograms of the events, through their true calibration.
+
+    ADC values are dithered within their channel with ``rng``.
 
     Returns counts of shape (n_period, n_sdd, n_bins); events outside ``edges`` are not in it.
     """
@@ -397,8 +396,10 @@ def write_energy_campaign(
     name: str | None = None,
     signal: str | float = "ka1",
 ) -> Path:
-    """Write a *perfectly calibrated* energy-level run: ROOT TH1 histograms per (period, SDD),
-    as the measured file holds them, and a manifest with the truth.
+    """Write a *perfectly calibrated* energy-level run.
+
+    ROOT TH1 histograms per (period, SDD), as the measured file holds them, and a manifest with
+    the truth.
 
     The calibration applied is the true one of every event's cell, so these runs test the
     analyses without calibration error; ``[simulation].calibration = "true"`` says so.

@@ -14,7 +14,6 @@ writes ``docs/figures/adc_drift_check.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -49,6 +48,7 @@ def main(argv=None) -> int:
     from bayes_vip.io.campaign import build_campaign
     from bayes_vip.io.config import default_config
     from bayes_vip.io.manifest import load_manifest
+    from bayes_vip.io.provenance import write_record
     from bayes_vip.pipeline.calibrate import ensure_calibration
     from bayes_vip.pipeline.fit import fit
 
@@ -92,8 +92,7 @@ def main(argv=None) -> int:
     rec["spoiled_cells"] = [int(i) for i in spoiled.nonzero()[0]]
     rec["gates"] = lim["gates"]
     rec["diagnostics"] = lim["diagnostics"]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rec, indent=1))
+    write_record(args.out, rec)
     print(
         f"{man.name}: +{args.inject_eV:g} eV on the classic offset of cells {rec['spoiled_cells']}"
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,6 +49,7 @@ def main(argv=None) -> int:
     from bayes_vip.calibration.refine import refine
     from bayes_vip.io.campaign import load_campaign
     from bayes_vip.io.manifest import load_manifest
+    from bayes_vip.io.provenance import write_record
     from bayes_vip.physics.lines import line_group
     from bayes_vip.physics.response import energy_to_adc
     from bayes_vip.simulate.presets import preset
@@ -140,9 +141,7 @@ def main(argv=None) -> int:
         }
     res["injection"] = inj
     print(json.dumps(res, indent=1))
-    (REPO / "docs" / "figures" / "calibration_validation.json").write_text(
-        json.dumps(res, indent=1)
-    )
+    write_record(REPO / "docs" / "figures" / "calibration_validation.json", res)
     return 0
 
 

@@ -10,7 +10,6 @@ interval contains it, and the median 95 % limit (at zero signal: the expected se
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -37,6 +36,7 @@ def main(argv=None) -> int:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    from bayes_vip.io.provenance import write_record
     from bayes_vip.pipeline.studies import coverage_study
 
     res = coverage_study(
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
         samples=args.samples,
         progress=lambda m: print(m, flush=True),
     )
-    args.out.write_text(json.dumps(res, indent=1))
+    write_record(args.out, res)
     print(
         f"preset {res['preset']}: classic sigma(N_X) = {res['sigma_classic']:.1f} counts; "
         f"{args.toys} toys per level, {res['chains']} chains x {res['samples']} draws; "

@@ -17,14 +17,15 @@ import sys
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from iminuit import Minuit  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from iminuit import Minuit
 
-from bayes_vip.io.campaign import edges, load_campaign  # noqa: E402
-from bayes_vip.physics.spectrum import PARAM_NAMES  # noqa: E402
-from bayes_vip.simulate.simulator import spectrum_model  # noqa: E402
+from bayes_vip.io.campaign import edges, load_campaign
+from bayes_vip.io.provenance import record
+from bayes_vip.physics.spectrum import PARAM_NAMES
+from bayes_vip.simulate.simulator import spectrum_model
 
 GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb", "Ni Ka", "Cu Ka", "Cu Kb")
 LO, HI, REBIN = 1000, 10000, 10
@@ -101,8 +102,7 @@ def fit_period(ds, period: str) -> dict:
 def main() -> int:
     ds = load_campaign("runs/vip2-2016-17")
     out = {str(p): fit_period(ds, str(p)) for p in ds["period"].values}
-    json.dump(out, sys.stdout, indent=1)
-    print()
+    print(json.dumps(record(out), indent=1))
     return 0 if all(v["valid"] for v in out.values()) else 1
 
 

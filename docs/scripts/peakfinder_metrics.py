@@ -20,11 +20,12 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bayes_vip.calibration import baseline  # noqa: E402
-from bayes_vip.calibration.metrics import LEVELS, evaluate_levels  # noqa: E402
-from bayes_vip.calibration.synthetic import draw_spectra, line_energies  # noqa: E402
+from bayes_vip.calibration import baseline
+from bayes_vip.calibration.metrics import LEVELS, evaluate_levels
+from bayes_vip.calibration.synthetic import draw_spectra, line_energies
+from bayes_vip.io.provenance import record
 
 DOCS = Path(__file__).resolve().parents[1]
 
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
 
     model, _ = load_model(args.model)
     m = evaluate_levels(model, rng=np.random.default_rng(11), n=args.n)
-    print(json.dumps(m, indent=1))
+    print(json.dumps(record(m), indent=1))
     import matplotlib
 
     matplotlib.use("Agg")

@@ -14,15 +14,15 @@ import sys
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from bayes_vip.io.campaign import edges, load_campaign  # noqa: E402
-from bayes_vip.simulate.presets import PeriodSpec, preset  # noqa: E402
-from bayes_vip.simulate.simulator import simulate_campaign  # noqa: E402
+from bayes_vip.io.campaign import edges, load_campaign
+from bayes_vip.simulate.presets import PeriodSpec, preset
+from bayes_vip.simulate.simulator import simulate_campaign
 
 DAYS = 7034400.0 / 86400.0  # 81 d 10 h, as the measured run
 OUT = "docs/figures/sim_vs_measured.png"

@@ -1,5 +1,7 @@
-"""Recovery study: simulate one SDD cell many times, fit it back with the same response
-functions, and check that (fit - truth) is distributed as the fit's covariance says.
+"""Recovery study: check that the fit's errors describe its scatter on simulated cells.
+
+Simulate one SDD cell many times, fit it back with the same response functions, and check
+that (fit - truth) is distributed as the fit's covariance says.
 
 For each seed: one SDD, one 60-day current-on batch, 800 expected PEP counts at 7746.73 eV
 (about 700 k events); Poisson maximum likelihood of all 18 parameters (8 rates, noise,
@@ -21,17 +23,18 @@ import sys
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from iminuit import Minuit  # noqa: E402
-from scipy import stats  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
+from iminuit import Minuit
+from scipy import stats
 
-from bayes_vip.physics import response  # noqa: E402
-from bayes_vip.physics.lines import pep_signal  # noqa: E402
-from bayes_vip.physics.spectrum import PARAM_NAMES  # noqa: E402
-from bayes_vip.simulate.presets import MEASURED_2016_17, PeriodSpec, preset  # noqa: E402
-from bayes_vip.simulate.simulator import simulate_campaign, spectrum_model  # noqa: E402
+from bayes_vip.io.provenance import record
+from bayes_vip.physics import response
+from bayes_vip.physics.lines import pep_signal
+from bayes_vip.physics.spectrum import PARAM_NAMES
+from bayes_vip.simulate.presets import MEASURED_2016_17, PeriodSpec, preset
+from bayes_vip.simulate.simulator import simulate_campaign, spectrum_model
 
 DAYS = 60.0
 GROUPS = tuple(MEASURED_2016_17["rates"])
@@ -109,7 +112,7 @@ def main() -> int:
         "all_pulls_mean": float(np.mean([v.mean() for v in pulls.values()])),
         "all_pulls_sd": float(np.concatenate(list(pulls.values())).std(ddof=1)),
     }
-    print(json.dumps(out, indent=1))
+    print(json.dumps(record(out), indent=1))
     return 0
 
 

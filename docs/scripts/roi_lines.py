@@ -16,10 +16,11 @@ import sys
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-from bayes_vip.analysis import classic  # noqa: E402
-from bayes_vip.analysis.spectral import spectra_from_campaign  # noqa: E402
-from bayes_vip.io.campaign import load_campaign  # noqa: E402
-from bayes_vip.physics.lines import pep_signal  # noqa: E402
+from bayes_vip.analysis import classic
+from bayes_vip.analysis.spectral import spectra_from_campaign
+from bayes_vip.io.campaign import load_campaign
+from bayes_vip.io.provenance import record
+from bayes_vip.physics.lines import pep_signal
 
 BASE = ("Ni Ka", "Cu Ka", "Cu Kb")
 CANDIDATES = ("Fe Kb", "Ni Kb", "Zn Ka", "Zn Kb")
@@ -58,7 +59,7 @@ def main() -> int:
             "intensity_on": [r.step2.values.get(f"on.{c}"), r.step2.errors.get(f"on.{c}")],
             "intensity_off": [r.step2.values.get(f"off.{c}"), r.step2.errors.get(f"off.{c}")],
         }
-    print(json.dumps(out, indent=1))
+    print(json.dumps(record(out), indent=1))
     return 0
 
 

@@ -1,5 +1,7 @@
-"""Print the table of seed-001 numbers (docs/transport.md) from
-``bayes_vip.physics.transport_reference.SEED_001``, the same rows the tests check.
+"""Print the table of seed-001 numbers of docs/transport.md.
+
+The rows come from ``bayes_vip.physics.transport_reference.SEED_001``, the same rows the
+tests check.
 
 Run from the repository root:  python docs/scripts/transport_table.py
 """

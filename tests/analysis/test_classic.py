@@ -1,5 +1,8 @@
-"""Classic analysis: the seed-000 conversion, the fit on the measured run, recovery of an
-injected signal over toys, and bad input."""
+"""Classic analysis.
+
+The seed-000 conversion, the fit on the measured run, recovery of an injected signal over
+toys, and bad input.
+"""
 
 import json
 import math
@@ -20,14 +23,19 @@ from bayes_vip.simulate.presets import preset
 from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 from tests.conftest import MEASURED_RUN, SEED000_CONVERT
 
-SEED000 = dict(
-    charge_C=100.0 * 34 * 86400, length_cm=7.1, mean_free_path_cm=3.9e-6, efficiency=0.018
-)
+SEED000 = {
+    "charge_C": 100.0 * 34 * 86400,
+    "length_cm": 7.1,
+    "mean_free_path_cm": 3.9e-6,
+    "efficiency": 0.018,
+}
 
 
 def test_seed000_conversion_number():
-    """Seed 000 eq. 3: 3 x 67 = 201 counts, 34 d at 100 A, D = 7.1 cm, mu = 3.9e-6 cm,
-    efficiency 1.8 % -> beta^2/2 <= 3.4e-29 (published)."""
+    """Seed 000 eq. 3: the published beta^2/2 <= 3.4e-29.
+
+    From 3 x 67 = 201 counts, 34 d at 100 A, D = 7.1 cm, mu = 3.9e-6 cm, efficiency 1.8 %.
+    """
     exp = exposure(**SEED000)
     b = beta2half_from_counts(201.0, exp)
     # independent arithmetic: N_new = I t / e, N_int = D / mu, capture 1/10
@@ -36,13 +44,15 @@ def test_seed000_conversion_number():
     assert b == pytest.approx(3.345e-29, rel=1e-3)
     # the seed prints 3.4e-29: the formula gives 3.345e-29, 1.6 % below (docs/classic.md)
     assert abs(b - 3.4e-29) / 3.4e-29 < 0.02
-    assert exp.n_int_model == "rs" and exp.n_int == pytest.approx(7.1 / 3.9e-6)
+    assert exp.n_int_model == "rs"
+    assert exp.n_int == pytest.approx(7.1 / 3.9e-6)
 
 
 def test_convert_command(capsys):
     rc = main(SEED000_CONVERT)
     out = json.loads(capsys.readouterr().out)
-    assert rc == 0 and out["beta2half"] == pytest.approx(3.345e-29, rel=1e-3)
+    assert rc == 0
+    assert out["beta2half"] == pytest.approx(3.345e-29, rel=1e-3)
     assert out["exposure"]["n_int_model"] == "rs"
     for bad in (
         ["--time-s", "-1"],
@@ -65,7 +75,8 @@ def test_convert_command(capsys):
         argv = ["convert"] + [x for kv in args.items() for x in kv] + extra
         assert main(argv) == 2
         err = capsys.readouterr().err
-        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
 
 
 def test_poisson_statistic_is_finite_with_empty_bins():
@@ -97,7 +108,8 @@ def measured_fit(tmp_path_factory, measured_root):
 def test_measured_run_converges_with_valid_minimum(measured_fit):
     run, out = measured_fit
     for step in ("step1", "step2"):
-        assert out[step]["is_valid"] and out[step]["has_accurate_covar"]
+        assert out[step]["is_valid"]
+        assert out[step]["has_accurate_covar"]
     assert out["step2"]["chi2_ndf"] < 1.3  # the 7-11 keV model describes the data
     assert out["decisions"]["noise_split_step1"]["chosen"]  # the data ask for it
     fw = out["fwhm_cu_ka1_eV"]
@@ -118,8 +130,11 @@ def test_measured_run_converges_with_valid_minimum(measured_fit):
 
 
 def test_toys_recover_the_injected_signal(tmp_path):
-    """Quick CI version of benchmarks/toys_classic.py: demo-size energy-level runs with a
-    known PEP signal; the pull (N_X - realised)/sigma has mean ~0 and width ~1."""
+    """Quick CI version of benchmarks/toys_classic.py.
+
+    Demo-size energy-level runs with a known PEP signal; the pull (N_X - realised)/sigma has
+    mean ~0 and width ~1.
+    """
     pulls = []
     for seed in range(8):
         sim = simulate_campaign(
@@ -132,7 +147,8 @@ def test_toys_recover_the_injected_signal(tmp_path):
         r = classic.fit_two_step(
             s1, s2, signal=pep_signal("ka1"), statistic="poisson", profile=False
         )
-        assert r.step1.is_valid and r.step2.is_valid
+        assert r.step1.is_valid
+        assert r.step2.is_valid
         pulls.append((r.n_x - sim.truth["signal_counts_realised"]) / r.sigma_n_x)
     pulls = np.array(pulls)
     assert abs(pulls.mean()) < 3 / math.sqrt(len(pulls))  # 3 standard errors
@@ -158,7 +174,8 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, measured_root, capsys, m
     _one_period_run(run, measured_root)
     assert main(["fit", str(run)]) == 2
     err = capsys.readouterr().err
-    assert "current-off" in err and len(err.strip().splitlines()) == 1
+    assert "current-off" in err
+    assert len(err.strip().splitlines()) == 1
     assert not (run / "results").exists()
 
     good = tmp_path / "good"
@@ -177,7 +194,9 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, measured_root, capsys, m
     ):
         assert main(["fit", str(good), *args]) == 2, args
         err = capsys.readouterr().err
-        assert word in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert word in err
+        assert len(err.strip().splitlines()) == 1
+        assert "Traceback" not in err
     assert not (good / "results").exists()
 
     # a fit that fails: MIGRAD allowed too few calls never reaches a valid minimum
@@ -187,7 +206,8 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, measured_root, capsys, m
     monkeypatch.setattr(Minuit, "migrad", lambda self, ncall=None, **kw: orig(self, ncall=5))
     assert main(["fit", str(good)]) == 2
     err = capsys.readouterr().err
-    assert "valid minimum" in err and len(err.strip().splitlines()) == 1
+    assert "valid minimum" in err
+    assert len(err.strip().splitlines()) == 1
     assert not (good / "results").exists()  # no invalid minimum reported, nothing written
 
 

@@ -1,6 +1,9 @@
-"""The ADC-level model: the calibration is latent, fixed by the calibration lines below the
-region (as measurements) and the lines inside it; its posterior covers the simulator's true
-calibration even where the classic one is spoiled."""
+"""The ADC-level model, whose calibration is latent.
+
+The calibration is fixed by the calibration lines below the region (as measurements) and the
+lines inside it; its posterior covers the simulator's true calibration even where the classic
+one is spoiled.
+"""
 
 from __future__ import annotations
 
@@ -45,10 +48,13 @@ def adc_data(tmp_path_factory):
 
 def test_calibration_lines_below_the_region_are_data(adc_data):
     _, _, d = adc_data
-    assert d.level == "adc" and d.n_cell == 8
+    assert d.level == "adc"
+    assert d.n_cell == 8
     # Ti Ka, Ti Kb, Mn Ka, Mn Kb: below 7 keV; Cu Ka (inside the region) is not repeated
-    assert d.line_eV.shape == (4,) and np.all(d.line_eV < 7000.0)
-    assert d.line_ok.all() and np.all(d.line_adc_err > 0)
+    assert d.line_eV.shape == (4,)
+    assert np.all(d.line_eV < 7000.0)
+    assert d.line_ok.all()
+    assert np.all(d.line_adc_err > 0)
     # one reference calibration per SDD
     for s in range(d.n_sdd):
         assert np.ptp(d.p_ref[d.sdd == s], axis=0).max() == 0.0

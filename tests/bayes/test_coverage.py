@@ -16,7 +16,8 @@ def quick():
 
 def test_quick_coverage_upper_limits_lie_above_the_injected_signal(quick):
     sigma = quick["sigma_classic"]
-    assert sigma > 0 and quick["toys_per_level"] == 2
+    assert sigma > 0
+    assert quick["toys_per_level"] == 2
     zero, three = quick["levels"]
     assert three["injected_counts"] == pytest.approx(3 * sigma)
     # every 95 % limit above the truth, at zero and at 3 sigma of injected signal

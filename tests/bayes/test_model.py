@@ -1,6 +1,9 @@
-"""The hierarchical model: its expected counts against the classic SpectrumModel, feasible
-starts, bad input, parallel against sequential chains, and one short end-to-end sampling of
-a simulated run with a known signal."""
+"""The hierarchical model.
+
+Its expected counts against the classic SpectrumModel, feasible starts, bad input, parallel
+against sequential chains, and one short end-to-end sampling of a simulated run with a known
+signal.
+"""
 
 from __future__ import annotations
 
@@ -115,7 +118,8 @@ def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys
     # a prior bound below the classic estimate
     assert main(["sample", str(energy_run), "--prior", "flat-counts", "--prior-upper", "1"]) == 2
     err = capsys.readouterr().err
-    assert "--prior-upper" in err and "excludes the classic estimate" in err
+    assert "--prior-upper" in err
+    assert "excludes the classic estimate" in err
     assert len(err.strip().splitlines()) == 1
     assert main(["sample", str(energy_run), "--prior", "jeffreys"]) == 2
     assert "--prior" in capsys.readouterr().err
@@ -126,7 +130,8 @@ def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys
     (off / "run.toml").write_text(toml.replace('path = "', f'path = "{energy_run}/'))
     assert main(["sample", str(off)]) == 2
     err = capsys.readouterr().err
-    assert "current-on" in err and "Traceback" not in err
+    assert "current-on" in err
+    assert "Traceback" not in err
     assert not (off / "results" / "posterior.nc").exists()
 
 
@@ -151,9 +156,11 @@ print(json.dumps(out))
 
 
 def test_two_host_devices_give_the_same_chains_as_sequential(energy_run):
-    """Same keys, same starts: the first iterations agree to rounding. (Over hundreds of
-    iterations the pmap- and jit-compiled gradients' last-bit differences grow along the
-    chaotic trajectories, so long chains agree in distribution only.)"""
+    """Same keys, same starts: the first iterations agree to rounding.
+
+    Over hundreds of iterations the pmap- and jit-compiled gradients' last-bit differences
+    grow along the chaotic trajectories, so long chains agree in distribution only.
+    """
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
@@ -189,7 +196,8 @@ def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
         ]
     )
     res = json.loads(capsys.readouterr().out)
-    assert rc in (0, 3) and (rc == 0) == res["gates"]["passed"]
+    assert rc in (0, 3)
+    assert (rc == 0) == res["gates"]["passed"]
     idata = az.from_netcdf(energy_run / "results" / "posterior.nc")
     for g in ("posterior", "sample_stats", "observed_data", "posterior_predictive"):
         assert g in idata.groups()
@@ -201,7 +209,8 @@ def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
     assert ul["beta2half"]["0.997"]["mcse"] > 0
     assert {"r_hat_max", "ess_bulk_min", "ess_tail_min", "divergences"} <= set(res["diagnostics"])
     assert res["bayes_factor"]["BF_10_signal_vs_no_signal"] > 0
-    assert res["config"]["sample"]["chains"] == 2 and res["config"]["sample"]["seed"] == 0
+    assert res["config"]["sample"]["chains"] == 2
+    assert res["config"]["sample"]["seed"] == 0
     assert res["classic"]["N_X"] == pytest.approx(
         json.loads((energy_run / "results" / "classic.json").read_text())["N_X"]
     )
@@ -216,8 +225,11 @@ def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
 
 
 def test_limits_under_the_flat_counts_prior(energy_run):
-    """With --prior flat-counts, beta^2/2 is the deterministic site: its ESS, limits and the
-    Bayes factor's variable follow (this once raised a TypeError after a whole NUTS run)."""
+    """With --prior flat-counts, beta^2/2 is the deterministic site.
+
+    Its ESS, limits and the Bayes factor's variable follow (this once raised a TypeError after
+    a whole NUTS run).
+    """
     import arviz as az
 
     from bayes_vip.bayes.sampling import limits

@@ -1,5 +1,8 @@
-"""``bayes-vip calibrate`` and ``train-peakfinder`` as a user runs them, with the shipped
-peak finder: outputs, accuracy against the simulator's truth, the fit downstream, bad input."""
+"""``bayes-vip calibrate`` and ``train-peakfinder`` as a user runs them.
+
+With the shipped peak finder: outputs, accuracy against the simulator's truth, the fit
+downstream, bad input.
+"""
 
 from __future__ import annotations
 
@@ -82,7 +85,8 @@ def test_fit_on_an_uncalibrated_adc_run_says_what_to_do(tmp_path, capsys):
     write_campaign(simulate_campaign(preset("demo"), rng=np.random.default_rng(3)), run)
     assert main(["fit", str(run)]) == 2
     err = capsys.readouterr().err
-    assert "calibration.nc" in err and "bayes-vip calibrate" in err
+    assert "calibration.nc" in err
+    assert "bayes-vip calibrate" in err
     assert len(err.strip().splitlines()) == 1
     assert main(["calibrate", str(run), "--refine-lines", "xy"]) == 2
     assert "--refine-lines" in capsys.readouterr().err
@@ -94,7 +98,8 @@ def test_calibrate_refuses_an_energy_level_run(tmp_path, capsys):
     capsys.readouterr()
     assert main(["calibrate", str(tmp_path / "e")]) == 2
     err = capsys.readouterr().err
-    assert "run.level" in err and len(err.strip().splitlines()) == 1
+    assert "run.level" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_shipped_peakfinder_loads_without_training_and_finds_the_lines():
@@ -137,6 +142,6 @@ def test_train_peakfinder_command_writes_a_loadable_model(tmp_path, capsys):
     assert rc == 0
     res = json.loads(capsys.readouterr().out)
     assert len(res["metrics"]["cnn"]) == 6
-    model, meta = load_model(out)
+    _model, meta = load_model(out)
     assert meta["training"]["n_train"] == 256
     assert main(["train-peakfinder", "--out", str(out), "--epochs", "0"]) == 2

@@ -1,5 +1,8 @@
-"""Calibration (seed 002): synthetic data, classic search, line fits, quadratic calibration,
-refinement, regrouping, bad cells. The end-to-end command is tested in test_cli."""
+"""Calibration (seed 002).
+
+Synthetic data, classic search, line fits, quadratic calibration, refinement, regrouping, bad
+cells. The end-to-end command is tested in test_cli.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ def high_count_spectra():
 
 def test_synthetic_spectra_put_the_lines_where_the_calibration_says(high_count_spectra):
     d = high_count_spectra
-    assert d["x"].shape == (12, 300, 1) and d["counts"].shape == (12, 4096)
+    assert d["x"].shape == (12, 300, 1)
+    assert d["counts"].shape == (12, 4096)
     assert np.all(np.diff(d["y"], axis=1) > 0)
     # the true centroid maps back to the line energy through the drawn calibration
     e = np.asarray(adc_to_energy(d["y"], d["calibration"][:, None, :]))
@@ -54,7 +58,8 @@ def test_pattern_match_assigns_lines_and_ignores_extra_peaks():
     np.testing.assert_allclose(got, true)
     # one line missing: NaN there, the others still matched
     got = baseline.match_lines(np.delete(true, 1), np.ones(4), e, baseline.TUNED)
-    assert np.isnan(got[1]) and np.allclose(np.delete(got, 1), np.delete(true, 1))
+    assert np.isnan(got[1])
+    assert np.allclose(np.delete(got, 1), np.delete(true, 1))
 
 
 def test_check_seeds_flags_inconsistent_cnn_output():
@@ -97,18 +102,20 @@ def test_line_fit_recovers_the_position_within_its_error():
         assert f.ok, f.message
         pulls.append((f.mu - mu) / f.mu_err)
         assert 0.3 < f.mu_err < 1.5
-    assert abs(np.mean(pulls)) < 1.0 and 0.4 < np.std(pulls) < 1.8
+    assert abs(np.mean(pulls)) < 1.0
+    assert 0.4 < np.std(pulls) < 1.8
 
 
 def test_quadratic_calibration_through_exact_points():
     p = np.array([-25.0, 2.93, 1.1e-6])
     fits = [
         LineFit(k, True, mu=float(energy_to_adc(en, p)), mu_err=0.3)
-        for k, en in zip(LINES, [g for g in _strongest()], strict=True)
+        for k, en in zip(LINES, list(_strongest()), strict=True)
     ]
     cal = fit_calibration(fits)
     np.testing.assert_allclose(cal["p"], p, rtol=1e-6, atol=1e-6)
-    assert cal["ndf"] == 2 and cal["chi2"] < 1e-6
+    assert cal["ndf"] == 2
+    assert cal["chi2"] < 1e-6
     # fewer than three lines cannot give a quadratic
     assert fit_calibration([*fits[:2], LineFit("Mn Ka", False)]) is None
 
@@ -124,8 +131,11 @@ def test_too_few_counts_is_flagged_with_a_warning_naming_the_cell():
     cell = _calibrate_cell(
         np.ones(4096, dtype=int) // 2, np.zeros(5), "period x SDD 3 batch 7", seen.append
     )
-    assert cell.status == 1 and "too few counts" in cell.reason
-    assert seen and "SDD 3 batch 7" in seen[0] and str(MIN_COUNTS) in seen[0]
+    assert cell.status == 1
+    assert "too few counts" in cell.reason
+    assert seen
+    assert "SDD 3 batch 7" in seen[0]
+    assert str(MIN_COUNTS) in seen[0]
 
 
 def test_inconsistent_cnn_falls_back_to_the_classic_search(high_count_spectra):
@@ -158,7 +168,7 @@ def test_regroup_batches_conserves_counts_and_live_time(tmp_path):
     np.testing.assert_array_equal(same["counts"].values, ds["counts"].values)
     from bayes_vip.errors import InputError
 
-    with pytest.raises(InputError, match="calibration.batch_hours"):
+    with pytest.raises(InputError, match=r"calibration\.batch_hours"):
         regroup_batches(ds, -1.0)
 
 

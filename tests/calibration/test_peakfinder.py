@@ -1,5 +1,8 @@
-"""Peak-finder CNN: shapes, exact parameter count, a one-step training smoke test, input
-preparation (Flax's own tests check these for their examples)."""
+"""Peak-finder CNN.
+
+Shapes, exact parameter count, a one-step training smoke test, input preparation (Flax's own
+tests check these for their examples).
+"""
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +53,8 @@ def test_one_training_step_lowers_the_loss():
     assert np.isfinite(float(step(model, opt)))
     model.eval()
     after = float(loss_fn(model))
-    assert np.isfinite(before) and after < before
+    assert np.isfinite(before)
+    assert after < before
 
 
 def test_dropout_only_in_training():
@@ -70,7 +74,8 @@ def test_prepare_regroups_and_scales():
     counts += 1.0
     x = prepare(counts)
     assert x.shape == (INPUT_BINS, 1)
-    assert float(x.max()) == 1.0 and int(np.argmax(x[:, 0])) == int(2048.5 / 4096 * 300)
+    assert float(x.max()) == 1.0
+    assert int(np.argmax(x[:, 0])) == int(2048.5 / 4096 * 300)
     # totals are kept before the log scaling
     cum = np.diff(
         np.interp(

@@ -52,7 +52,8 @@ def _run(*args: str, cwd: Path) -> str:
         [_bayes_vip(), *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=1800
     )
     if r.returncode not in (0, 3):  # 3: a sampler gate failed (short chains); still a result
-        raise RuntimeError(f"bayes-vip {' '.join(args)} exited {r.returncode}:\n{r.stderr}")
+        msg = f"bayes-vip {' '.join(args)} exited {r.returncode}:\n{r.stderr}"
+        raise RuntimeError(msg)
     return r.stdout
 
 
@@ -66,8 +67,10 @@ def strip(obj):
 
 
 def measured_copy(tmp: Path) -> Path:
-    """The measured run's manifest in ``tmp``, reading the shared data file by absolute path
-    (results go to ``tmp``, not into the repository)."""
+    """The measured run's manifest in ``tmp``, reading the shared data file by absolute path.
+
+    Results go to ``tmp``, not into the repository.
+    """
     run = tmp / "vip2-2016-17"
     run.mkdir()
     text = (MEASURED_RUN / "run.toml").read_text()

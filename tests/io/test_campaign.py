@@ -16,12 +16,16 @@ from tests.conftest import MEASURED_RUN, write_event_manifest
 
 def test_measured_run_has_2_periods_x_6_sdds(measured_campaign):
     ds = measured_campaign
-    assert ds.sizes["period"] == 2 and ds.sizes["sdd"] == 6 and ds.sizes["batch"] == 1
+    assert ds.sizes["period"] == 2
+    assert ds.sizes["sdd"] == 6
+    assert ds.sizes["batch"] == 1
     assert list(ds["sdd"].values) == [1, 2, 3, 4, 5, 6]
     assert list(ds["current_A"].values) == [100.0, 0.0]
     assert list(ds["time_s"].values) == [81 * 86400 + 10 * 3600] * 2  # 81 d 10 h (data README)
-    assert ds.attrs["level"] == "energy" and ds.attrs["unit"] == "eV"
-    assert float(ds["channel_lo"][0]) == 1000.0 and float(ds["channel_hi"][-1]) == 10000.0
+    assert ds.attrs["level"] == "energy"
+    assert ds.attrs["unit"] == "eV"
+    assert float(ds["channel_lo"][0]) == 1000.0
+    assert float(ds["channel_hi"][-1]) == 10000.0
     assert ds.sizes["channel"] == 9000
 
 
@@ -67,7 +71,8 @@ def test_parquet_events_are_histogrammed(tmp_path):
     adc = rng.integers(-5, 110, n)  # some outside [0, 100)
     t = pa.table({"period": period, "sdd": sdd, "batch": batch, "adc": adc})
     ds = load_campaign(_event_run(tmp_path, t))
-    assert list(ds["period"].values) == ["on", "off"] and list(ds["sdd"].values) == [3, 7]
+    assert list(ds["period"].values) == ["on", "off"]
+    assert list(ds["sdd"].values) == [3, 7]
     assert ds.sizes["batch"] == 2
     np.testing.assert_array_equal(ds["live_time_s"].sel(period="off").values, [[50, 0]] * 2)
     for p in ("on", "off"):
@@ -96,7 +101,7 @@ def test_ttree_events_give_the_same_campaign(tmp_path):
     run = _event_run(tmp_path, pa.table(cols))
     a = load_campaign(run)
     with uproot.recreate(tmp_path / "ev.root") as f:
-        f["events"] = {k: v for k, v in cols.items()}
+        f["events"] = dict(cols.items())
     text = (
         (run / "run.toml")
         .read_text()

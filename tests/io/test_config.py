@@ -1,5 +1,8 @@
-"""The analysis configuration: defaults, validators, precedence of its sources, errors that
-name the key (and the file or flag), and the record in the result files."""
+"""The analysis configuration.
+
+Defaults, validators, precedence of its sources, errors that name the key (and the file or
+flag), and the record in the result files.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ def test_defaults_are_the_documented_ones():
     assert (c.fit.statistic, c.fit.bin_eV, c.fit.sdd) == ("chi2", 10.0, None)
     assert (c.sample.chains, c.sample.warmup, c.sample.samples) == (4, 300, 400)
     assert (c.sample.prior, c.sample.prior_upper, c.sample.seed) == ("flat-beta", None, 0)
-    assert c.calibration.refine and c.calibration.iterations == 200
+    assert c.calibration.refine
+    assert c.calibration.iterations == 200
     assert c.to_dict()["sample"]["bin_eV"] == 40.0
     # every key has a flag in the CLI, except the model's bin width (no option yet)
     assert set(VALIDATORS) - set(FLAGS) == {"sample.bin_eV"}
@@ -48,12 +52,15 @@ def test_run_table_then_config_file_then_command_line(tmp_path):
     cfg_file = tmp_path / "c.toml"
     cfg_file.write_text("[analysis.sample]\nwarmup = 60\nseed = 7\n")
     c = load_config(run, config_file=cfg_file, overrides={"sample.seed": "9", "n_int": None})
-    assert c.signal == "ka2" and c.sample.chains == 2  # from run.toml
+    assert c.signal == "ka2"
+    assert c.sample.chains == 2
     assert c.sample.warmup == 60  # the config file beats run.toml
     assert c.sample.seed == 9  # the command line beats both (a string, parsed)
     assert c.n_int == "rs"  # None: an option not given
-    assert c.source("signal").endswith("run.toml") and c.source("sample.warmup").endswith("c.toml")
-    assert c.source("sample.seed") == COMMAND_LINE and c.source("fit.statistic") == "default"
+    assert c.source("signal").endswith("run.toml")
+    assert c.source("sample.warmup").endswith("c.toml")
+    assert c.source("sample.seed") == COMMAND_LINE
+    assert c.source("fit.statistic") == "default"
     assert c.signal_line().key == "Cu Ka2 PEP"
 
 
@@ -77,7 +84,8 @@ def test_run_table_then_config_file_then_command_line(tmp_path):
 def test_a_bad_value_names_its_key(key, value, words):
     with pytest.raises(InputError) as e:
         load_config(overrides={key: value})
-    assert e.value.field == key and e.value.file is None
+    assert e.value.field == key
+    assert e.value.file is None
     for w in words:
         assert w in e.value.message
 
@@ -86,7 +94,8 @@ def test_a_bad_value_in_a_file_names_the_file_and_the_key(tmp_path):
     run = _run(tmp_path, "[analysis.sample]\nchains = 0\n")
     with pytest.raises(InputError) as e:
         load_config(run)
-    assert e.value.field == "analysis.sample.chains" and str(e.value.file).endswith("run.toml")
+    assert e.value.field == "analysis.sample.chains"
+    assert str(e.value.file).endswith("run.toml")
     other = tmp_path / "b"
     other.mkdir()
     with pytest.raises(InputError, match="unknown key"):
@@ -97,7 +106,8 @@ def test_an_error_raised_later_names_where_the_key_came_from(tmp_path):
     run = _run(tmp_path, "[analysis.fit]\nbin_eV = 2.5\n")
     c = load_config(run)
     later = c.locate(InputError("not a multiple of the data's 1 eV bins", field="fit.bin_eV"))
-    assert later.field == "analysis.fit.bin_eV" and str(later.file).endswith("run.toml")
+    assert later.field == "analysis.fit.bin_eV"
+    assert str(later.file).endswith("run.toml")
     c2 = load_config(overrides={"fit.bin_eV": 2.5})
     same = InputError("x", field="fit.bin_eV")
     assert c2.locate(same) is same  # a command-line key: the CLI shows its flag
@@ -108,7 +118,9 @@ def test_configurations_are_frozen_and_comparable():
     with pytest.raises(AttributeError):
         c.signal = "ka2"  # type: ignore[misc]
     d = with_values(c, sample={"chains": 2})
-    assert d.sample.chains == 2 and c.sample.chains == 4 and d != c
+    assert d.sample.chains == 2
+    assert c.sample.chains == 4
+    assert d != c
     assert AnalysisConfig() == default_config()
 
 
@@ -122,7 +134,8 @@ def test_cli_shows_the_flag_and_the_key_and_writes_nothing(capsys, tmp_path, mon
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and flag in err[0], err
+        assert len(err) == 1, err
+        assert flag in err[0], err
     assert list(tmp_path.iterdir()) == []  # the demo was not even simulated
 
 
@@ -139,4 +152,5 @@ def test_classic_json_records_the_configuration(tmp_path, capsys, measured_root)
     out = json.loads(capsys.readouterr().out)
     saved = json.loads((run / "results" / "classic.json").read_text())
     assert out["config"] == saved["config"] == load_config(run).to_dict()
-    assert saved["config"]["sample"]["chains"] == 2 and saved["config"]["signal"] == "ka1"
+    assert saved["config"]["sample"]["chains"] == 2
+    assert saved["config"]["signal"] == "ka1"

@@ -1,6 +1,9 @@
-"""The line-response kernel against independent integrals: a Gaussian plus tail (scipy's
-exponnorm), the shelf (numerical convolution), the escape peak, bin integrals of the full
-density, limits, finite gradients, and the same numbers through every caller."""
+"""The line-response kernel against independent integrals.
+
+A Gaussian plus tail (scipy's exponnorm), the shelf (numerical convolution), the escape peak,
+bin integrals of the full density, limits, finite gradients, and the same numbers through
+every caller.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -28,16 +31,19 @@ def single(x, mu, sigma, f, beta, **kw):
     return np.asarray(line_cumulative(x, [[mu]], [[1.0]], sigma, 0.0, f, beta, **kw))[..., 0]
 
 
-@pytest.mark.parametrize("mu,sigma,f,beta", SHAPES)
+@pytest.mark.parametrize(("mu", "sigma", "f", "beta"), SHAPES)
 def test_gaussian_plus_tail_matches_scipy_exponnorm(mu, sigma, f, beta):
-    """The tail is -(Gaussian + exponential of mean beta*sigma), scipy's exponnorm(K=beta)
-    mirrored about mu; so C(x) = (1-f) Phi + f exponnorm.sf(mu - x)."""
+    """The Gaussian plus tail matches scipy's exponnorm mirrored about mu.
+
+    The tail is -(Gaussian + exponential of mean beta*sigma), scipy's exponnorm(K=beta)
+    mirrored about mu; so C(x) = (1-f) Phi + f exponnorm.sf(mu - x).
+    """
     x = mu + sigma * np.linspace(-25.0, 8.0, 67)
     expected = (1 - f) * norm.cdf(x, mu, sigma) + f * exponnorm.sf(mu - x, beta, scale=sigma)
     np.testing.assert_allclose(single(x, mu, sigma, f, beta), expected, rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("mu,sigma,f,beta", SHAPES)
+@pytest.mark.parametrize(("mu", "sigma", "f", "beta"), SHAPES)
 def test_limits_are_exact_and_the_cdf_integrates_the_density(mu, sigma, f, beta):
     np.testing.assert_allclose(single([mu - 1e6, mu + 1e6], mu, sigma, f, beta), [0, 1], atol=1e-14)
     pdf = lambda x: float(r.line_pdf(x, mu, sigma, f, beta))  # noqa: E731
@@ -106,13 +112,13 @@ def test_gradients_are_finite_everywhere():
 
     x = jnp.concatenate([jnp.array([-1e5]), jnp.linspace(1000.0, 11000.0, 400), jnp.array([1e6])])
     g = jax.grad(total)(jnp.array([8047.8, 30.0, 0.12, 0.08, 4.0, 0.05]), x)
-    assert np.all(np.isfinite(np.asarray(g))) and np.all(np.asarray(g) != 0.0)
+    assert np.all(np.isfinite(np.asarray(g)))
+    assert np.all(np.asarray(g) != 0.0)
     # far in the tails and at the steepest tail any caller allows (tail_beta = 0.05),
     # where a naive exp(...) * erfc(...) overflows to nan
     for xx in (-5e4, 7000.0, 9000.0, 5e4):
-        gl = jax.grad(
+        grad = jax.grad(
             lambda p, xx=xx: line_cumulative(xx, [[p[0]]], [[1.0]], p[1], 0.0, p[2], p[3])[0]
-        )(  # fmt: skip
-            jnp.array([8000.0, 1.0, 0.2, 0.05])
         )
+        gl = grad(jnp.array([8000.0, 1.0, 0.2, 0.05]))
         assert np.all(np.isfinite(np.asarray(gl)))

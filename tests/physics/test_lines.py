@@ -26,7 +26,8 @@ def test_xraydb_values_are_used_where_not_overridden():
 def test_cu_ka_reference_overrides():
     cu = lines.line_group("Cu Ka")
     by = {ln.name: ln for ln in cu.lines}
-    assert by["Ka1"].energy_eV == 8047.8 and by["Ka2"].energy_eV == 8027.8
+    assert by["Ka1"].energy_eV == 8047.8
+    assert by["Ka2"].energy_eV == 8027.8
     assert "seed 002" in by["Ka1"].source
     # Ka2/Ka1 = 51/100 (seed 002 eq. 4)
     assert by["Ka2"].intensity / by["Ka1"].intensity == pytest.approx(0.51)

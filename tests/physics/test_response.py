@@ -18,7 +18,7 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("mu,sigma,f,beta", SHAPES)
+@pytest.mark.parametrize(("mu", "sigma", "f", "beta"), SHAPES)
 def test_line_shape_integrates_to_one(mu, sigma, f, beta):
     pdf = lambda x: float(r.line_pdf(x, mu, sigma, f, beta))  # noqa: E731
     lo, hi = mu - 60 * sigma * max(beta, 1.0), mu + 40 * sigma

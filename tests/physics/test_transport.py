@@ -1,6 +1,10 @@
-"""Transport model of seed 001: every equation against an independent computation, the
-erf forms against a JAX Monte-Carlo random walk, and every number the seed quotes."""
+"""Transport model of seed 001.
 
+Every equation against an independent computation, the erf forms against a JAX Monte-Carlo
+random walk, and every number the seed quotes.
+"""
+
+import itertools
 import json
 import math
 
@@ -93,7 +97,16 @@ def test_target_integral_closed_form():
 
 def test_xray_totals_with_and_without_current():
     # a reservoir long enough not to run dry during the test (the seed's is 2.3e6 targets)
-    kw = dict(n=1.0, area=1.0, L=1.0, x_min=-1e4, x_max=-0.01, D=0.01, r=1.0, nu=1.0)
+    kw = {
+        "n": 1.0,
+        "area": 1.0,
+        "L": 1.0,
+        "x_min": -1e4,
+        "x_max": -0.01,
+        "D": 0.01,
+        "r": 1.0,
+        "nu": 1.0,
+    }
     on = tr.xray_total(500.0, 1.0, v_d=0.05, **kw)
     off = tr.xray_total(500.0, 1.0, v_d=0.0, **kw)
     assert 0 < off < on
@@ -108,8 +121,10 @@ def test_xray_totals_with_and_without_current():
 
 
 def _walk(key, x0, v, D, dt, n_steps):
-    """Random walk whose spread after time t has variance D t, as eq. 14 is written (the
-    diffusion equation with the Einstein D of eq. 13 would give 2 D t; docs/transport.md)."""
+    """Random walk whose spread after time t has variance D t, as eq. 14 is written.
+
+    The diffusion equation with the Einstein D of eq. 13 would give 2 D t; docs/transport.md.
+    """
 
     def step(x, k):
         return x + v * dt + jnp.sqrt(D * dt) * jax.random.normal(k, x.shape), None
@@ -119,8 +134,11 @@ def _walk(key, x0, v, D, dt, n_steps):
 
 
 def test_erf_forms_against_a_monte_carlo_random_walk():
-    """Electrons drift and diffuse step by step (JAX); the fraction in the target (eq. 18)
-    and the density from a uniform reservoir (eq. 24) agree within binomial errors."""
+    """Electrons drift and diffuse step by step (JAX) and agree with the erf forms.
+
+    The fraction in the target (eq. 18) and the density from a uniform reservoir (eq. 24)
+    agree within binomial errors.
+    """
     n, dt = 40000, 0.01
     L, v, D = 1.0, 0.4, 0.05
     key = jax.random.PRNGKey(7)
@@ -128,7 +146,7 @@ def test_erf_forms_against_a_monte_carlo_random_walk():
     t = 0.0
     for t_next in (0.5, 2.0, 3.0):
         key, k = jax.random.split(key)
-        steps = int(round((t_next - t) / dt))
+        steps = round((t_next - t) / dt)
         x = _walk(k, x, v, D, dt, steps)
         t = t_next
         frac = float(jnp.mean((x > 0) & (x < L)))
@@ -144,7 +162,7 @@ def test_erf_forms_against_a_monte_carlo_random_walk():
     expected = np.array(
         [
             n * integrate.quad(lambda x: tr.reservoir_density(x, t, x_min, x_max, v, D), a, b)[0]
-            for a, b in zip(edges[:-1], edges[1:], strict=True)
+            for a, b in itertools.pairwise(edges)
         ]
     )
     m = expected > 20
@@ -154,9 +172,12 @@ def test_erf_forms_against_a_monte_carlo_random_walk():
 
 @pytest.mark.parametrize("row", SEED_001, ids=[r.key for r in SEED_001])
 def test_seed_001_numbers(row):
-    """Each number the seed quotes: reproduced by the formulas within ``rtol``, or by the
-    input ``seed_inputs`` documents (and then *not* by the defaults), or, for the two the
-    seed's own inputs cannot give, shown to differ as docs/transport.md says."""
+    """Each number the seed quotes is reproduced, or differs as documented.
+
+    Reproduced by the formulas within ``rtol``, or by the input ``seed_inputs`` documents (and
+    then *not* by the defaults), or, for the two the seed's own inputs cannot give, shown to
+    differ as docs/transport.md says.
+    """
     ours = row.ours()
     if row.seed_inputs is not None:
         assert row.seed_inputs() == pytest.approx(row.seed, rel=row.rtol)
@@ -168,7 +189,7 @@ def test_seed_001_numbers(row):
 
 
 @pytest.mark.parametrize(
-    "kw,field",
+    ("kw", "field"),
     [
         ({"length_m": -0.07}, "length"),
         ({"thickness_m": 0.0}, "thickness"),
@@ -203,7 +224,8 @@ def test_transport_command(capsys, tmp_path):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     q = {r["quantity"]: r for r in out["quantities"]}
-    assert q["traversal time dt_T"]["unit"] == "s" and q["traversal time dt_T"]["equation"]
+    assert q["traversal time dt_T"]["unit"] == "s"
+    assert q["traversal time dt_T"]["equation"]
     assert json.loads((tmp_path / "transport.json").read_text())["experiment"] == "VIP-2"
     for f in out["figures"].values():
         assert (tmp_path / f.split("/")[-1]).stat().st_size > 10_000

@@ -1,5 +1,8 @@
-"""Simulator: determinism, truth content, realism, and recovery of known parameters by
-fitting the simulated ADC spectrum with the same response functions."""
+"""Simulator: determinism, truth content, realism, and recovery of known parameters.
+
+The known parameters are recovered by fitting the simulated ADC spectrum with the same
+response functions.
+"""
 
 import dataclasses
 import tomllib
@@ -52,7 +55,8 @@ def test_truth_table_and_detector_features(tmp_path):
     assert np.all(noise[0] > noise[1])  # worse with current on
     # seed 000: 34 days with 100 A, 28 days without
     assert [p["time_s"] for p in man["periods"]] == [34 * 86400.0, 28 * 86400.0]
-    assert man["periods"][0]["current_A"] == 100.0 and man["periods"][1]["current_A"] == 0.0
+    assert man["periods"][0]["current_A"] == 100.0
+    assert man["periods"][1]["current_A"] == 0.0
     for key in (
         "rates_per_sdd_per_s",
         "sdd_rate_scale",
@@ -132,7 +136,8 @@ def test_fit_back_recovers_the_truth(one_cell, tmp_path):
         m.limits[n] = (0, None)
     m.migrad(ncall=20000)
     m.hesse()
-    assert m.valid and m.fmin.has_accurate_covar
+    assert m.valid
+    assert m.fmin.has_accurate_covar
     # the realised signal is Poisson around its expectation: the truth to recover is the
     # realised count
     truth["PEP"] = t["signal_counts_realised"] / live
