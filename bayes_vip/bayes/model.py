@@ -180,8 +180,9 @@ def expected_counts(data: BayesData, s: dict, n_x):
 
     def one(e, r, lv, sl, nz, t, nsig):
         shape = (s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"])
-        lines = line_cumulative(e, en, w, nz, *shape)  # (n + 1, G)
-        sig = line_cumulative(e, en_s, w_s, nz, *shape)[:, 0]
+        # the region (7-10 keV) lies > 20 sigma above the shelf's start (1 keV)
+        lines = line_cumulative(e, en, w, nz, *shape, shelf_start_far=True)  # (n + 1, G)
+        sig = line_cumulative(e, en_s, w_s, nz, *shape, shelf_start_far=True)[:, 0]
         cum = t * (lines @ r + linear_continuum_cumulative(e, lv, sl)) + nsig * sig
         return cum[1:] - cum[:-1]
 

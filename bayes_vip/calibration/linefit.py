@@ -3,11 +3,10 @@
 Each calibration line of one (SDD, batch) histogram is fitted with iminuit in a window
 around its seed position: a multiplet (members at their xraydb spacing, converted to ADC
 with the seeds' gain) of Gaussians plus the seed-002 tail (``physics.kernel``, with the
-Gaussian width itself free), on a linear background, with a binned Poisson likelihood (the
-data are integer ADC channels). The deviance and its gradient are compiled once per padded
-window width and handed to MINUIT together. The positions of the strongest member of every
-line then give the quadratic calibration ``E = p0 + p1 ADC + p2 ADC^2`` by weighted least
-squares.
+Gaussian width itself free, computed with NumPy), on a linear background, with a binned
+Poisson likelihood (the data are integer ADC channels). The positions of the strongest
+member of every line then give the quadratic calibration ``E = p0 + p1 ADC + p2 ADC^2`` by
+weighted least squares.
 """
 
 from __future__ import annotations
@@ -15,14 +14,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 from iminuit import Minuit
 
 from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import FANO_START
-from bayes_vip.physics.kernel import line_cumulative
+from bayes_vip.physics.kernel import NUMPY, line_cumulative
 from bayes_vip.physics.response import sigma_at
 from bayes_vip.simulate.presets import MEASURED_2016_17
 
@@ -73,43 +70,20 @@ class LineFit:
     message: str = ""
 
 
-#: Members per line, padded: every K group of the catalogue has two (Ka1 and Ka2, Kb1 and
-#: Kb3), so that one compiled deviance serves every line.
-_MEMBERS = 2
-#: Window widths are padded to a multiple of this many channels, so that a handful of compiled
-#: deviances serve every line, gain and batch.
-_PAD = 64
+def expected_counts(q, lo: float, n: int, offsets, weights) -> np.ndarray:
+    """Expected counts in channels lo..lo+n-1; q = (mu, sigma, amp, tail, b0, b1) in ADC.
 
-
-def _expected(q, lo, n, offsets, weights, width: int):
-    """Expected counts in ``width`` channels from ``lo`` (the first ``n`` are the window).
-
-    q = (mu, sigma, amp, tail, b0, b1) in ADC.
+    NumPy (``physics.kernel.NUMPY``): MINUIT calls it a few hundred times per line, on a few
+    hundred channels, where a JAX dispatch would cost more than the arithmetic.
     """
     mu, sig, amp, tail, b0, b1 = q
-    e = lo + jnp.arange(width + 1, dtype=jnp.float64)
-    cdf = line_cumulative(e, (mu + offsets)[None, :], weights[None, :], sig, 0.0, tail, TAIL_BETA)
+    e = lo + np.arange(n + 1, dtype=float)
+    members = (mu + np.asarray(offsets, dtype=float))[None, :]
+    cdf = line_cumulative(
+        e, members, np.asarray(weights)[None, :], sig, 0.0, tail, TAIL_BETA, backend=NUMPY
+    )[:, 0]
     x = e[:-1] + 0.5 - (lo + 0.5 * n)
-    return amp * jnp.diff(cdf[:, 0]) + jnp.maximum(b0 + b1 * x, 1e-9)
-
-
-def _deviance(q, lo, n, offsets, weights, c, c_log_c, width: int):
-    """Baker-Cousins Poisson deviance of the window, 2 sum[mu - c + c log(c/mu)]."""
-    mu = _expected(q, lo, n, offsets, weights, width)
-    inside = jnp.arange(width) < n
-    c_log_mu = jnp.where(inside & (c > 0), c * jnp.log(jnp.maximum(mu, 1e-300)), 0.0)
-    return 2.0 * (jnp.sum(jnp.where(inside, mu - c, 0.0)) + c_log_c - jnp.sum(c_log_mu))
-
-
-_value_and_grad = jax.jit(jax.value_and_grad(_deviance), static_argnames="width")
-
-
-def expected_counts(q, lo: float, n: int, offsets, weights) -> np.ndarray:
-    """Expected counts in channels lo..lo+n-1; q = (mu, sigma, amp, tail, b0, b1) in ADC."""
-    off = np.asarray(offsets, dtype=float)
-    width = _PAD * math.ceil(n / _PAD)
-    mu = _expected(jnp.asarray(q, dtype=float), lo, n, off, np.asarray(weights), width)
-    return np.asarray(mu)[:n]
+    return amp * np.diff(cdf) + np.maximum(b0 + b1 * x, 1e-9)
 
 
 def fit_line(counts: np.ndarray, key: str, seed_adc: float, gain: float) -> LineFit:
@@ -134,31 +108,14 @@ def fit_line(counts: np.ndarray, key: str, seed_adc: float, gain: float) -> Line
     amp0 = max(c.sum() - b_guess * n, 5.0)
     sig0 = float(sigma_at(e1, 35.0, FANO_START)) / gain
     pos = c > 0
-    width = _PAD * math.ceil(n / _PAD)
-    args = (
-        float(lo),
-        float(n),
-        np.pad(offsets, (0, _MEMBERS - offsets.size)),
-        np.pad(grp.weights, (0, _MEMBERS - offsets.size)),
-        np.pad(c, (0, width - n)),
-        float(np.sum(c[pos] * np.log(c[pos]))),
-    )
-    last: dict = {}
+    c_log_c = np.sum(c[pos] * np.log(c[pos]))
 
-    def value_and_grad(q) -> tuple[float, np.ndarray]:
-        k = np.asarray(q, dtype=float).tobytes()
-        if k not in last:  # MINUIT asks for the value and the gradient at the same points
-            v, g = _value_and_grad(jnp.asarray(q, dtype=float), *args, width=width)
-            last.clear()
-            last[k] = (float(v), np.asarray(g))
-        return last[k]
+    def fcn(q):
+        mu = expected_counts(q, lo, n, offsets, grp.weights)
+        # Baker-Cousins Poisson deviance, 2 sum[mu - c + c log(c/mu)]
+        return 2.0 * (np.sum(mu - c) + c_log_c - np.sum(c[pos] * np.log(mu[pos])))
 
-    m = Minuit(
-        lambda q: value_and_grad(q)[0],
-        [mu0, sig0, amp0, TAIL_FRAC, max(b_guess, 0.1), 0.0],
-        grad=lambda q: value_and_grad(q)[1],
-        name=_PARAMS,
-    )
+    m = Minuit(fcn, [mu0, sig0, amp0, TAIL_FRAC, max(b_guess, 0.1), 0.0], name=_PARAMS)
     m.errordef = Minuit.LIKELIHOOD * 2.0  # deviance = 2 NLL
     m.limits["mu"] = (mu0 - 25.0 / gain * 4, mu0 + 25.0 / gain * 4)
     m.limits["sigma"] = (0.3 * sig0, 4.0 * sig0)

@@ -6,8 +6,9 @@ analysis integrates lines through it:
 - ``physics.spectrum.SpectrumModel`` (the classic ``JointModel``, the synthetic spectra of
   the peak finder and the simulator's bookkeeping);
 - the hierarchical NumPyro model (``bayes.model.expected_counts``);
-- the calibration's line fits in ADC space (``calibration.linefit``), seed 002's eq. 4 fit
-  (``calibration.cu_ka``) and the differentiable refinement (``calibration.refine``).
+- the calibration's line fits in ADC space (``calibration.linefit``, on the NumPy backend),
+  seed 002's eq. 4 fit (``calibration.cu_ka``) and the differentiable refinement
+  (``calibration.refine``).
 
 The response of one member line at energy ``E`` (seed 002 eqs. 4-5, and docs/physics.md):
 
@@ -29,51 +30,71 @@ differentiate, and exact wherever it is used, because every caller keeps
 ``Phi(-(u + k))`` is below 1e-300, so the product underflows to the true value, 0. (The
 classic fit bounds ``tail_beta`` to [0.05, 30], the calibration fixes it at 4, the model's
 prior puts 0.05 8.8 prior sds below its centre.) The shelf's Gaussian terms at its lower end
-vanish to below 1e-80 of the result wherever ``x - shelf_lo_eV`` exceeds 20 sigma, as they do
-over the region of interest; they are kept, so that the kernel is exact everywhere.
+vanish to below 1e-80 of the result wherever ``x - shelf_lo_eV`` exceeds 20 sigma, as over
+the region of interest; they are computed unless the caller says so (``shelf_start_far``).
 """
 
 from __future__ import annotations
 
-from typing import cast
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import jax.numpy as jnp
+import jax.scipy.special
+import numpy as np
+import scipy.special
 from jax import Array
-from jax.scipy.special import ndtr
 from jax.typing import ArrayLike
 
 from bayes_vip.physics.constants import W_SI_EV
 from bayes_vip.physics.lines import si_ka_ev
 from bayes_vip.physics.response import sigma_at
 
-__all__ = ["SHELF_LO_EV", "TAIL_EXPONENT_CAP", "line_cumulative"]
+__all__ = ["JAX", "NUMPY", "SHELF_LO_EV", "TAIL_EXPONENT_CAP", "Backend", "line_cumulative"]
 
 #: Lower end of every line's shelf [eV]: the low edge of the measured 2016-17 histograms
 #: (1000 eV, data README), below which no spectrum is recorded.
 SHELF_LO_EV = 1000.0
 #: Cap of the tail's exponent (exp(700) ~ 1e304 is below the float64 maximum 1.8e308).
 TAIL_EXPONENT_CAP = 700.0
-_SQRT_2PI = float(jnp.sqrt(2.0 * jnp.pi))
+_SQRT_2PI = float(np.sqrt(2.0 * np.pi))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The array library the kernel computes with: its namespace and its normal CDF.
+
+    ``JAX`` (the default) is differentiable and compiles; ``NUMPY`` serves a cost function
+    that MINUIT calls thousands of times on a few hundred channels, where NumPy beats a JAX
+    dispatch (the calibration's line fits). The same code runs on both, in the same order
+    of operations.
+    """
+
+    xp: ModuleType
+    ndtr: Any
+
+
+JAX = Backend(jnp, jax.scipy.special.ndtr)
+NUMPY = Backend(np, scipy.special.ndtr)
 
 
 def _peak(
-    x: Array, e: Array, sigma: Array, tail_frac: ArrayLike, k: ArrayLike
-) -> tuple[Array, Array, Array]:
+    b: Backend, x: Any, e: Any, sigma: Any, tail_frac: ArrayLike, k: ArrayLike
+) -> tuple[Any, Any, Any]:
     """Gaussian plus tail, CDF at x; returns (u, ndtr(u), cdf) to share work."""
     u = (x - e) / sigma
-    phi_u = ndtr(u)
-    cdf = phi_u + tail_frac * jnp.exp(jnp.minimum(k * u + 0.5 * k * k, TAIL_EXPONENT_CAP)) * ndtr(
-        -(u + k)
-    )
-    return u, phi_u, cdf
+    phi_u = b.ndtr(u)
+    tail = b.xp.exp(b.xp.minimum(k * u + 0.5 * k * k, TAIL_EXPONENT_CAP)) * b.ndtr(-(u + k))
+    return u, phi_u, phi_u + tail_frac * tail
 
 
-def _ramp(y: Array, z: Array, phi_z: Array, sigma: Array) -> Array:
-    """Integral of Phi((t)/sigma) dt from -inf to y: y Phi(y/sigma) + sigma phi(y/sigma).
+def _ramp(b: Backend, y: Any, z: Any, phi_z: Any, sigma: Any) -> Any:
+    """Integral of Phi(t/sigma) dt from -inf to y: y Phi(y/sigma) + sigma phi(y/sigma).
 
     The caller gives z = y/sigma and Phi(z).
     """
-    return y * phi_z + sigma * jnp.exp(-0.5 * z * z) / _SQRT_2PI
+    return y * phi_z + sigma * b.xp.exp(-0.5 * z * z) / _SQRT_2PI
 
 
 def line_cumulative(
@@ -88,7 +109,9 @@ def line_cumulative(
     *,
     escape_frac: ArrayLike | None = None,
     shelf_lo_eV: float = SHELF_LO_EV,
+    shelf_start_far: bool = False,
     w_eV: float = W_SI_EV,
+    backend: Backend = JAX,
 ) -> Array:
     """Fraction of each line group's X-rays recorded below ``x``.
 
@@ -103,31 +126,37 @@ def line_cumulative(
     shelf_frac : the shelf's fraction; None for no shelf (nothing computed).
     escape_frac : the Si escape fraction of each group, shape (G,); None for none.
     shelf_lo_eV : the shelf's lower end [eV].
+    shelf_start_far : every ``x`` lies at least 20 sigma above ``shelf_lo_eV``, so that the
+        shelf's Gaussian terms at its lower end (below 1e-80 of the result) are dropped: about
+        a fifth of the kernel's cost. True for the hierarchical model's region (7-10 keV).
     w_eV : the pair-creation energy in Si [eV].
+    backend : ``JAX`` (default) or ``NUMPY``; the result is an array of that library.
 
     Returns
     -------
     Array of shape (..., n, G): the CDF of each unit-intensity group at ``x``.
     """
-    x = jnp.asarray(x)[..., None, None]
-    en = jnp.asarray(energies)
-    sig = sigma_at(en, noise, fano, w_eV)  # (G, M)
+    xp = backend.xp
+    x = xp.asarray(x)[..., None, None]
+    en = xp.asarray(energies)
+    sig = sigma_at(en, noise, fano, w_eV, xp=xp)  # (G, M)
     k = 1.0 / tail_beta
-    u, phi_u, main = _peak(x, en, sig, tail_frac, k)
+    u, phi_u, main = _peak(backend, x, en, sig, tail_frac, k)
     per_member = main
     if shelf_frac is not None:
         # U(lo, E) convolved with N(0, sigma): [R(x - lo) - R(x - E)] / (E - lo)
         y_lo = x - shelf_lo_eV
-        z_lo = y_lo / sig
-        shelf = (_ramp(y_lo, z_lo, ndtr(z_lo), sig) - _ramp(x - en, u, phi_u, sig)) / (
-            en - shelf_lo_eV
-        )
-        # cast: NumPy's stubs type ``ndarray * Array`` as an ndarray; at run time it is an Array
-        per_member = cast(Array, (1.0 - shelf_frac) * main + shelf_frac * shelf)
+        if shelf_start_far:  # Phi = 1 and phi = 0 to below 1e-80 at >= 20 sigma
+            r_lo = y_lo
+        else:
+            z_lo = y_lo / sig
+            r_lo = _ramp(backend, y_lo, z_lo, backend.ndtr(z_lo), sig)
+        shelf = (r_lo - _ramp(backend, x - en, u, phi_u, sig)) / (en - shelf_lo_eV)
+        per_member = (1.0 - shelf_frac) * main + shelf_frac * shelf
     if escape_frac is not None:
-        f_esc = jnp.asarray(escape_frac)[:, None]
+        f_esc = xp.asarray(escape_frac)[:, None]
         e_esc = en - si_ka_ev()
-        sig_esc = sigma_at(e_esc, noise, fano, w_eV)
-        escape = _peak(x, e_esc, sig_esc, tail_frac, k)[2]
+        sig_esc = sigma_at(e_esc, noise, fano, w_eV, xp=xp)
+        escape = _peak(backend, x, e_esc, sig_esc, tail_frac, k)[2]
         per_member = per_member + f_esc * (escape - main)
-    return jnp.sum(jnp.asarray(weights) * per_member, axis=-1)
+    return xp.sum(xp.asarray(weights) * per_member, axis=-1)

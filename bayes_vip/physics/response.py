@@ -32,6 +32,7 @@ Calibration (seed 002 eq. 1): ``E = p0 + p1*ADC + p2*ADC^2``.
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import cast
 
 import jax.numpy as jnp
@@ -65,7 +66,12 @@ FWHM_PER_SIGMA = 2.0 * jnp.sqrt(2.0 * jnp.log(2.0))
 
 # ----------------------------------------------------------------------------- resolution
 def sigma_at(
-    energy_eV: ArrayLike, noise_eV: ArrayLike, fano: ArrayLike, w_eV: ArrayLike = W_SI_EV
+    energy_eV: ArrayLike,
+    noise_eV: ArrayLike,
+    fano: ArrayLike,
+    w_eV: ArrayLike = W_SI_EV,
+    *,
+    xp: ModuleType = jnp,
 ) -> Array:
     """Gaussian width [eV] at ``energy_eV``: sqrt(noise^2 + F w E) (DESIGN.md, seed 000 sec. 3).
 
@@ -75,8 +81,9 @@ def sigma_at(
     noise_eV : energy-independent (electronic) noise, as a sigma [eV].
     fano : Fano factor F (dimensionless).
     w_eV : pair-creation energy in Si [eV]; default ``constants.W_SI_EV``.
+    xp : the array library (``jax.numpy``, or ``numpy`` for NumPy inputs and results).
     """
-    return jnp.sqrt(noise_eV**2 + fano * w_eV * energy_eV)
+    return xp.sqrt(noise_eV**2 + fano * w_eV * energy_eV)
 
 
 def fwhm_at(

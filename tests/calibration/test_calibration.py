@@ -170,23 +170,3 @@ def test_regroup_batches_conserves_counts_and_live_time(tmp_path):
 
     with pytest.raises(InputError, match=r"calibration\.batch_hours"):
         regroup_batches(ds, -1.0)
-
-
-def test_line_fit_gradient_equals_finite_differences():
-    """MINUIT is handed the deviance's gradient (through the kernel): it must be right."""
-    import jax.numpy as jnp
-
-    from bayes_vip.calibration.linefit import _deviance, _value_and_grad
-
-    c = _line_spectrum(np.random.default_rng(8), 2710.0, 2.9, 3000.0, 2.0)[2600:2830]
-    width = 256
-    args = (2600.0, 230.0, np.array([0.0, -20.0 / 2.9]), np.array([1.0, 0.51]) / 1.51,
-            np.pad(c.astype(float), (0, width - 230)), 0.0)  # fmt: skip
-    q = np.array([2712.0, 26.0, 2900.0, 0.08, 2.1, 0.001])
-    v, g = _value_and_grad(jnp.asarray(q), *args, width=width)
-    for i, h in enumerate((1e-4, 1e-4, 1e-2, 1e-6, 1e-5, 1e-7)):
-        e = np.zeros(6)
-        e[i] = h
-        fd = (_deviance(q + e, *args, width) - _deviance(q - e, *args, width)) / (2 * h)
-        assert float(g[i]) == pytest.approx(float(fd), rel=1e-5, abs=1e-6)
-    assert np.isfinite(float(v))

@@ -122,3 +122,27 @@ def test_gradients_are_finite_everywhere():
         )
         gl = grad(jnp.array([8000.0, 1.0, 0.2, 0.05]))
         assert np.all(np.isfinite(np.asarray(gl)))
+
+
+def test_numpy_backend_gives_the_jax_numbers():
+    """The line fits run the kernel with NumPy: same code, same numbers as with JAX."""
+    from bayes_vip.physics.kernel import NUMPY
+
+    en, w = member_arrays(["Ti Ka", "Mn Kb", "Cu Ka"])
+    x = np.linspace(900.0, 10500.0, 777)
+    args = (en, w, 33.0, 0.14, 0.07, 3.5, 0.06)
+    esc = np.array([0.012, 0.012, 0.0])
+    for kw in ({}, {"escape_frac": esc}, {"shelf_start_far": True}):
+        a = np.asarray(line_cumulative(x, *args, **kw))
+        b = line_cumulative(x, *args, **kw, backend=NUMPY)
+        assert isinstance(b, np.ndarray)
+        np.testing.assert_allclose(b, a, rtol=1e-13, atol=1e-15)
+
+
+def test_far_shelf_start_drops_only_negligible_terms():
+    en, w = member_arrays(["Ni Ka", "Cu Ka", "Cu Kb"])
+    x = jnp.linspace(7000.0, 10000.0, 301)  # the model's region: > 20 sigma above 1 keV
+    args = (x, en, w, 250.0, 0.2, 0.1, 3.0, 0.1)  # a resolution far worse than measured
+    exact = np.asarray(line_cumulative(*args))
+    np.testing.assert_allclose(np.asarray(line_cumulative(*args, shelf_start_far=True)), exact,
+                               rtol=1e-15, atol=1e-15)  # fmt: skip
