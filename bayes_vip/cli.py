@@ -27,7 +27,7 @@ from bayes_vip.pipeline import fit as _fit
 from bayes_vip.pipeline import sample as _sample
 from bayes_vip.pipeline import simulate as _simulate
 from bayes_vip.pipeline import train as _train
-from bayes_vip.pipeline.devices import host_devices
+from bayes_vip.pipeline.devices import compilation_cache, host_devices
 from bayes_vip.pipeline.simulate import DEMO_RUN, SimulationRequest, ensure_demo
 from bayes_vip.results import console as _render
 
@@ -160,6 +160,7 @@ def _analysis(cfg: AnalysisConfig, fn: Callable[..., dict], run: Path) -> Callab
     """The job ``fn(run, cfg)``; an error about a key that came from a file names the file."""
 
     def job(progress: Any) -> dict:
+        compilation_cache()  # loads JAX: after host_devices, after the options are checked
         try:
             return fn(ensure_demo(run, progress=progress), cfg, progress=progress)
         except InputError as exc:

@@ -165,10 +165,18 @@ def true_edges(data: BayesData, edges, cell_scale: dict):
     )
 
 
-def expected_counts(data: BayesData, s: dict, n_x):
-    """Expected counts (n_cell, n_bin) given the site values ``s`` and total PEP counts."""
+def expected_counts(data: BayesData, s: dict, n_x, *, cells=None):
+    """Expected counts (n_cell, n_bin) given the site values ``s`` and total PEP counts.
+
+    ``cells``: a ``jax.sharding.Sharding`` of arrays whose first axis is the cell axis; the
+    cells' line responses are then computed where their shard lives (None: not sharded).
+    """
+
+    def on_cells(x):
+        return x if cells is None else jax.lax.with_sharding_constraint(x, cells)
+
     ip, js = data.period, data.sdd
-    edges = true_edges(data, jnp.asarray(data.edges), s)
+    edges = on_cells(true_edges(data, on_cells(jnp.asarray(data.edges)), s))
     en, w = member_arrays(data.groups)
     en_s, w_s = member_arrays((data.signal,))
     rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
@@ -186,17 +194,24 @@ def expected_counts(data: BayesData, s: dict, n_x):
         cum = t * (lines @ r + linear_continuum_cumulative(e, lv, sl)) + nsig * sig
         return cum[1:] - cum[:-1]
 
-    return jax.vmap(one)(edges, rates, level, slope, noise, live, n_cell_sig)
+    return on_cells(jax.vmap(one)(edges, rates, level, slope, noise, live, n_cell_sig))
 
 
 def vip_model(
-    data: BayesData, prior: str = "flat-beta", upper: float = 50.0, observe=True, counts=None
+    data: BayesData,
+    prior: str = "flat-beta",
+    upper: float = 50.0,
+    observe=True,
+    counts=None,
+    *,
+    cells=None,
 ):
     """The NumPyro model.
 
     ``upper``: the signal prior's upper bound, in units of 1e-29 (flat-beta) or in counts
     (flat-counts). ``counts``: observed counts (n_cell, n_bin) instead of ``data.counts``, as
-    a traced argument (toys of one layout share the compiled model).
+    a traced argument (toys of one layout share the compiled model). ``cells``: a sharding
+    of the cell axis over devices (``expected_counts``).
     """
     sc = PRIOR_SCALES
     ini = data.init
@@ -205,9 +220,13 @@ def vip_model(
     noise_mu = numpyro.sample(
         "noise_mu", dist.Normal(jnp.log(jnp.asarray(ini["noise_p"])), 0.3).to_event(1)
     )
+    # non-centred: the data fix each SDD's log noise only to 0.1-0.3 (the Fano term
+    # dominates the width at 8 keV), no better than the spread, where the centred form's
+    # funnel failed R-hat (docs/bayes.md, "Sampler")
     noise_tau = numpyro.sample("noise_tau", dist.HalfNormal(0.2))
     noise_z = numpyro.sample("noise_z", dist.Normal(jnp.zeros((P, S)), 1.0).to_event(2))
-    noise = numpyro.deterministic("noise", jnp.exp(noise_mu[:, None] + noise_tau * noise_z))
+    log_noise = noise_mu[:, None] + noise_tau * noise_z
+    noise = numpyro.deterministic("noise", jnp.exp(log_noise))
     tail_frac = numpyro.sample("tail_frac", dist.Uniform(0.0, 0.5))
     tail_beta = numpyro.sample("tail_beta", dist.LogNormal(jnp.log(ini["tail_beta"]), 0.5))
     shelf_frac = numpyro.sample(
@@ -280,7 +299,7 @@ def vip_model(
     else:
         msg = f"prior must be one of {PRIORS}, not {prior!r}"
         raise ValueError(msg)
-    mu = expected_counts(data, s, n_x)
+    mu = expected_counts(data, s, n_x, cells=cells)
     mu_obs = mu[np.asarray(data.mask)]
     numpyro.sample(
         "obs",

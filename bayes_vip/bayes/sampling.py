@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,6 +31,7 @@ from bayes_vip.errors import AnalysisError
 __all__ = [
     "GATES",
     "Posterior",
+    "cell_sharding",
     "chain_method",
     "laplace",
     "limits",
@@ -46,6 +48,21 @@ GATES = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "diver
 def chain_method(chains: int) -> str:
     """``"parallel"`` when JAX has a device per chain, else ``"sequential"``."""
     return "parallel" if jax.local_device_count() >= chains > 1 else "sequential"
+
+
+def cell_sharding(n_cell: int, chains: int, devices: list | None = None) -> Any:
+    """A sharding of the cell axis over the devices, when there are more devices than chains.
+
+    The chains then run one after the other, each gradient spread over every device. None
+    when there are not more devices than chains (the chains take a device each), or when
+    the cells do not divide evenly over them.
+    """
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devs = list(jax.local_devices() if devices is None else devices)
+    if len(devs) <= chains or len(devs) < 2 or n_cell % len(devs):
+        return None
+    return NamedSharding(Mesh(np.array(devs), ("cells",)), PartitionSpec("cells"))
 
 
 def _classic_start(data, prior, upper, key):
@@ -107,15 +124,17 @@ class Posterior:
     (``nuts`` returns a numpyro ``MCMC``, whose ``run`` re-traces its set-up each time.)
     """
 
-    def __init__(self, data: BayesData, prior: str, upper: float, *, key: jax.Array):
+    def __init__(
+        self, data: BayesData, prior: str, upper: float, *, key: jax.Array, cells: Any = None
+    ):
         from jax.flatten_util import ravel_pytree
         from numpyro.infer.util import constrain_fn, potential_energy
 
-        self.data, self.prior, self.upper = data, prior, upper
+        self.data, self.prior, self.upper, self.cells = data, prior, upper, cells
         z0 = _classic_start(data, prior, upper, key)
         self.flat0, self.unravel = ravel_pytree(z0)
         self.sites = tuple(sorted(z0))
-        self.model = functools.partial(vip_model, data, prior, upper)
+        self.model = functools.partial(vip_model, data, prior, upper, cells=cells)
 
         def flat_pot(flat, counts):
             return potential_energy(self.model, (), {"counts": counts}, self.unravel(flat))
@@ -427,8 +446,14 @@ def sample_posterior(
     matrix; the warm-up then adapts step size and mass matrix as usual. Without it, NUTS spent
     its warm-up learning ~90 strongly correlated scales and hit the maximum tree depth (255
     steps per iteration); with it, 31-63 steps (docs/bayes.md).
+
+    When JAX has more devices than chains, the cell axis is sharded over them
+    (``cell_sharding``) and the chains run one after the other.
     """
-    post = Posterior(data, prior, upper, key=key)
+    cells = cell_sharding(data.n_cell, chains)
+    if cells is not None:
+        method = "sequential"
+    post = Posterior(data, prior, upper, key=key, cells=cells)
     lap = post.laplace()
     mcmc = post.nuts(
         lap["cov"],
