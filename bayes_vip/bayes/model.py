@@ -176,7 +176,7 @@ def expected_counts(data: BayesData, s: dict, n_x, *, cells=None):
         return x if cells is None else jax.lax.with_sharding_constraint(x, cells)
 
     ip, js = data.period, data.sdd
-    edges = on_cells(true_edges(data, on_cells(jnp.asarray(data.edges)), s))
+    edges = on_cells(true_edges(data, jnp.asarray(data.edges), s))
     en, w = member_arrays(data.groups)
     en_s, w_s = member_arrays((data.signal,))
     rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
@@ -222,7 +222,7 @@ def vip_model(
     )
     # non-centred: the data fix each SDD's log noise only to 0.1-0.3 (the Fano term
     # dominates the width at 8 keV), no better than the spread, where the centred form's
-    # funnel failed R-hat (docs/bayes.md, "Sampler")
+    # funnel failed R-hat (docs/bayes.md, "The sampler at the experiment's scale")
     noise_tau = numpyro.sample("noise_tau", dist.HalfNormal(0.2))
     noise_z = numpyro.sample("noise_z", dist.Normal(jnp.zeros((P, S)), 1.0).to_event(2))
     log_noise = noise_mu[:, None] + noise_tau * noise_z

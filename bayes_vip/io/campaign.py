@@ -23,15 +23,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Final, cast
+from typing import cast
 
 import numpy as np
 import xarray as xr
 
 from bayes_vip import __version__
 from bayes_vip.errors import InputError
-from bayes_vip.io.atomic import atomic_path
 from bayes_vip.io.manifest import Binning, Manifest, load_manifest
+from bayes_vip.io.outputs import NETCDF_ENGINE, load_netcdf, save_netcdf
 from bayes_vip.io.readers import EventList, read_parquet, read_th1, read_ttree
 
 __all__ = [
@@ -43,8 +43,6 @@ __all__ = [
     "save_campaign",
     "summary",
 ]
-
-NETCDF_ENGINE: Final = "h5netcdf"
 
 
 def edges(ds: xr.Dataset) -> np.ndarray:
@@ -249,22 +247,12 @@ def load_campaign(run: str | os.PathLike) -> xr.Dataset:
 
 def save_campaign(ds: xr.Dataset, path: str | os.PathLike) -> None:
     """Write the Campaign to netCDF (HDF5 via h5netcdf), atomically."""
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
+    save_netcdf(ds, Path(path))
 
 
 def open_campaign(path: str | os.PathLike) -> xr.Dataset:
     """Load a Campaign written by ``save_campaign`` fully into memory."""
-    path = Path(path)
-    if not path.is_file():
-        msg = "campaign file not found"
-        raise InputError(msg, file=path)
-    try:
-        with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
-            return ds.load()
-    except Exception as exc:
-        msg = f"cannot read campaign netCDF: {exc}"
-        raise InputError(msg, file=path) from None
+    return load_netcdf(Path(path), what="campaign netCDF", missing="campaign file not found")
 
 
 def summary(ds: xr.Dataset) -> dict:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from bayes_vip.errors import InputError
+from bayes_vip.io.manifest import read_toml
 from bayes_vip.physics.conversion import N_INT_MODELS
 from bayes_vip.physics.lines import SIGNAL_CHOICES, LineGroup, pep_signal
 
@@ -299,14 +299,7 @@ def _flatten(table: Mapping[str, Any], file: Path) -> dict[str, Any]:
 
 def _read_table(path: Path) -> dict[str, Any]:
     """The ``[analysis]`` table of a TOML file (empty if it has none)."""
-    if not path.is_file():
-        msg = "configuration file not found"
-        raise InputError(msg, file=path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        msg = f"not valid TOML: {exc}"
-        raise InputError(msg, file=path) from None
+    data = read_toml(path, missing="configuration file not found")
     table = data.get("analysis", {})
     if not isinstance(table, dict):
         msg = "must be a table"

@@ -27,6 +27,7 @@ __all__ = [
     "Target",
     "load_manifest",
     "manifest_path",
+    "read_toml",
 ]
 
 MANIFEST_NAME = "run.toml"
@@ -243,17 +244,23 @@ def _resolve(run_dir: Path, raw_path: str) -> Path:
     return p if p.is_absolute() else (run_dir / p)
 
 
-def load_manifest(run: str | os.PathLike) -> Manifest:
-    """Read and validate ``RUN/run.toml`` (or a given .toml path)."""
-    path = manifest_path(run)
+def read_toml(path: Path, *, missing: str) -> dict[str, Any]:
+    """A TOML file's contents; a missing (``missing``) or invalid file is an InputError."""
     if not path.is_file():
-        msg = "run manifest not found (expected a run directory holding run.toml)"
-        raise InputError(msg, file=path)
+        raise InputError(missing, file=path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"not valid TOML: {exc}"
         raise InputError(msg, file=path) from None
+
+
+def load_manifest(run: str | os.PathLike) -> Manifest:
+    """Read and validate ``RUN/run.toml`` (or a given .toml path)."""
+    path = manifest_path(run)
+    data = read_toml(
+        path, missing="run manifest not found (expected a run directory holding run.toml)"
+    )
     top = _Reader(path, data, "")
 
     run_table = top.sub("run")

@@ -49,19 +49,25 @@ def classic_path(man: Manifest) -> Path:
     return results_dir(man) / "classic.json"
 
 
-def load_calibration(path: Path) -> xr.Dataset:
-    """The calibration dataset written by ``calibrate`` (fully loaded)."""
+def load_netcdf(path: Path, *, what: str, missing: str) -> xr.Dataset:
+    """A netCDF file fully loaded; a missing (``missing``) or damaged file is an InputError."""
     import xarray as xr
 
     if not path.is_file():
-        msg = "no calibration; run `bayes-vip calibrate RUN` first"
-        raise InputError(msg, file=path)
+        raise InputError(missing, file=path)
     try:
         with xr.open_dataset(path, engine=NETCDF_ENGINE) as d:
             return d.load()
     except Exception as exc:  # h5py/xarray raise many types for a damaged file
-        msg = f"cannot read calibration: {exc}"
+        msg = f"cannot read {what}: {exc}"
         raise InputError(msg, file=path) from None
+
+
+def load_calibration(path: Path) -> xr.Dataset:
+    """The calibration dataset written by ``calibrate`` (fully loaded)."""
+    return load_netcdf(
+        path, what="calibration", missing="no calibration; run `bayes-vip calibrate RUN` first"
+    )
 
 
 def read_json(path: Path) -> dict[str, Any]:

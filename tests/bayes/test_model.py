@@ -135,6 +135,28 @@ def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys
     assert not (off / "results" / "posterior.nc").exists()
 
 
+def _with_host_devices(n: int, script: str, run: Path):
+    """Run ``script`` (argv: the run, the repository) with ``n`` XLA host devices.
+
+    Returns the JSON of its last line of output.
+    """
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+        "JAX_ENABLE_X64": "1",
+        "JAX_PLATFORMS": "cpu",
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", script, str(run), str(REPO)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 _PAR = """
 import json, os, sys
 import jax
@@ -161,21 +183,7 @@ def test_two_host_devices_give_the_same_chains_as_sequential(energy_run):
     Over hundreds of iterations the pmap- and jit-compiled gradients' last-bit differences
     grow along the chaotic trajectories, so long chains agree in distribution only.
     """
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
-        "JAX_ENABLE_X64": "1",
-        "JAX_PLATFORMS": "cpu",
-    }
-    r = subprocess.run(
-        [sys.executable, "-c", _PAR, str(energy_run), str(REPO)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out = _with_host_devices(2, _PAR, energy_run)
     np.testing.assert_allclose(out["parallel"], out["sequential"], rtol=1e-6, atol=1e-9)
 
 
@@ -283,20 +291,6 @@ def test_cells_sharded_over_four_devices_give_the_same_log_density(energy_run):
     The log density and its gradient agree with the unsharded ones to 1e-10, at the classic
     start and at three points around it (4 host devices, one cell each).
     """
-    env = {
-        **os.environ,
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-        "JAX_ENABLE_X64": "1",
-        "JAX_PLATFORMS": "cpu",
-    }
-    r = subprocess.run(
-        [sys.executable, "-c", _SHARD, str(energy_run), str(REPO)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    for v0, v1, g0, g1 in json.loads(r.stdout.strip().splitlines()[-1]):
+    for v0, v1, g0, g1 in _with_host_devices(4, _SHARD, energy_run):
         assert v1 == pytest.approx(v0, rel=1e-10)
         np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-10 * np.max(np.abs(g0)))
