@@ -12,9 +12,14 @@ from bayes_vip.pipeline.devices import cache_dir
 _COMPILE = """
 import jax, jax.numpy as jnp
 from bayes_vip.pipeline.devices import compilation_cache
+hits = []
+jax.monitoring.register_event_listener(
+    lambda event, **_: hits.append(event) if event == "/jax/compilation_cache/cache_hits" else None
+)
 path = compilation_cache()
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 jax.jit(lambda x: jnp.sin(x) * 3.0 + jnp.cos(x))(jnp.arange(5.0)).block_until_ready()
+print(len(hits))
 print(path)
 """
 
@@ -35,9 +40,12 @@ def test_a_compiled_function_lands_in_the_cache_and_is_found_again(tmp_path):
     run = [sys.executable, "-c", _COMPILE]
     r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert Path(r.stdout.strip().splitlines()[-1]) == tmp_path / "cache"
+    *_, hits, path = r.stdout.strip().splitlines()
+    assert Path(path) == tmp_path / "cache"
+    assert int(hits) == 0  # an empty cache
     entries = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert entries  # the executable was written
     r = subprocess.run(run, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == entries  # found, not added
+    assert int(r.stdout.strip().splitlines()[-2]) >= 1  # read back from the cache
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == entries  # not added

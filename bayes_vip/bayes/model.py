@@ -50,7 +50,6 @@ from bayes_vip.physics.spectrum import linear_continuum_cumulative
 __all__ = [
     "BETA_UNIT",
     "E_REF",
-    "PRIORS",
     "PRIOR_SCALES",
     "BayesData",
     "cell_energy",

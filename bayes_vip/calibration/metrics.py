@@ -24,7 +24,7 @@ TOLERANCE_ADC = 10.0
 
 
 def summarise_errors(err: np.ndarray, counts: float) -> dict:
-    """Err (n, 5) absolute errors [ADC] (4096 where a line was not found)."""
+    """Summary of ``err``: (n, 5) absolute errors [ADC] (4096 where a line was not found)."""
     return {
         "counts": counts,
         "n": int(err.shape[0]),

@@ -31,11 +31,10 @@ import xarray as xr
 from bayes_vip import __version__
 from bayes_vip.errors import InputError
 from bayes_vip.io.manifest import Binning, Manifest, load_manifest
-from bayes_vip.io.outputs import NETCDF_ENGINE, load_netcdf, save_netcdf
+from bayes_vip.io.outputs import load_netcdf, save_netcdf
 from bayes_vip.io.readers import EventList, read_parquet, read_th1, read_ttree
 
 __all__ = [
-    "NETCDF_ENGINE",
     "build_campaign",
     "edges",
     "load_campaign",

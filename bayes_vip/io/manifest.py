@@ -342,9 +342,9 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         if fmt == "root-th1":
             period = sr.get("period", str)
             if period not in period_names:
-                msg = "period"
                 raise sr.fail(
-                    msg, f"{period!r} is not a period of [[periods]] ({sorted(period_names)})"
+                    key="period",
+                    message=f"{period!r} is not a period of [[periods]] ({sorted(period_names)})",
                 )
             hist = sr.get("histogram", str)
             if "{sdd}" not in hist:

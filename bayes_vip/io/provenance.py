@@ -4,7 +4,7 @@ Every JSON that the README or ``docs/`` quotes (``docs/figures/*.json``, a bench
 records ``provenance``: the command as typed from the repository root, the git commit (and
 whether the working tree differed from it), the package version and the date. Paths of the
 machine are never recorded: ``scrub`` turns paths inside the repository into relative ones
-and refuses any other absolute path.
+and cuts any other absolute path to its last component.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ class SpectrumModel:
 
     groups: tuple[str | LineGroup, ...]
     escape_groups: tuple[str, ...] = ()
-    e_min: float = 1000.0
+    e_min: float = SHELF_LO_EV  # the measured histograms' low edge
     e_max: float = 11000.0
     e_ref: float = E_CONT_REF_EV
     shelf_lo_eV: float = SHELF_LO_EV

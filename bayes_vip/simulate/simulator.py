@@ -27,6 +27,7 @@ from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path
 from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import W_SI_EV
+from bayes_vip.physics.response import sigma_at
 from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 from bayes_vip.seeding import seed_of
 from bayes_vip.simulate.presets import Preset, batch_lengths_s
@@ -218,8 +219,8 @@ def simulate_campaign(
     noise_of = noise[ip_of, js_of]
     fano, tf, tb = sp["fano"], sp["tail_frac"], sp["tail_beta"]
 
-    def sigma(e_line, ids):  # physics.response.sigma_at, in numpy for per-event arrays
-        return np.sqrt(noise_of[ids] ** 2 + fano * W_SI_EV * e_line)
+    def sigma(e_line, ids):
+        return sigma_at(e_line, noise_of[ids], fano, xp=np)
 
     def emit_group(mu_group, group, f_esc):
         """All events of one line group: main line, Si escape and shelf, per member."""
