@@ -48,7 +48,8 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "fit.signal_shape": ("--signal-shape", str | None, None, "response, or gaussian (seed 000)"),
     "sample.chains": ("--chains", str | None, None, "NUTS chains (4)"),
     "sample.warmup": ("--warmup", str | None, None, "warm-up iterations per chain (300)"),
-    "sample.samples": ("--samples", str | None, None, "draws per chain (400)"),
+    "sample.samples": ("--samples", str | None, None, "draws per chain (1000)"),
+    "sample.max_draws": ("--max-draws", str | None, None, "extend to at most this (4 x samples)"),
     "sample.prior": ("--prior", str | None, None, "flat-beta, or flat-counts (flat in N_X)"),
     "sample.prior_upper": ("--prior-upper", str | None, None, "the flat prior's upper bound"),
     "sample.seed": ("--seed", str | None, None, "random seed of the chains (0)"),
@@ -217,7 +218,7 @@ def calibrate(
 
 
 @app.command()
-@_options("sample.chains", "sample.warmup", "sample.samples", "sample.prior",
+@_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.prior_upper", "signal", "n_int", "sample.seed")  # fmt: skip
 def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
     """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed.

@@ -1,13 +1,12 @@
-"""NUTS on the hierarchical model, and what ArviZ makes of the chains.
+"""The hierarchical model's posterior: Laplace approximation, NUTS, limits and gates.
 
 - ``Posterior``: the model of one data layout with the observed counts as an argument.
   ``laplace`` finds the posterior mode (L-BFGS from the classic solution) and the inverse
-  Hessian there; ``starts`` draws one feasible start per chain from that approximation;
-  ``nuts`` builds dense-mass NUTS whose mass matrix starts at the inverse Hessian.
-- ``sample_posterior``: all of that for a run's own counts. Chains run in parallel when JAX
-  has at least as many devices as chains, else one after the other.
-- ``to_inference_data``: posterior, sample_stats, observed_data and a thinned
-  posterior_predictive.
+  Hessian there, with a square root of it that whitens the posterior.
+- ``sample_posterior``: whitened NUTS (``bayes.nuts``) from overdispersed starts, extended
+  until the gates pass or ``max_draws`` is reached; returns the InferenceData (posterior,
+  sample_stats, observed_data, a thinned posterior_predictive), the limits and the
+  sampler's record. Chains run in parallel when JAX has a device per chain.
 - ``limits``: one-sided credible upper limits (posterior quantiles) with their Monte Carlo
   standard errors, diagnostics, gates and the Savage-Dickey Bayes factor.
 """
@@ -17,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -31,18 +31,27 @@ from bayes_vip.errors import AnalysisError
 __all__ = [
     "GATES",
     "Posterior",
+    "Sampled",
     "cell_sharding",
     "chain_method",
     "laplace",
     "limits",
-    "run_nuts",
     "sample_posterior",
     "savage_dickey",
-    "to_inference_data",
 ]
 
 #: Sampler gates (DESIGN.md, "Quality gates").
-GATES = {"r_hat_max": 1.01, "ess_bulk_min": 400.0, "ess_tail_min": 400.0, "divergences_max": 0}
+#: ``limit_mcse_rel_max``: the Monte Carlo standard error of the 99.7 % limits (of beta^2/2
+#: and of N_X) at most this fraction of the limit (issue 13).
+GATES = {
+    "r_hat_max": 1.01,
+    "ess_bulk_min": 400.0,
+    "ess_tail_min": 400.0,
+    "divergences_max": 0,
+    "limit_mcse_rel_max": 0.03,
+}
+#: The limit whose MCSE is gated.
+GATED_CL = 0.997
 
 
 def chain_method(chains: int) -> str:
@@ -118,10 +127,11 @@ def _classic_start(data, prior, upper, key):
 class Posterior:
     """The posterior of one data layout, compiled once.
 
-    ``laplace``, ``compiled_nuts`` and ``laplace_idata`` take the observed counts as an
-    argument, so simulated toys of the same layout (cells, bins, exposure) reuse the compiled
-    log density, gradient, constraining map and NUTS loop instead of compiling for every toy.
-    (``nuts`` returns a numpyro ``MCMC``, whose ``run`` re-traces its set-up each time.)
+    ``laplace``, ``constrained``, ``rates`` and ``laplace_idata`` take the observed counts as
+    an argument, so simulated toys of the same layout (cells, bins, exposure) reuse the
+    compiled log density, gradient and constraining map instead of compiling for every toy;
+    ``sample_posterior`` takes a ``Posterior`` and its Laplace approximation for the same
+    reason.
     """
 
     def __init__(
@@ -162,8 +172,9 @@ class Posterior:
         starting points.
 
         Returns ``flat_map`` (unconstrained, in the order of ``jax.flatten_util.ravel_pytree``),
-        ``cov`` (inverse Hessian, same order), the optimiser's ``message``/``iterations``,
-        the potential at the mode and timings.
+        ``cov`` (inverse Hessian, same order), ``sqrt_cov`` (a square root of ``cov``: its
+        eigenvectors scaled by the square roots of its eigenvalues), the optimiser's
+        ``message``/``iterations``, the potential at the mode and timings.
         """
         import scipy.optimize as so
 
@@ -199,6 +210,7 @@ class Posterior:
         return {
             "flat_map": x,
             "cov": (v / w) @ v.T,
+            "sqrt_cov": v / np.sqrt(w),  # sqrt_cov @ sqrt_cov.T = cov
             "message": str(res.message),
             "iterations": int(res.nit),
             "potential_at_map": f_map,
@@ -215,45 +227,6 @@ class Posterior:
         z = rng.standard_normal((draws, n))
         return lap["flat_map"] + spread * z @ chol.T
 
-    def flat_starts(
-        self,
-        lap: dict,
-        chains: int,
-        *,
-        rng: np.random.Generator,
-        spread: float = 1.0,
-        counts=None,
-    ):
-        """One unconstrained start per chain, shape (chains, n).
-
-        Each is a draw from the Laplace approximation (scaled by ``spread``), kept only where
-        the log density is finite, else the mode.
-        """
-        c = self._counts(counts)
-        out = self._laplace_draws(lap, chains, rng=rng, spread=spread)
-        for i, f in enumerate(out):
-            if not np.isfinite(float(self._pot(jnp.asarray(f), c))):
-                out[i] = lap["flat_map"]
-        return out
-
-    def starts(
-        self,
-        lap: dict,
-        chains: int,
-        *,
-        rng: np.random.Generator,
-        spread: float = 1.0,
-        counts=None,
-    ):
-        """``flat_starts`` as site dictionaries (stacked over chains when ``chains > 1``)."""
-        out = [
-            self.unravel(jnp.asarray(f))
-            for f in self.flat_starts(lap, chains, rng=rng, spread=spread, counts=counts)
-        ]
-        if chains == 1:
-            return out[0]
-        return {k: jnp.stack([s[k] for s in out]) for k in out[0]}
-
     def laplace_idata(self, lap: dict, draws: int = 400, *, rng: np.random.Generator, counts=None):
         """Constrained draws from the Laplace approximation as an InferenceData with one chain.
 
@@ -266,162 +239,66 @@ class Posterior:
         vals = self._constrain(jnp.asarray(z), self._counts(counts))
         return az.from_dict(posterior={k: np.asarray(v)[None] for k, v in vals.items()})
 
-    def nuts(
-        self,
-        inverse_mass_matrix: np.ndarray,
-        *,
-        chains: int = 4,
-        warmup: int = 300,
-        samples: int = 500,
-        target_accept: float = 0.9,
-        method: str | None = None,
-        progress_bar: bool = True,
-    ):
-        """A numpyro MCMC: dense-mass NUTS, mass adapted from ``inverse_mass_matrix``.
+    def constrained(self, flat: np.ndarray, counts=None, *, batch: int = 256) -> dict:
+        """Constrained sites (deterministic ones included) of (k, n) unconstrained draws.
 
-        Its ``run(key, counts=..., init_params=...)`` compiles once for this layout.
+        Evaluated in batches of fixed size, so that any number of draws compiles once.
         """
-        from numpyro.infer import MCMC, NUTS, init_to_value
+        c = self._counts(counts)
+        flat = np.asarray(flat, dtype=float)
+        k = flat.shape[0]
+        pad = (-k) % batch
+        full = np.concatenate([flat, np.repeat(flat[-1:], pad, axis=0)]) if pad else flat
+        parts = [
+            self._constrain(jnp.asarray(full[i : i + batch]), c) for i in range(0, len(full), batch)
+        ]
+        return {key: np.concatenate([np.asarray(p[key]) for p in parts])[:k] for key in parts[0]}
 
-        kernel = NUTS(
-            self.model,
-            target_accept_prob=target_accept,
-            max_tree_depth=8,
-            dense_mass=True,
-            inverse_mass_matrix={self.sites: jnp.asarray(inverse_mass_matrix)},
-            adapt_mass_matrix=True,
-            # only sets up the site transforms: the chains start from ``init_params``
-            init_strategy=init_to_value(
-                values={k: jnp.asarray(v) for k, v in init_values(self.data, self.prior).items()}
-            ),
-        )
-        mcmc = MCMC(
-            kernel,
-            num_warmup=warmup,
-            num_samples=samples,
-            num_chains=chains,
-            chain_method=method or chain_method(chains),
-            progress_bar=progress_bar,
-            jit_model_args=True,
-        )
-        return mcmc
+    def rates(self, flat: np.ndarray, counts=None) -> np.ndarray:
+        """Expected counts of the observed bins, (k, n_obs), for (k, n) unconstrained draws."""
+        from numpyro import handlers
+        from numpyro.infer.util import constrain_fn
 
-    def compiled_nuts(
-        self,
-        *,
-        chains: int = 2,
-        warmup: int = 200,
-        samples: int = 300,
-        target_accept: float = 0.9,
-        max_tree_depth: int = 8,
-    ):
-        """Dense-mass NUTS for this layout, compiled once for any counts.
+        c = self._counts(counts)
+        if not hasattr(self, "_rate"):
 
-        Warm-up and sampling of a chain are one ``jax.lax.scan`` over numpyro's functional NUTS
-        kernel (``numpyro.infer.hmc.hmc``), with the counts, the starting point and the initial
-        inverse mass matrix as traced arguments.
+            def rate(f, counts):
+                sites = constrain_fn(self.model, (), {"counts": counts}, self.unravel(f))
+                tr = handlers.trace(handlers.substitute(self.model, data=sites)).get_trace(
+                    counts=counts
+                )
+                return tr["obs"]["fn"].rate
 
-        ``numpyro.infer.MCMC`` re-traces its set-up for every ``run``; for toys of one layout
-        this costs tens of seconds each, which this avoids. Returns
-        ``run(lap, counts, *, key, rng)`` giving an ArviZ InferenceData (posterior in the
-        constrained space, deterministic sites included; sample_stats with ``diverging``,
-        ``n_steps``, ``lp``).
-        """
-        from numpyro.infer.hmc import hmc
-
-        flat_pot = self._flat_pot
-        init_kernel, sample_kernel = hmc(
-            potential_fn_gen=lambda counts: lambda z: flat_pot(z, counts), algo="NUTS"
-        )
-
-        def one_chain(key, counts, z0, inv_mass):
-            kw = {"counts": counts}
-            state = init_kernel(
-                z0,
-                warmup,
-                inverse_mass_matrix=inv_mass,
-                dense_mass=True,
-                target_accept_prob=target_accept,
-                max_tree_depth=max_tree_depth,
-                model_kwargs=kw,
-                rng_key=key,
-            )
-
-            def step(st, _):
-                st = sample_kernel(st, model_kwargs=kw)
-                return st, (st.z, st.diverging, st.num_steps, st.potential_energy)
-
-            state, _ = jax.lax.scan(step, state, None, length=warmup)
-            _, draws = jax.lax.scan(step, state, None, length=samples)
-            return draws
-
-        if chain_method(chains) == "parallel":
-            chain_fn = jax.pmap(one_chain, in_axes=(0, None, 0, None))
-
-            def all_chains(keys, counts, z0s, inv_mass):
-                return chain_fn(keys, counts, z0s, inv_mass)
-        else:
-            chain_jit = jax.jit(one_chain)
-
-            def all_chains(keys, counts, z0s, inv_mass):
-                outs = [chain_jit(keys[i], counts, z0s[i], inv_mass) for i in range(chains)]
-                return jax.tree_util.tree_map(lambda *x: jnp.stack(x), *outs)
-
-        def run(lap: dict, counts=None, *, key: jax.Array, rng: np.random.Generator):
-            import arviz as az
-
-            c = self._counts(counts)
-            z0s = jnp.asarray(self.flat_starts(lap, chains, rng=rng, counts=c))
-            keys = jax.random.split(key, chains)
-            z, div, steps, pe = all_chains(keys, c, z0s, jnp.asarray(lap["cov"]))
-            n = z.shape[-1]
-            vals = self._constrain(z.reshape(-1, n), c)
-            nonfinite = [k for k, v in vals.items() if not np.all(np.isfinite(np.asarray(v)))]
-            if nonfinite:
-                msg = f"NaN produced in the model while sampling, at {nonfinite}"
-                raise AnalysisError(msg)
-            posterior = {
-                k: np.asarray(v).reshape(chains, samples, *v.shape[1:]) for k, v in vals.items()
-            }
-            return az.from_dict(
-                posterior=posterior,
-                sample_stats={
-                    "diverging": np.asarray(div),
-                    "n_steps": np.asarray(steps),
-                    "lp": -np.asarray(pe),
-                },
-            )
-
-        return run
+            self._rate = jax.jit(jax.vmap(rate, in_axes=(0, None)))
+        return np.asarray(self._rate(jnp.asarray(flat), c))
 
 
-def run_nuts(
-    mcmc, post: Posterior, lap: dict, *, key: jax.Array, rng: np.random.Generator, counts=None
-):
-    """Run ``mcmc`` from Laplace starts (drawn with ``rng``) on ``counts``.
+@dataclass
+class Sampled:
+    """A finished run of the sampler: the InferenceData, the limits and how they were made."""
 
-    The chains' random key is ``key``; a NaN in the samples raises a named error.
+    idata: Any
+    limits: dict
+    info: dict
+
+
+def _extension(lim: dict, draws: int, max_draws: int, chunk: int) -> int:
+    """How many more draws per chain the failed gates need (0: more draws will not help).
+
+    Divergences do not go away with more draws. ESS and MCSE grow like the draws and the
+    square root of the draws; R-hat's excess shrinks about like 1/draws. The estimate is
+    raised by 20 % and to whole chunks, and capped at ``max_draws``.
     """
-    c = post._counts(counts)
-    init = post.starts(lap, mcmc.num_chains, rng=rng, counts=c)
-    mcmc.run(
-        key,
-        counts=c,
-        init_params=init,
-        extra_fields=("diverging", "num_steps"),
-    )
-    s = mcmc.get_samples()
-    nonfinite = [k for k, v in s.items() if not np.all(np.isfinite(np.asarray(v)))]
-    if nonfinite:
-        msg = f"NaN produced in the model while sampling, at sites {nonfinite}"
-        raise AnalysisError(msg)
-    mcmc.laplace = {k: lap[k] for k in ("message", "iterations", "potential_at_map", "seconds")}
-    return mcmc
-
-
-def laplace(data: BayesData, prior: str, upper: float, *, key: jax.Array) -> dict:
-    """The Laplace approximation of ``data``'s posterior (see ``Posterior.laplace``)."""
-    return Posterior(data, prior, upper, key=key).laplace()
+    d = lim["diagnostics"]
+    if d["divergences"] > GATES["divergences_max"] or draws >= max_draws:
+        return 0
+    factor = 1.0
+    factor = max(factor, GATES["ess_bulk_min"] / max(d["ess_bulk_min"], 1.0))
+    factor = max(factor, GATES["ess_tail_min"] / max(d["ess_tail_min"], 1.0))
+    factor = max(factor, (d["r_hat_max"] - 1.0) / (GATES["r_hat_max"] - 1.0))
+    factor = max(factor, (d["limit_mcse_rel_max"] / GATES["limit_mcse_rel_max"]) ** 2)
+    more = max(chunk, math.ceil(draws * (1.2 * factor - 1.0) / chunk) * chunk)
+    return min(more, max_draws - draws)
 
 
 def sample_posterior(
@@ -431,68 +308,138 @@ def sample_posterior(
     upper: float = 50.0,
     chains: int = 4,
     warmup: int = 300,
-    samples: int = 500,
+    samples: int = 1000,
+    max_draws: int | None = None,
     key: jax.Array,
     rng: np.random.Generator,
-    progress_bar: bool = True,
+    counts=None,
+    post: Posterior | None = None,
+    lap: dict | None = None,
     method: str | None = None,
-    target_accept: float = 0.9,
-):
-    """Run NUTS; returns the numpyro MCMC object (with ``laplace`` added).
+    target_accept: float = 0.8,
+    progress: Any = None,
+    predictive_draws: int = 100,
+) -> Sampled:
+    """Laplace, then whitened NUTS (``bayes.nuts``), extended until the gates pass.
 
-    ``key`` drives the chains, ``rng`` draws their starting points.
-
-    The Laplace approximation gives the starting points and the initial dense inverse mass
-    matrix; the warm-up then adapts step size and mass matrix as usual. Without it, NUTS spent
-    its warm-up learning ~90 strongly correlated scales and hit the maximum tree depth (255
-    steps per iteration); with it, 31-63 steps (docs/bayes.md).
-
-    When JAX has more devices than chains, the cell axis is sharded over them
-    (``cell_sharding``) and the chains run one after the other.
+    ``key`` drives the chains and the posterior predictive, ``rng`` their starting points.
+    After ``samples`` draws per chain the gates are checked (``limits``); while one fails
+    that more draws can fix (R-hat, ESS, the limits' MCSE), the chains go on from where they
+    stopped, up to ``max_draws`` per chain (default ``samples``: no extension). ``progress``
+    is called as ``progress(done, total, info)`` with iterations per chain. ``post`` and
+    ``lap`` reuse a compiled posterior and its Laplace approximation (toys of one layout).
     """
-    cells = cell_sharding(data.n_cell, chains)
-    if cells is not None:
-        method = "sequential"
-    post = Posterior(data, prior, upper, key=key, cells=cells)
-    lap = post.laplace()
-    mcmc = post.nuts(
-        lap["cov"],
+    from bayes_vip.bayes.nuts import WhitenedNUTS
+
+    t0 = time.perf_counter()
+    sharding = cell_sharding(data.n_cell, chains) if post is None else post.cells
+    post = post or Posterior(data, prior, upper, key=key, cells=sharding)
+    c = post._counts(counts)
+    lap = lap or post.laplace(c)
+    t_lap = time.perf_counter() - t0
+    max_draws = samples if max_draws is None else max(max_draws, samples)
+    method = method or ("sequential" if sharding is not None else chain_method(chains))
+    sampler = WhitenedNUTS(
+        post,
         chains=chains,
         warmup=warmup,
-        samples=samples,
         target_accept=target_accept,
-        method=method,
-        progress_bar=progress_bar,
+        parallel=method == "parallel",
     )
-    return run_nuts(mcmc, post, lap, key=key, rng=rng)
+
+    def report(done, total):
+        if progress:
+            progress(done, total, f"{chains} chains")
+
+    t1 = time.perf_counter()
+    sampler.start(lap, c, key=key, rng=rng, samples=samples, progress=report)
+    extensions = []
+    while True:
+        flat = sampler.flat_draws()
+        idata = _idata(post, sampler, flat, c)
+        lim = limits(idata, data, prior, upper)
+        more = (
+            0
+            if lim["gates"]["passed"]
+            else _extension(lim, sampler.chains_drawn.draws, max_draws, sampler.chunk)
+        )
+        if not more:
+            break
+        extensions.append(
+            {
+                "after_draws": sampler.chains_drawn.draws,
+                "more": more,
+                "failed": lim["gates"]["failed"],
+            }
+        )
+        sampler.extend(more)
+    t_nuts = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    _add_predictive(idata, post, flat, c, key=jax.random.fold_in(key, 1), draws=predictive_draws)
+    ch = sampler.chains_drawn
+    info = {
+        "sampler": "whitened NUTS (Laplace coordinates, diagonal mass adaptation)",
+        "chain_method": method,
+        "cells_sharded_over": 0 if sharding is None else len(sharding.device_set),
+        "laplace": {k: lap[k] for k in ("message", "iterations", "potential_at_map", "seconds")},
+        "parameters": len(lap["flat_map"]),
+        "gradients": ch.gradients,
+        "warmup_gradients": ch.warmup_steps,
+        "warmup_divergences": ch.warmup_divergences,
+        "step_size": [float(x) for x in sampler.step_size()],
+        "draws_per_chain": ch.draws,
+        "max_draws": max_draws,
+        "extensions": extensions,
+        "seconds": {
+            "laplace": t_lap,
+            "nuts": t_nuts,
+            "warmup": ch.seconds.get("warmup", 0.0),
+            "posterior_predictive": time.perf_counter() - t2,
+        },
+    }
+    ess = lim["diagnostics"]["ess_bulk_beta2half"]
+    info["gradients_per_effective_draw"] = ch.gradients / ess if ess > 0 else float("inf")
+    return Sampled(idata, lim, info)
 
 
-def to_inference_data(
-    mcmc, data: BayesData, prior: str, upper: float, *, key: jax.Array, thin_to: int = 100
-):
-    """ArviZ InferenceData with a thinned posterior predictive of the observed bins.
-
-    The predictive draws are made with ``key``.
-    """
+def _idata(post: Posterior, sampler, flat: np.ndarray, counts) -> Any:
+    """InferenceData of the draws so far (posterior, sample_stats, observed_data)."""
     import arviz as az
-    from numpyro.infer import Predictive
 
-    idata = az.from_numpyro(mcmc, log_likelihood=False)
-    post = mcmc.get_samples(group_by_chain=True)
-    n_chain, n_draw = next(iter(post.values())).shape[:2]
-    step = max(1, n_draw // thin_to)
-    thin = {k: v[:, ::step] for k, v in post.items()}
-    flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in thin.items()}
-    pred = Predictive(vip_model, posterior_samples=flat, return_sites=["obs"])
-    draws = pred(key, data, prior, upper, observe=False)["obs"]
-    nd = thin[next(iter(thin))].shape[1]
-    pp = np.asarray(draws).reshape(n_chain, nd, -1)
-    idata.add_groups(
-        posterior_predictive={"obs": pp},
-        dims={"obs": ["obs_dim_0"]},
+    chains, draws, n = flat.shape
+    vals = post.constrained(flat.reshape(-1, n), counts)
+    nonfinite = [k for k, v in vals.items() if not np.all(np.isfinite(v))]
+    if nonfinite:
+        msg = f"NaN produced in the model while sampling, at sites {nonfinite}"
+        raise AnalysisError(msg)
+    ch = sampler.chains_drawn
+    mask = np.asarray(post.data.mask)
+    return az.from_dict(
+        posterior={k: v.reshape(chains, draws, *v.shape[1:]) for k, v in vals.items()},
+        sample_stats={
+            "diverging": ch.stacked("diverging").astype(bool),
+            "n_steps": ch.stacked("num_steps"),
+            "lp": -ch.stacked("potential"),
+        },
+        observed_data={"obs": np.asarray(counts)[mask]},
     )
+
+
+def _add_predictive(idata, post: Posterior, flat, counts, *, key: jax.Array, draws: int):
+    """A thinned posterior predictive of the observed bins (Poisson draws around each rate)."""
+    chains, n_draw, n = flat.shape
+    step = max(1, n_draw // draws)
+    thin = flat[:, ::step]
+    rates = post.rates(thin.reshape(-1, n), counts)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel().tolist())
+    pp = rng.poisson(rates).reshape(chains, thin.shape[1], -1)
+    idata.add_groups(posterior_predictive={"obs": pp}, dims={"obs": ["obs_dim_0"]})
     idata.posterior_predictive.attrs["thinned_every"] = step
-    return idata
+
+
+def laplace(data: BayesData, prior: str, upper: float, *, key: jax.Array) -> dict:
+    """The Laplace approximation of ``data``'s posterior (see ``Posterior.laplace``)."""
+    return Posterior(data, prior, upper, key=key).laplace()
 
 
 def savage_dickey(x: np.ndarray, prior_density_at_zero: float) -> dict:
@@ -556,6 +503,13 @@ def limits(idata, data: BayesData, prior: str, upper: float) -> dict:
     eb, eb_site = extreme(ess_b, np.nanmin)
     et, et_site = extreme(ess_t, np.nanmin)
     div = int(idata.sample_stats["diverging"].values.sum())
+    gated = {lab: ul[lab][f"{GATED_CL:.3g}"] for lab in ("beta2half", "N_X")}
+    rel = {
+        lab: (g["mcse"] / g["value"] if g["value"] > 0 else float("inf"))
+        for lab, g in gated.items()
+    }
+    mcse_site = max(rel, key=rel.get)
+    mcse_rel = rel[mcse_site]
     diag = {
         "r_hat_max": r_max,
         "r_hat_max_site": r_site,
@@ -564,6 +518,8 @@ def limits(idata, data: BayesData, prior: str, upper: float) -> dict:
         "ess_tail_min": et,
         "ess_tail_min_site": et_site,
         "divergences": div,
+        "limit_mcse_rel_max": mcse_rel,
+        "limit_mcse_rel_max_site": mcse_site,
         "chains": int(post.sizes["chain"]),
         "draws": int(post.sizes["draw"]),
         "ess_bulk_beta2half": float(ess_b["beta2half_1e29"])
@@ -579,6 +535,11 @@ def limits(idata, data: BayesData, prior: str, upper: float) -> dict:
         failed.append(f"tail ESS {et:.0f} < {GATES['ess_tail_min']:.0f} ({et_site})")
     if div > GATES["divergences_max"]:
         failed.append(f"{div} divergent transitions")
+    if not mcse_rel <= GATES["limit_mcse_rel_max"]:
+        failed.append(
+            f"MCSE of the {100 * GATED_CL:g} % limit {100 * mcse_rel:.1f} % of its value > "
+            f"{100 * GATES['limit_mcse_rel_max']:g} % ({mcse_site})"
+        )
     out["diagnostics"] = diag
     out["gates"] = {"thresholds": GATES, "passed": not failed, "failed": failed}
     var = "beta2half_1e29" if prior == "flat-beta" else "N_X"

@@ -8,8 +8,8 @@ are dotted names::
     calibration.batch_hours, calibration.refine, calibration.refine_lines,
     calibration.iterations,
     fit.statistic, fit.signal_shape, fit.bin_eV, fit.sdd,
-    sample.chains, sample.warmup, sample.samples, sample.prior, sample.prior_upper,
-    sample.seed, sample.bin_eV
+    sample.chains, sample.warmup, sample.samples, sample.max_draws, sample.prior,
+    sample.prior_upper, sample.seed, sample.bin_eV
 
 Values are read, in increasing precedence, from the defaults, the ``[analysis]`` table of the
 run's ``run.toml``, a ``--config FILE`` (a TOML file with the same ``[analysis]`` table) and
@@ -92,7 +92,8 @@ class SampleConfig:
 
     chains: int = 4
     warmup: int = 300  # warm-up iterations per chain
-    samples: int = 400  # draws per chain
+    samples: int = 1000  # draws per chain before the gates are checked
+    max_draws: int | None = None  # draws per chain at most, extensions included; None: 4 x samples
     prior: str = "flat-beta"  # see PRIORS
     prior_upper: float | None = None  # bound of the flat signal prior; None: 20 classic sigmas
     seed: int = 0  # random seed of the chains
@@ -256,6 +257,7 @@ VALIDATORS: dict[str, Callable[[object], Any]] = {
     "sample.chains": _integer(1),
     "sample.warmup": _integer(10),
     "sample.samples": _integer(10),
+    "sample.max_draws": _optional(_integer(10)),
     "sample.prior": _choice(PRIORS),
     "sample.prior_upper": _optional(_positive),
     "sample.seed": _integer(0),
@@ -313,6 +315,11 @@ def _build(values: dict[str, Any], sources: dict[str, str]) -> AnalysisConfig:
     for k, v in values.items():
         sec, _, name = k.rpartition(".")
         (sections[sec] if sec else top)[name] = v
+    s = sections["sample"]
+    draws, bound = s.get("samples", SampleConfig.samples), s.get("max_draws")
+    if bound is not None and bound < draws:
+        msg = f"must be at least sample.samples ({draws}), got {bound}"
+        raise InputError(msg, field="sample.max_draws")
     return AnalysisConfig(
         **top,
         **{s: cls(**sections[s]) for s, cls in _SECTIONS.items()},

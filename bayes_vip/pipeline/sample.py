@@ -39,7 +39,7 @@ def sample(
 
     from bayes_vip.bayes.data import build_data, default_upper
     from bayes_vip.bayes.model import BETA_UNIT
-    from bayes_vip.bayes.sampling import limits, sample_posterior, to_inference_data
+    from bayes_vip.bayes.sampling import sample_posterior
     from bayes_vip.io.campaign import build_campaign
     from bayes_vip.pipeline.calibrate import ensure_calibration
     from bayes_vip.results.bayes import bayes_figures, limits_record
@@ -73,35 +73,32 @@ def sample(
     progress.stage("NUTS")
     key = jax.random.PRNGKey(s.seed)
     t1 = time.perf_counter()
-    mcmc = sample_posterior(
+    run = sample_posterior(
         data,
         prior=s.prior,
         upper=upper,
         chains=s.chains,
         warmup=s.warmup,
         samples=s.samples,
+        max_draws=s.max_draws or 4 * s.samples,
         key=key,
         rng=np.random.default_rng(s.seed),
-        progress_bar=progress.bars,
+        progress=lambda done, total, info: progress.update("NUTS iterations", done, total, info),
     )
-    t_nuts = time.perf_counter() - t1 - mcmc.laplace["seconds"]["total"]
-    t2 = time.perf_counter()
-    idata = to_inference_data(mcmc, data, s.prior, upper, key=jax.random.fold_in(key, 1))
-    t_pp = time.perf_counter() - t2
+    idata, info = run.idata, run.info
     seconds = {
         "before_nuts": t1 - t0,
-        "laplace": mcmc.laplace["seconds"]["total"],
-        "nuts": t_nuts,
-        "posterior_predictive": t_pp,
+        "laplace": info["seconds"]["laplace"],
+        "nuts": info["seconds"]["nuts"],
+        "posterior_predictive": info["seconds"]["posterior_predictive"],
     }
     lim = limits_record(
-        limits(idata, data, s.prior, upper),
+        run.limits,
         run_name=man.name,
         data=data,
         signal=signal.to_dict(),
         classic=classic,
-        chain_method=mcmc.chain_method,
-        laplace=mcmc.laplace,
+        sampler=info,
         seconds=seconds,
         config=config.to_dict(),
     )

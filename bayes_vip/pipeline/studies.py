@@ -3,12 +3,11 @@
 A signal-free reference toy of a preset (energy level, perfectly calibrated) gets the classic
 fit: its sigma(N_X) sets the injected signals (0, 1, 2, 3 sigma) and its classic solution
 centres the data-driven priors and starts the optimiser, for every toy alike. The model of
-that layout is compiled once (``sampling.Posterior.compiled_nuts``: warm-up and sampling in
-one compiled scan, counts as an argument); each toy then costs a Laplace step and one NUTS
-run on its own counts (for the demo, about 8 s with 2 parallel chains of 200 + 300 iterations
-on 2 cores). For each injected value we record whether the 95 % upper limit on N_X lies above
-the injected expectation and whether the central 90 % interval contains it, and the sampler
-diagnostics of every toy.
+that layout is compiled once (``sampling.Posterior`` and the sampler of ``bayes.nuts`` take
+the counts, the mode and the whitening as arguments); each toy then costs a Laplace step and
+one NUTS run on its own counts. For each injected value we record whether the 95 % upper
+limit on N_X lies above the injected expectation and whether the central 90 % interval
+contains it, and the sampler diagnostics of every toy.
 
 ``docs/scripts/coverage_study.py`` runs the full study; a test runs a quick version. Every
 toy's random numbers come from its own seed: ``numpy.random.default_rng(seed)`` for the
@@ -70,7 +69,7 @@ def coverage_study(
     import jax
 
     from bayes_vip.bayes.data import build_data, default_upper
-    from bayes_vip.bayes.sampling import Posterior, chain_method, limits
+    from bayes_vip.bayes.sampling import Posterior, chain_method, sample_posterior
     from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 
     pre = preset(preset_name)
@@ -92,7 +91,6 @@ def coverage_study(
         upper = default_upper(ref, classic, prior)
         post = Posterior(ref, prior, upper, key=jax.random.PRNGKey(0))
         lap_ref = post.laplace()
-        run = post.compiled_nuts(chains=chains, warmup=warmup, samples=samples)
         out = {
             "preset": preset_name,
             "prior": prior,
@@ -121,11 +119,22 @@ def coverage_study(
                 )
                 lap = post.laplace(counts, start=lap_ref["flat_map"])
                 t_toy = time.perf_counter()
-                idata = run(
-                    lap, counts, key=jax.random.PRNGKey(seed), rng=np.random.default_rng(seed)
+                res = sample_posterior(
+                    ref,
+                    prior=prior,
+                    upper=upper,
+                    chains=chains,
+                    warmup=warmup,
+                    samples=samples,
+                    key=jax.random.PRNGKey(seed),
+                    rng=np.random.default_rng(seed),
+                    counts=counts,
+                    post=post,
+                    lap=lap,
+                    predictive_draws=1,
                 )
                 t_toy = time.perf_counter() - t_toy
-                lim = limits(idata, ref, prior, upper)
+                idata, lim = res.idata, res.limits
                 n = idata.posterior["N_X"].values.ravel()
                 q05, q95 = np.quantile(n, [0.05, 0.95])
                 rows.append(

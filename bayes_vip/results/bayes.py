@@ -144,8 +144,7 @@ def limits_record(
     data: BayesData,
     signal: dict[str, Any],
     classic: dict[str, Any],
-    chain_method: str,
-    laplace: dict[str, Any],
+    sampler: dict[str, Any],
     seconds: dict[str, float],
     config: dict[str, Any],
 ) -> dict[str, Any]:
@@ -164,9 +163,10 @@ def limits_record(
         "bin_eV": data.bin_eV,
         "counts_per_beta2half_nominal": data.counts_per_beta2half,
         "efficiency": [data.efficiency, data.efficiency_rel],
-        "chain_method": chain_method,
+        "chain_method": sampler["chain_method"],
     }
-    lim["laplace"] = laplace
+    lim["sampler"] = {k: v for k, v in sampler.items() if k not in ("laplace", "seconds")}
+    lim["laplace"] = sampler["laplace"]
     lim["seconds"] = seconds
     ess_b = lim["diagnostics"]["ess_bulk_beta2half"]
     # NUTS wall time: compilation, warm-up and sampling of all chains

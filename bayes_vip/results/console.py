@@ -184,6 +184,14 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         f"{d['ess_bulk_min']:.0f}, tail min {d['ess_tail_min']:.0f}, divergences "
         f"{d['divergences']}; ESS/s of beta^2/2: {res['ess_per_second_beta2half']:.1f}"
     )
+    sp = res.get("sampler", {})
+    if sp:
+        ext = sp.get("extensions", [])
+        console.print(
+            f"  {sp['gradients']} gradients, {sp['gradients_per_effective_draw']:.1f} per "
+            f"effective draw of beta^2/2"
+            + (f"; extended {len(ext)} time(s) to {sp['draws_per_chain']} draws" if ext else "")
+        )
     t = Table(
         "upper limit",
         "N_X [counts]",
@@ -203,11 +211,15 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         f"(prior upper bound {res['prior_upper']:.3g})"
     )
     if res["gates"]["passed"]:
-        console.print("[green]sampler gates passed[/] (R-hat <= 1.01, ESS >= 400, no divergences)")
+        console.print(
+            "[green]sampler gates passed[/] (R-hat <= 1.01, ESS >= 400, no divergences, "
+            "MCSE of the 99.7 % limits <= 3 %)"
+        )
     else:
         console.print(
             "[bold red]SAMPLER GATES FAILED[/]: "
             + "; ".join(res["gates"]["failed"])
+            + f" (after {d['draws']} draws per chain; sample.max_draws raises the bound)"
             + " -- these limits are NOT reliable"
         )
     console.print(

@@ -1,0 +1,304 @@
+"""NUTS in the coordinates of the Laplace approximation ("whitened NUTS").
+
+The sampler moves in ``u``, with ``z = m + L u``: ``z`` is the unconstrained vector of
+every sampled site, ``m`` the posterior mode and ``L L^T`` the inverse Hessian there
+(``sampling.Posterior.laplace``). Where the posterior is close to its Laplace approximation,
+``u`` is close to a standard normal: every direction has unit scale and the correlations
+(Fano against every noise, the shelf against levels and rates) are gone, so NUTS takes few
+leapfrog steps of one size.
+
+Warm-up adapts the step size and a *diagonal* mass matrix in ``u`` (numpyro's functional
+``hmc`` with Stan's windows). A diagonal matrix is full rank at any number of parameters:
+the dense matrix that the previous sampler estimated from about 100 warm-up draws was
+rank-deficient beyond about 100 parameters, and replaced the Laplace mass after the first
+window (docs/bayes.md, "Sampler").
+
+Chains run in fixed-size chunks of iterations (one compiled ``lax.scan``), so that a run
+reports progress, and so that finished chains can be extended with more draws from where
+they stopped (``WhitenedNUTS.extend``), with the adapted step size and mass. The mode, the
+square root ``L`` and the counts are traced arguments: toys of one layout compile once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayes_vip.errors import AnalysisError
+
+__all__ = ["Chains", "WhitenedNUTS", "overdispersed_starts"]
+
+
+def overdispersed_starts(
+    pot: Callable[[np.ndarray], float],
+    n: int,
+    chains: int,
+    *,
+    rng: np.random.Generator,
+    spread: float = 2.0,
+) -> np.ndarray:
+    """One start per chain in ``u``: a standard normal draw times ``spread``.
+
+    Twice the Laplace width by default, so that chains start on both sides of the bulk in
+    every direction and R-hat can reveal a chain that does not mix. A start where the
+    potential ``pot`` is not finite is pulled halfway to the mode, up to 20 times.
+    """
+    out = spread * rng.standard_normal((chains, n))
+    for i in range(chains):
+        for _ in range(20):
+            if np.isfinite(pot(out[i])):
+                break
+            out[i] *= 0.5
+        else:
+            out[i] = 0.0
+    return out
+
+
+@dataclass
+class Chains:
+    """What the chains have drawn so far (draws after warm-up only)."""
+
+    u: list[np.ndarray] = field(default_factory=list)  # (chains, k, n) blocks
+    diverging: list[np.ndarray] = field(default_factory=list)
+    num_steps: list[np.ndarray] = field(default_factory=list)
+    potential: list[np.ndarray] = field(default_factory=list)
+    warmup_steps: int = 0  # leapfrog steps (= gradients) in warm-up, all chains
+    warmup_divergences: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def draws(self) -> int:
+        """Draws per chain after warm-up."""
+        return sum(b.shape[1] for b in self.u)
+
+    def stacked(self, name: str) -> np.ndarray:
+        """One field of every block, joined along the draw axis."""
+        return np.concatenate(getattr(self, name), axis=1)
+
+    @property
+    def gradients(self) -> int:
+        """Gradient evaluations of all chains, warm-up included (one per leapfrog step)."""
+        return self.warmup_steps + int(sum(int(b.sum()) for b in self.num_steps))
+
+
+class WhitenedNUTS:
+    """NUTS chains in whitened coordinates for one ``sampling.Posterior``.
+
+    Warm-up runs in phases of ``window`` iterations. In each phase the chains adapt their
+    step size (dual averaging) with a unit mass matrix. After every phase but the last, the
+    draws of all chains together (the phase's second half after the first phase, the whole
+    phase after that) re-whiten the coordinates: ``m`` becomes their mean and ``L`` is
+    multiplied by the Cholesky factor of their covariance, shrunk towards the identity (the
+    Laplace guess) with the weight of ``n`` draws, so it is full rank at any ``n``. Pooling
+    the chains gives 4 times the draws of a per-chain estimate.
+
+    Parameters
+    ----------
+    post : the posterior (its ``_flat_pot(z, counts)`` is the potential on ``z``).
+    chains, warmup : number of chains and warm-up iterations per chain (rounded up to whole
+        windows).
+    target_accept : the step-size adaptation's target acceptance probability.
+    max_tree_depth : NUTS's maximum tree depth (at most 2**depth - 1 steps per draw).
+    parallel : run the chains with ``jax.pmap`` (one device each) instead of one after the
+        other.
+    window : iterations per warm-up phase.
+    chunk : iterations per compiled block (the unit of progress reports and of extension);
+        it divides ``window``.
+    """
+
+    def __init__(
+        self,
+        post: Any,
+        *,
+        chains: int,
+        warmup: int,
+        target_accept: float = 0.8,
+        max_tree_depth: int = 10,
+        parallel: bool = False,
+        window: int = 100,
+        chunk: int = 50,
+    ):
+        from numpyro.infer.hmc import hmc
+
+        if window % chunk:
+            msg = f"chunk {chunk} must divide the warm-up window {window}"
+            raise ValueError(msg)
+        self.post, self.chains, self.parallel = post, chains, parallel
+        self.window, self.chunk = window, chunk
+        self.phases = max(1, -(-warmup // window))
+        self.warmup = self.phases * window
+        flat_pot = post._flat_pot
+
+        def pot_gen(counts, m, sqrt_cov):
+            return lambda u: flat_pot(m + sqrt_cov @ u, counts)
+
+        init_kernel, sample_kernel = hmc(potential_fn_gen=pot_gen, algo="NUTS")
+
+        def init_one(u0, key, step, counts, m, sqrt_cov, heuristic=True):
+            return init_kernel(
+                u0,
+                window,
+                step_size=step,
+                adapt_mass_matrix=False,
+                target_accept_prob=target_accept,
+                max_tree_depth=max_tree_depth,
+                find_heuristic_step_size=heuristic,
+                model_kwargs={"counts": counts, "m": m, "sqrt_cov": sqrt_cov},
+                rng_key=key,
+            )
+
+        def advance_one(state, counts, m, sqrt_cov):
+            kw = {"counts": counts, "m": m, "sqrt_cov": sqrt_cov}
+            # numpyro's kernel keeps the potential it was initialised with (the step-size
+            # search uses it): initialise it again inside this trace, so that it holds this
+            # trace's arguments; the new state is discarded (and compiled away)
+            init_one(state.z, state.rng_key, 1.0, counts, m, sqrt_cov, heuristic=False)
+
+            def step(st, _):
+                st = sample_kernel(st, model_kwargs=kw)
+                return st, (st.z, st.diverging, st.num_steps, st.potential_energy)
+
+            return jax.lax.scan(step, state, None, length=chunk)
+
+        if parallel:
+            self._init = jax.pmap(init_one, in_axes=(0, 0, 0, None, None, None))
+            self._advance = jax.pmap(advance_one, in_axes=(0, None, None, None))
+        else:
+            self._init = jax.jit(init_one)
+            self._advance = jax.jit(advance_one)
+        self._state: Any = None
+        self._counts: Any = None
+        self.m: np.ndarray | None = None
+        self.sqrt_cov: np.ndarray | None = None
+        self.chains_drawn = Chains()
+        self._pot_u = jax.jit(lambda u, c, m, s: flat_pot(m + s @ u, c))
+        self._progress: Callable[[int, int], None] | None = None
+        self._total = 0
+
+    # -- running -------------------------------------------------------------------------
+    def _args(self) -> tuple:
+        return (self._counts, jnp.asarray(self.m), jnp.asarray(self.sqrt_cov))
+
+    def _step_all(self):
+        """One chunk of every chain; returns the chunk's (u, diverging, steps, potential)."""
+        if self.parallel:
+            self._state, out = self._advance(self._state, *self._args())
+            return [np.asarray(x) for x in out]
+        outs = []
+        for i in range(self.chains):
+            self._state[i], o = self._advance(self._state[i], *self._args())
+            outs.append(o)
+        return [np.stack([np.asarray(o[j]) for o in outs]) for j in range(4)]
+
+    def _init_all(self, u: np.ndarray, keys, steps: np.ndarray) -> None:
+        if self.parallel:
+            self._state = self._init(jnp.asarray(u), keys, jnp.asarray(steps), *self._args())
+        else:
+            self._state = [
+                self._init(jnp.asarray(u[i]), keys[i], float(steps[i]), *self._args())
+                for i in range(self.chains)
+            ]
+
+    def _rewhiten(self, u: np.ndarray) -> np.ndarray:
+        """New coordinates from pooled draws ``u`` (k, n); returns the map old u -> new u."""
+        k, n = u.shape
+        mean = u.mean(axis=0)
+        cov = np.cov(u, rowvar=False).reshape(n, n)
+        shrunk = (k * cov + n * np.eye(n)) / (k + n)
+        chol = np.linalg.cholesky(shrunk)
+        self.m = self.m + self.sqrt_cov @ mean
+        self.sqrt_cov = self.sqrt_cov @ chol
+        return chol, mean
+
+    def start(
+        self,
+        lap: dict,
+        counts: Any,
+        *,
+        key: jax.Array,
+        rng: np.random.Generator,
+        spread: float = 2.0,
+        progress: Callable[[int, int], None] | None = None,
+        samples: int = 0,
+    ) -> Chains:
+        """Start the chains (overdispersed), warm up, and draw ``samples`` per chain."""
+        self.m = np.asarray(lap["flat_map"], dtype=float)
+        self.sqrt_cov = np.asarray(lap["sqrt_cov"], dtype=float)
+        self._counts = jnp.asarray(counts)
+        args = self._args()
+        u = overdispersed_starts(
+            lambda x: float(self._pot_u(jnp.asarray(x), *args)),
+            len(self.m),
+            self.chains,
+            rng=rng,
+            spread=spread,
+        )
+        self.chains_drawn = Chains()
+        self._progress = progress
+        self._total = self.warmup + samples
+        t0 = time.perf_counter()
+        steps = np.full(self.chains, 0.5)
+        done = 0
+        for phase in range(self.phases):
+            key, sub = jax.random.split(key)
+            self._init_all(u, jax.random.split(sub, self.chains), steps)
+            draws = []
+            for _ in range(self.window // self.chunk):
+                z, div, nsteps, _pe = self._step_all()
+                draws.append(z)
+                self.chains_drawn.warmup_steps += int(nsteps.sum())
+                self.chains_drawn.warmup_divergences += int(div.sum())
+                done += self.chunk
+                if progress:
+                    progress(done, self._total)
+            steps = self.step_size()
+            if phase < self.phases - 1:
+                z = np.concatenate(draws, axis=1)  # (chains, window, n)
+                if phase == 0:
+                    z = z[:, self.window // 2 :]
+                chol, mean = self._rewhiten(z.reshape(-1, z.shape[-1]))
+                u = np.linalg.solve(chol, (z[:, -1] - mean).T).T  # the chains' positions
+        self.chains_drawn.seconds["warmup"] = time.perf_counter() - t0
+        self.extend(samples)
+        return self.chains_drawn
+
+    def _keep(self, z, div, steps, pe):
+        ch = self.chains_drawn
+        ch.u.append(z)
+        ch.diverging.append(div)
+        ch.num_steps.append(steps)
+        ch.potential.append(pe)
+
+    def extend(self, samples: int) -> Chains:
+        """Draw at least ``samples`` more per chain (whole chunks) from where the chains are."""
+        if self._state is None:
+            msg = "the chains have not been started"
+            raise AnalysisError(msg)
+        t0 = time.perf_counter()
+        target = self.chains_drawn.draws + max(0, samples)
+        self._total = max(self._total, self.warmup + target)
+        while self.chains_drawn.draws < target:
+            self._keep(*self._step_all())
+            if self._progress:
+                self._progress(self.warmup + self.chains_drawn.draws, self._total)
+        ch = self.chains_drawn
+        ch.seconds["sampling"] = ch.seconds.get("sampling", 0.0) + time.perf_counter() - t0
+        return ch
+
+    # -- results -------------------------------------------------------------------------
+    def step_size(self) -> np.ndarray:
+        """The adapted step size of each chain."""
+        if self.parallel:
+            return np.asarray(self._state.adapt_state.step_size)
+        return np.array([float(s.adapt_state.step_size) for s in self._state])
+
+    def flat_draws(self) -> np.ndarray:
+        """(chains, draws, n) draws on the unconstrained space ``z = m + L u``."""
+        u = self.chains_drawn.stacked("u")
+        return self.m + u @ self.sqrt_cov.T
