@@ -131,7 +131,7 @@ def coverage_study(
                     counts=counts,
                     post=post,
                     lap=lap,
-                    predictive_draws=1,
+                    predictive_draws=0,
                 )
                 t_toy = time.perf_counter() - t_toy
                 idata, lim = res.idata, res.limits
