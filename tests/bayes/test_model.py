@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -164,15 +165,19 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 sys.path.insert(0, sys.argv[2])
 from tests.bayes.test_model import _data
-from bayes_vip.bayes.sampling import sample_posterior
+from bayes_vip.bayes.nuts import WhitenedNUTS
+from bayes_vip.bayes.sampling import Posterior
 from pathlib import Path
 assert jax.local_device_count() == 2
 d = _data(Path(sys.argv[1]))
+post = Posterior(d, "flat-beta", 50.0, key=jax.random.PRNGKey(3))
+lap = post.laplace()
 out = {}
-for method in ("parallel", "sequential"):
-    m = sample_posterior(d, chains=2, warmup=3, samples=5, key=jax.random.PRNGKey(3),
-                         rng=np.random.default_rng(3), progress_bar=False, method=method)
-    out[method] = [float(x) for x in m.get_samples()["beta2half_1e29"]]
+for parallel in (True, False):
+    s = WhitenedNUTS(post, chains=2, warmup=10, window=10, chunk=5, parallel=parallel)
+    s.start(lap, post._counts(None), key=jax.random.PRNGKey(3), rng=np.random.default_rng(3),
+            samples=5)
+    out["parallel" if parallel else "sequential"] = s.flat_draws().ravel().tolist()
 print(json.dumps(out))
 """
 
@@ -230,6 +235,77 @@ def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
         "limits.json",
     ):
         assert (energy_run / "results" / f).is_file()
+
+
+def test_too_few_draws_fail_the_gates_and_the_limit_mcse_gate(energy_run, capsys):
+    """Forced to stop at 20 draws per chain, the run fails ESS and the MCSE gate: exit 3."""
+    rc = main(
+        [
+            "sample",
+            str(energy_run),
+            "--chains",
+            "2",
+            "--warmup",
+            "100",
+            "--samples",
+            "20",
+            "--max-draws",
+            "20",
+            "--json",
+        ]
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert rc == 3
+    assert not res["gates"]["passed"]
+    failed = " ".join(res["gates"]["failed"])
+    assert "MCSE of the 99.7 % limit" in failed
+    assert "ESS" in failed
+    assert res["diagnostics"]["limit_mcse_rel_max"] > 0.03
+
+
+def test_failed_gates_extend_the_chains_up_to_max_draws(energy_run):
+    from bayes_vip.bayes.sampling import GATES, sample_posterior
+
+    d = _data(energy_run)
+    res = sample_posterior(
+        d,
+        chains=2,
+        warmup=100,
+        samples=50,
+        max_draws=150,
+        key=jax.random.PRNGKey(1),
+        rng=np.random.default_rng(1),
+    )
+    info = res.info
+    assert info["extensions"], "50 draws per chain cannot pass the gates"
+    assert info["extensions"][0]["after_draws"] == 50
+    assert 50 < info["draws_per_chain"] <= 150
+    assert res.idata.posterior.sizes["draw"] == info["draws_per_chain"]
+    if not res.limits["gates"]["passed"]:
+        assert info["draws_per_chain"] == 150  # stopped only at the bound
+    mcse = res.limits["diagnostics"]["limit_mcse_rel_max"]
+    assert res.limits["gates"]["passed"] == (
+        mcse <= GATES["limit_mcse_rel_max"] and not res.limits["gates"]["failed"]
+    )
+
+
+def test_extension_asks_for_what_the_failed_gates_need():
+    from bayes_vip.bayes.sampling import _extension
+
+    ok = {
+        "divergences": 0,
+        "ess_bulk_min": 1000.0,
+        "ess_tail_min": 1000.0,
+        "r_hat_max": 1.001,
+        "limit_mcse_rel_max": 0.01,
+    }
+    assert _extension({"diagnostics": ok}, 1000, 4000, 50) == 200  # 20 % margin
+    # MCSE 6 % against 3 %: four times the draws (x 1.2 margin), in whole chunks
+    slow = {**ok, "limit_mcse_rel_max": 0.06}
+    assert _extension({"diagnostics": slow}, 1000, 10000, 50) == 3800
+    assert _extension({"diagnostics": slow}, 1000, 2000, 50) == 1000  # capped
+    assert _extension({"diagnostics": slow}, 2000, 2000, 50) == 0  # at the bound
+    assert _extension({"diagnostics": {**slow, "divergences": 1}}, 1000, 4000, 50) == 0
 
 
 def test_limits_under_the_flat_counts_prior(energy_run):

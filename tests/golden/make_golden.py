@@ -18,7 +18,9 @@ iterations, so these golden values change whenever the numerics do, by design.
 History: first taken before the architecture change of issue 12, which kept them bit for bit
 (pipeline layer, configuration, CLI, explicit keys); retaken once after one line-response
 kernel replaced three implementations, whose effect is measured, against rounding noise,
-by ``docs/scripts/kernel_change_check.py`` (docs/architecture.md, "Numerics").
+by ``docs/scripts/kernel_change_check.py`` (docs/architecture.md, "Numerics"); retaken when
+the whitened sampler of issue 13 replaced numpyro's MCMC (other draws by construction; the
+configuration gained ``sample.max_draws`` and 1000 draws by default).
 """
 
 from __future__ import annotations
