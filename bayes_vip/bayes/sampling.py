@@ -337,6 +337,7 @@ def _extension(lim: dict, draws: int, max_draws: int, chunk: int) -> int:
     factor = max(factor, GATES["ess_tail_min"] / max(d["ess_tail_min"], 1.0))
     factor = max(factor, (d["r_hat_max"] - 1.0) / (GATES["r_hat_max"] - 1.0))
     factor = max(factor, (d["limit_mcse_rel_max"] / GATES["limit_mcse_rel_max"]) ** 2)
+    factor = min(factor, 1e6)  # an MCSE not yet established (inf): as many as allowed
     more = max(chunk, math.ceil(draws * (1.2 * factor - 1.0) / chunk) * chunk)
     return min(more, max_draws - draws)
 
@@ -553,6 +554,11 @@ def limits(idata, data: BayesData, prior: str, upper: float) -> dict:
     }
     mcse_site = max(rel, key=rel.get)
     mcse_rel = rel[mcse_site]
+    n_beyond = post.sizes["chain"] * post.sizes["draw"] * (1.0 - GATED_CL)
+    if n_beyond < 10:
+        # fewer than 10 draws expected beyond the limit: its MCSE estimate means nothing (it
+        # passed at 2 x 20 draws); the gate fails until there are enough
+        mcse_rel = float("inf")
     diag = {
         "r_hat_max": r_max,
         "r_hat_max_site": r_site,
@@ -578,7 +584,12 @@ def limits(idata, data: BayesData, prior: str, upper: float) -> dict:
         failed.append(f"tail ESS {et:.0f} < {GATES['ess_tail_min']:.0f} ({et_site})")
     if div > GATES["divergences_max"]:
         failed.append(f"{div} divergent transitions")
-    if not mcse_rel <= GATES["limit_mcse_rel_max"]:
+    if not np.isfinite(mcse_rel):
+        failed.append(
+            f"MCSE of the {100 * GATED_CL:g} % limit not established: "
+            f"{n_beyond:.1f} draws expected beyond it (10 needed)"
+        )
+    elif not mcse_rel <= GATES["limit_mcse_rel_max"]:
         failed.append(
             f"MCSE of the {100 * GATED_CL:g} % limit {100 * mcse_rel:.1f} % of its value > "
             f"{100 * GATES['limit_mcse_rel_max']:g} % ({mcse_site})"
