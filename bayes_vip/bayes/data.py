@@ -20,7 +20,7 @@ import xarray as xr
 
 from bayes_vip.analysis.conventions import MODEL_ROI_EV, ROI_GROUPS
 from bayes_vip.analysis.exposure import run_exposure
-from bayes_vip.bayes.model import BETA_UNIT, E_REF, NOISE_CENTRING, BayesData
+from bayes_vip.bayes.model import BETA_UNIT, E_REF, NOISE_CENTRING, NOISE_TAU_PRIOR, BayesData
 from bayes_vip.errors import InputError
 from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import FANO_START
@@ -295,7 +295,7 @@ def init_values(data: BayesData, prior: str) -> dict:
     v = {
         "fano": ini["fano"],
         "noise_mu": np.log(ini["noise_p"]),
-        "noise_tau": 0.1,  # the mode of its prior
+        "noise_tau": NOISE_TAU_PRIOR[0],  # the median of its prior
         # log noise = noise_mu exactly (model.NOISE_CENTRING)
         "noise_z": np.broadcast_to(NOISE_CENTRING * np.log(ini["noise_p"])[:, None], (P, S)),
         "tail_frac": ini["tail_frac"],

@@ -20,7 +20,8 @@ History: first taken before the architecture change of issue 12, which kept them
 kernel replaced three implementations, whose effect is measured, against rounding noise,
 by ``docs/scripts/kernel_change_check.py`` (docs/architecture.md, "Numerics"); retaken when
 the whitened sampler of issue 13 replaced numpyro's MCMC (other draws by construction; the
-configuration gained ``sample.max_draws`` and 1000 draws by default).
+configuration gained ``sample.max_draws`` and 1000 draws by default), and again when the
+prior of ``noise_tau`` became log-normal (a model change, docs/bayes.md).
 """
 
 from __future__ import annotations
