@@ -103,12 +103,17 @@ def _summary(post, flat, wall: float, gradients: int, divergences: int) -> dict:
     rhat = az.rhat(idata)
     worst = max(((float(np.nanmax(rhat[k].values)), k) for k in rhat.data_vars), default=(0, ""))
     b = idata.posterior["beta2half_1e29"]
-    ess_bulk = float(az.ess(b, method="bulk"))
+    v = ["beta2half_1e29"]
+
+    def stat(fn, **kw) -> float:
+        return float(fn(idata, var_names=v, **kw)["beta2half_1e29"].values)
+
+    ess_bulk = stat(az.ess, method="bulk")
     q = {}
     for p in (0.95, 0.997):
         q[str(p)] = {
             "value": float(np.quantile(b.values, p)),
-            "mcse": float(az.mcse(b, method="quantile", prob=p)),
+            "mcse": stat(az.mcse, method="quantile", prob=p),
         }
     return {
         "wall_s": round(wall, 1),
@@ -117,7 +122,7 @@ def _summary(post, flat, wall: float, gradients: int, divergences: int) -> dict:
         "gradients": int(gradients),
         "gradients_per_effective_draw": round(gradients / ess_bulk, 1),
         "ess_bulk_beta2half": round(ess_bulk),
-        "ess_tail_beta2half": round(float(az.ess(b, method="tail"))),
+        "ess_tail_beta2half": round(stat(az.ess, method="tail")),
         "ess_per_s_beta2half": round(ess_bulk / wall, 2),
         "r_hat_max": round(worst[0], 4),
         "r_hat_max_site": worst[1],
@@ -272,15 +277,23 @@ def run_emcee(post, lap: dict, seed: int) -> dict:
 
     rng = np.random.default_rng(seed)
     p0 = _jitter(lap, walkers, rng)
-    sampler = emcee.EnsembleSampler(
-        walkers, n, log_prob, vectorize=True, seed=int(rng.integers(2**31))
-    )
+    sampler = emcee.EnsembleSampler(walkers, n, log_prob, vectorize=True)
+    # emcee draws from its own RandomState; seed it through its documented state setter
+    sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
     t = time.perf_counter()
     sampler.run_mcmc(p0, ARGS.emcee_steps, progress=False)
     wall = time.perf_counter() - t
     chain = sampler.get_chain()  # (steps, walkers, n)
     kept = np.swapaxes(chain[ARGS.emcee_steps // 2 :], 0, 1)
     out = _summary(post, kept, wall, walkers * ARGS.emcee_steps, 0)
+    # the ensemble's ESS from emcee's integrated autocorrelation time of beta^2/2 (the
+    # walkers-as-chains ESS above counts correlated walkers as independent)
+    w, s, n_par = kept.shape
+    b = np.asarray(post.constrained(kept.reshape(-1, n_par), counts)["beta2half_1e29"])
+    tau = float(emcee.autocorr.integrated_time(b.reshape(w, s).T[:, :, None], quiet=True)[0])
+    out["integrated_autocorr_time_steps"] = round(tau, 1)
+    out["ess_bulk_beta2half"] = round(w * s / tau)
+    out["ess_per_s_beta2half"] = round(w * s / tau / wall, 2)
     out["gradients"] = 0
     out["log_density_evaluations"] = walkers * ARGS.emcee_steps
     out["gradients_per_effective_draw"] = None
