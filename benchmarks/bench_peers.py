@@ -84,7 +84,7 @@ def _posterior(run: Path):
         man, build_campaign(man), classic, signal=cfg.signal_line(), bin_eV=cfg.sample.bin_eV
     )
     upper = default_upper(data, classic, "flat-beta")
-    return cfg, data, upper, Posterior(data, "flat-beta", upper, key=jax.random.PRNGKey(0))
+    return cfg, data, upper, Posterior(data, "flat-beta", upper)
 
 
 def _summary(post, flat, wall: float, gradients: int, divergences: int) -> dict:

@@ -118,9 +118,7 @@ class Posterior:
     reason.
     """
 
-    def __init__(
-        self, data: BayesData, prior: str, upper: float, *, key: jax.Array, cells: Any = None
-    ):
+    def __init__(self, data: BayesData, prior: str, upper: float, *, cells: Any = None):
         from jax.flatten_util import ravel_pytree
         from numpyro.infer.util import constrain_fn, potential_energy
 
@@ -375,7 +373,7 @@ def sample_posterior(
 
     t0 = time.perf_counter()
     sharding = cell_sharding(data.n_cell, chains) if post is None else post.cells
-    post = post or Posterior(data, prior, upper, key=key, cells=sharding)
+    post = post or Posterior(data, prior, upper, cells=sharding)
     c = post._counts(counts)
     lap = lap or post.laplace(c)
     t_lap = time.perf_counter() - t0
@@ -481,9 +479,9 @@ def _add_predictive(idata, post: Posterior, flat, counts, *, key: jax.Array, dra
     idata.posterior_predictive.attrs["thinned_every"] = step
 
 
-def laplace(data: BayesData, prior: str, upper: float, *, key: jax.Array) -> dict:
+def laplace(data: BayesData, prior: str, upper: float) -> dict:
     """The Laplace approximation of ``data``'s posterior (see ``Posterior.laplace``)."""
-    return Posterior(data, prior, upper, key=key).laplace()
+    return Posterior(data, prior, upper).laplace()
 
 
 def savage_dickey(x: np.ndarray, prior_density_at_zero: float) -> dict:

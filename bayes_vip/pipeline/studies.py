@@ -89,7 +89,7 @@ def coverage_study(
         ref = build_data(man, build_campaign(man), classic, signal=cfg.signal_line(), bin_eV=bin_eV)
         sigma = float(classic["sigma_N_X"])
         upper = default_upper(ref, classic, prior)
-        post = Posterior(ref, prior, upper, key=jax.random.PRNGKey(0))
+        post = Posterior(ref, prior, upper)
         lap_ref = post.laplace()
         out = {
             "preset": preset_name,

@@ -61,7 +61,6 @@ def test_calibration_lines_below_the_region_are_data(adc_data):
 
 
 def test_laplace_posterior_covers_the_true_calibration(adc_data):
-    import jax
 
     from bayes_vip.bayes.data import default_upper
     from bayes_vip.bayes.drift import calibration_recovery, true_cell_calibration
@@ -69,7 +68,7 @@ def test_laplace_posterior_covers_the_true_calibration(adc_data):
 
     man, classic, d = adc_data
     upper = default_upper(d, classic, "flat-beta")
-    post = Posterior(d, "flat-beta", upper, key=jax.random.PRNGKey(0))
+    post = Posterior(d, "flat-beta", upper)
     lap = post.laplace()
     draws = post.laplace_idata(lap, draws=400, rng=np.random.default_rng(0))
     rec = calibration_recovery(draws, d, true_cell_calibration(man, d))

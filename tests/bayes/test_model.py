@@ -104,7 +104,6 @@ def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
 
 
 def test_a_nan_in_the_model_is_named_not_raised_as_a_traceback(energy_run):
-    import jax
 
     from bayes_vip.bayes.sampling import laplace
     from bayes_vip.errors import AnalysisError
@@ -112,7 +111,7 @@ def test_a_nan_in_the_model_is_named_not_raised_as_a_traceback(energy_run):
     d = _data(energy_run)
     d.init["tail_beta"] = float("nan")
     with pytest.raises(AnalysisError, match="not finite at the classic starting point"):
-        laplace(d, "flat-beta", 50.0, key=jax.random.PRNGKey(0))
+        laplace(d, "flat-beta", 50.0)
 
 
 def test_bad_input_to_sample_exits_2_with_the_cause(energy_run, tmp_path, capsys):
@@ -170,7 +169,7 @@ from bayes_vip.bayes.sampling import Posterior
 from pathlib import Path
 assert jax.local_device_count() == 2
 d = _data(Path(sys.argv[1]))
-post = Posterior(d, "flat-beta", 50.0, key=jax.random.PRNGKey(3))
+post = Posterior(d, "flat-beta", 50.0)
 lap = post.laplace()
 out = {}
 for parallel in (True, False):
@@ -350,8 +349,8 @@ assert jax.local_device_count() == 4
 d = _data(Path(sys.argv[1]))
 cells = cell_sharding(d.n_cell, chains=1)
 assert cells is not None and len(cells.device_set) == 4
-plain = Posterior(d, "flat-beta", 50.0, key=jax.random.PRNGKey(0))
-sharded = Posterior(d, "flat-beta", 50.0, key=jax.random.PRNGKey(0), cells=cells)
+plain = Posterior(d, "flat-beta", 50.0)
+sharded = Posterior(d, "flat-beta", 50.0, cells=cells)
 rng = np.random.default_rng(5)
 c = jax.numpy.asarray(d.counts)
 out = []
