@@ -218,8 +218,12 @@ class WhitenedNUTS:
         else:
             self._state = [with_step(st, jnp.asarray(step)) for st in self._state]
 
-    def _rewhiten(self, u: np.ndarray) -> np.ndarray:
-        """New coordinates from pooled draws ``u`` (k, n); returns the map old u -> new u."""
+    def _rewhiten(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """New coordinates from pooled draws ``u`` (k, n).
+
+        Returns ``(chol, mean)``: a point ``u`` of the old coordinates is
+        ``chol^-1 (u - mean)`` in the new ones.
+        """
         k, n = u.shape
         mean = u.mean(axis=0)
         cov = np.cov(u, rowvar=False).reshape(n, n)

@@ -1,11 +1,14 @@
-"""The hierarchical model at four times the measured run's cells (issue 13).
+"""The hierarchical model at four times the demo's cells (issue 13).
 
-A simulated ``vip2-2016`` campaign at energy level with 24 SDDs (48 cells, four times the
-measured run's 12) is sampled as a user samples it, ``bayes-vip sample RUN --json`` with
-the default settings (4 chains, one XLA host device each; the extension up to
-``--max-draws``), and must pass every gate. Before issue 13 such a layout did not converge
-(R-hat 1.84 on an SDD offset). The time it takes is measured in ``benchmarks/bench_sample.py``,
-not here.
+The demo preset at energy level with 8 SDDs instead of 2 (16 cells, four times the demo's
+4) is simulated and sampled as a user samples it, ``bayes-vip sample RUN --json`` with the
+default settings (4 chains, one XLA host device each; the extension up to
+``--max-draws``), and must pass every gate.
+
+Four times the *measured* run's cells (48, 24 SDDs), which did not converge before issue 13
+(R-hat 1.84 on an SDD offset), passes the gates in ``benchmarks/bench_sample.py --parts
+scaling``, but takes 8.5 minutes on 2 cores (508 s): with the rest of the suite, beyond
+its 15-minute budget. The time of either is measured there, not here.
 """
 
 from __future__ import annotations
@@ -19,17 +22,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-N_SDD = 24  # 4 x the measured run's 6 SDDs; 2 periods -> 48 cells
+N_SDD = 8  # 4 x the demo's 2 SDDs; 2 periods -> 16 cells
 
 
 @pytest.mark.slow
-def test_four_times_the_measured_cells_pass_every_gate(tmp_path):
+def test_four_times_the_demo_cells_pass_every_gate(tmp_path):
     from bayes_vip.simulate.presets import preset
     from bayes_vip.simulate.simulator import simulate_campaign, write_energy_campaign
 
-    run = tmp_path / "vip2-2016-4x"
-    sim = simulate_campaign(preset("vip2-2016", n_sdd=N_SDD), rng=np.random.default_rng(16))
-    write_energy_campaign(sim, run, rng=np.random.default_rng(16))
+    run = tmp_path / "demo-4x"
+    sim = simulate_campaign(preset("demo", n_sdd=N_SDD), rng=np.random.default_rng(4))
+    write_energy_campaign(sim, run, rng=np.random.default_rng(4))
     exe = Path(sys.executable).parent / "bayes-vip"
     # a fresh process, so that the CLI asks XLA for one host device per chain
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
