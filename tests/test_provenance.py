@@ -32,7 +32,7 @@ def _strings(obj):
 def test_every_figure_json_names_its_command_and_commit(path):
     rec = json.loads(path.read_text())
     prov = rec["provenance"]
-    assert prov["command"].startswith("python docs/scripts/")
+    assert prov["command"].startswith(("python docs/scripts/", "python benchmarks/"))
     assert re.fullmatch(r"[0-9a-f]{40}", prov["commit"])
     machine_paths = [s for s in _strings(rec) if s.startswith("/")]
     assert not machine_paths
