@@ -255,16 +255,6 @@ class Posterior:
             "seconds": {"total": time.perf_counter() - t0},
         }
 
-    @staticmethod
-    def _laplace_draws(
-        lap: dict, draws: int, *, rng: np.random.Generator, spread: float = 1.0
-    ) -> np.ndarray:
-        """(draws, n) unconstrained draws from the Laplace approximation, sd x ``spread``."""
-        n = len(lap["flat_map"])
-        chol = np.linalg.cholesky(lap["cov"] + 1e-12 * np.eye(n))
-        z = rng.standard_normal((draws, n))
-        return lap["flat_map"] + spread * z @ chol.T
-
     def laplace_idata(self, lap: dict, draws: int = 400, *, rng: np.random.Generator, counts=None):
         """Constrained draws from the Laplace approximation as an InferenceData with one chain.
 
@@ -273,7 +263,8 @@ class Posterior:
         """
         import arviz as az
 
-        z = self._laplace_draws(lap, draws, rng=rng)
+        # the Laplace step's own square root of its covariance (no second factorisation)
+        z = lap["flat_map"] + rng.standard_normal((draws, len(lap["flat_map"]))) @ lap["sqrt_cov"].T
         vals = self._constrain(jnp.asarray(z), self._counts(counts))
         return az.from_dict(posterior={k: np.asarray(v)[None] for k, v in vals.items()})
 
