@@ -123,6 +123,9 @@ class Posterior:
         from numpyro.infer.util import constrain_fn, potential_energy
 
         self.data, self.prior, self.upper, self.cells = data, prior, upper, cells
+        # WhitenedNUTS instances by (chains, warm-up, target, parallel): their compiled
+        # kernels serve every toy of this layout (``sample_posterior`` restarts them)
+        self.samplers: dict[tuple, Any] = {}
         z0 = _classic_start(data, prior, upper)
         self.flat0, self.unravel = ravel_pytree(z0)
         self.sites = tuple(sorted(z0))
@@ -370,13 +373,12 @@ def sample_posterior(
     t_lap = time.perf_counter() - t0
     max_draws = samples if max_draws is None else max(max_draws, samples)
     method = method or ("sequential" if sharding is not None else chain_method(chains))
-    sampler = WhitenedNUTS(
-        post,
-        chains=chains,
-        warmup=warmup,
-        target_accept=target_accept,
-        parallel=method == "parallel",
-    )
+    spec = (chains, warmup, target_accept, method == "parallel")
+    if spec not in post.samplers:  # compiled once per layout and settings
+        post.samplers[spec] = WhitenedNUTS(
+            post, chains=chains, warmup=warmup, target_accept=target_accept, parallel=spec[3]
+        )
+    sampler = post.samplers[spec]
 
     def report(done, total):
         if progress:
