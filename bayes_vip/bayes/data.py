@@ -20,10 +20,18 @@ import xarray as xr
 
 from bayes_vip.analysis.conventions import MODEL_ROI_EV, ROI_GROUPS
 from bayes_vip.analysis.exposure import run_exposure
-from bayes_vip.bayes.model import BETA_UNIT, E_REF, NOISE_CENTRING, NOISE_TAU_PRIOR, BayesData
+from bayes_vip.bayes.model import (
+    BETA_UNIT,
+    CENTROID_OFFSETS,
+    E_REF,
+    NOISE_CENTRING,
+    NOISE_TAU_PRIOR,
+    BayesData,
+)
 from bayes_vip.errors import InputError
 from bayes_vip.physics import lines as _lines
 from bayes_vip.physics.constants import FANO_START
+from bayes_vip.physics.response import sigma_at
 from bayes_vip.simulate.presets import MEASURED_2016_17
 
 __all__ = ["build_data", "default_upper", "energy_cells", "init_values"]
@@ -263,6 +271,9 @@ def build_data(
         "beta2half_1e29": n_x0 / k_b,
         "sigma_N_X": float(classic.get("sigma_N_X", float("nan"))),
     }
+    # the resolution at E_REF with the classic noise (mean of the periods) and Fano factor:
+    # the scale of the tail's centroid shift (model.CENTROID_OFFSETS)
+    init["sigma_ref"] = float(sigma_at(E_REF, float(np.mean(noise_p)), init["fano"], xp=np))
     return BayesData(
         level=level,
         edges=edges,
@@ -288,8 +299,11 @@ def build_data(
     )
 
 
-def init_values(data: BayesData, prior: str) -> dict:
-    """Constrained initial values of every sampled site (the classic solution)."""
+def init_values(data: BayesData, prior: str, *, centroid_offsets: bool = CENTROID_OFFSETS) -> dict:
+    """Constrained initial values of every sampled site (the classic solution).
+
+    ``centroid_offsets``: the model samples the centroids' offsets (``model.CENTROID_OFFSETS``).
+    """
     ini = data.init
     P, S = data.n_period, data.n_sdd
     v = {
@@ -306,11 +320,14 @@ def init_values(data: BayesData, prior: str) -> dict:
         "slope": np.full(S, ini["slope"]),
         "efficiency": data.efficiency,
     }
+    # the tail's shift of the line centroids (model.CENTROID_OFFSETS)
+    shift_t = ini["tail_frac"] * ini["tail_beta"] * ini["sigma_ref"] if centroid_offsets else 0.0
     if data.level == "energy":
-        v.update(
-            offset=np.full(S, ini["shift"]),
-            gain=np.zeros(S),
-        )
+        v.update(gain=np.zeros(S))
+        if centroid_offsets:
+            v["offset_c"] = np.full(S, ini["shift"] - shift_t)
+        else:
+            v["offset"] = np.full(S, ini["shift"])
     else:
         c0, c1 = _cell_corrections(data.p_std, data.p_ref)
         c0 = c0 + ini["shift"]
@@ -318,7 +335,11 @@ def init_values(data: BayesData, prior: str) -> dict:
             np.array([x[data.sdd == s].mean() if np.any(data.sdd == s) else 0.0 for s in range(S)])
             for x in (c0, c1)
         )
-        v.update(cal_m0=m0, cal_m1=m1, cal_c2=np.zeros(S), cal_c0=c0, cal_c1=c1)
+        v.update(cal_m1=m1, cal_c2=np.zeros(S), cal_c0=c0, cal_c1=c1)
+        if centroid_offsets:
+            v["cal_m0c"] = m0 - shift_t
+        else:
+            v["cal_m0"] = m0
     if prior == "flat-beta":
         v["beta2half_1e29"] = ini["beta2half_1e29"]
     else:

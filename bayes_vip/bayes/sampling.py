@@ -25,7 +25,13 @@ import numpy as np
 
 from bayes_vip.analysis.conventions import CLS
 from bayes_vip.bayes.data import init_values
-from bayes_vip.bayes.model import BETA_UNIT, NOISE_CENTRING, BayesData, vip_model
+from bayes_vip.bayes.model import (
+    BETA_UNIT,
+    CENTROID_OFFSETS,
+    NOISE_CENTRING,
+    BayesData,
+    vip_model,
+)
 from bayes_vip.errors import AnalysisError
 
 __all__ = [
@@ -74,7 +80,7 @@ def cell_sharding(n_cell: int, chains: int, devices: list | None = None) -> Any:
     return NamedSharding(Mesh(np.array(devs), ("cells",)), PartitionSpec("cells"))
 
 
-def _classic_start(data, prior, upper):
+def _classic_start(data, prior, upper, centroid_offsets: bool = CENTROID_OFFSETS):
     """The classic starting point on the unconstrained space (a dict of sites).
 
     Raises named errors where a starting value is not finite or lies outside the prior;
@@ -82,7 +88,7 @@ def _classic_start(data, prior, upper):
     """
     from numpyro.infer.util import unconstrain_fn
 
-    vals = init_values(data, prior)
+    vals = init_values(data, prior, centroid_offsets=centroid_offsets)
     for name in ("beta2half_1e29", "N_X"):
         if name in vals and not 0.0 <= vals[name] < upper:
             msg = (
@@ -97,7 +103,7 @@ def _classic_start(data, prior, upper):
             f"(non-finite start for {bad}; check classic.json)"
         )
         raise AnalysisError(msg)
-    model = functools.partial(vip_model, data, prior, upper)
+    model = functools.partial(vip_model, data, prior, upper, centroid_offsets=centroid_offsets)
     # compiled: run op by op, the model's trace compiled ~700 small programs (28 s)
     to_z = jax.jit(lambda v: unconstrain_fn(model, (), {}, v))
     z0 = to_z({k: jnp.asarray(v) for k, v in vals.items()})
@@ -118,7 +124,15 @@ class Posterior:
     reason.
     """
 
-    def __init__(self, data: BayesData, prior: str, upper: float, *, cells: Any = None):
+    def __init__(
+        self,
+        data: BayesData,
+        prior: str,
+        upper: float,
+        *,
+        cells: Any = None,
+        centroid_offsets: bool = CENTROID_OFFSETS,
+    ):
         from jax.flatten_util import ravel_pytree
         from numpyro.infer.util import constrain_fn, potential_energy
 
@@ -126,10 +140,11 @@ class Posterior:
         # WhitenedNUTS instances by (chains, warm-up, target, parallel): their compiled
         # kernels serve every toy of this layout (``sample_posterior`` restarts them)
         self.samplers: dict[tuple, Any] = {}
-        z0 = _classic_start(data, prior, upper)
+        z0 = _classic_start(data, prior, upper, centroid_offsets)
         self.flat0, self.unravel = ravel_pytree(z0)
         self.sites = tuple(sorted(z0))
-        self.model = functools.partial(vip_model, data, prior, upper, cells=cells)
+        kw = {"cells": cells, "centroid_offsets": centroid_offsets}
+        self.model = functools.partial(vip_model, data, prior, upper, **kw)
 
         def flat_pot(flat, counts):
             return potential_energy(self.model, (), {"counts": counts}, self.unravel(flat))
@@ -144,7 +159,7 @@ class Posterior:
         # the same posterior with the noise sampled non-centred: its mode exists (in the
         # half-centred form the density grows without bound as noise_tau -> 0), so the
         # Laplace approximation is taken there and carried over by ``_recentre``
-        model_nc = functools.partial(vip_model, data, prior, upper, cells=cells, noise_centring=0.0)
+        model_nc = functools.partial(vip_model, data, prior, upper, noise_centring=0.0, **kw)
 
         def flat_pot_nc(flat, counts):
             return potential_energy(model_nc, (), {"counts": counts}, self.unravel(flat))

@@ -80,3 +80,10 @@ def test_laplace_posterior_covers_the_true_calibration(adc_data):
     assert rec["rms_posterior_error_eV"] < 0.5 * rec["rms_classic_error_eV"]
     assert np.all(np.abs(pulls) < 3.5), pulls
     assert rec["covered_fraction"] >= 0.8
+
+
+def test_centroid_offsets_are_the_same_model_at_adc_level(adc_data):
+    """At ADC level the SDDs' mean corrections are sampled for the centroids: same density."""
+    from tests.bayes._density import check_centroid_offsets_keep_the_density
+
+    check_centroid_offsets_keep_the_density(adc_data[2])

@@ -372,3 +372,10 @@ def test_cells_sharded_over_four_devices_give_the_same_log_density(energy_run):
     for v0, v1, g0, g1 in _with_host_devices(4, _SHARD, energy_run):
         assert v1 == pytest.approx(v0, rel=1e-10)
         np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-10 * np.max(np.abs(g0)))
+
+
+def test_centroid_offsets_are_the_same_model(energy_run):
+    """Sampling the SDD offsets of the line centroids leaves the log density unchanged."""
+    from tests.bayes._density import check_centroid_offsets_keep_the_density
+
+    check_centroid_offsets_keep_the_density(_data(energy_run))
