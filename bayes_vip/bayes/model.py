@@ -88,7 +88,7 @@ NOISE_TAU_PRIOR = (0.1, 0.7)
 #: the measured run, a curved ridge that no linear whitening removes). The sampled
 #: ``offset_c`` (``cal_m0c`` at ADC level) is the offset minus ``tail_frac * tail_beta *
 #: sigma_ref``: a shift by a function of other latents, Jacobian 1, so the model is the same.
-CENTROID_OFFSETS = True
+CENTROID_OFFSETS = False
 #: Reference energy of the gain corrections [eV] (Cu Ka).
 E_REF = 8000.0
 #: Unit of the sampled beta^2/2.

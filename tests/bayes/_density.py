@@ -21,7 +21,7 @@ def check_centroid_offsets_keep_the_density(d, prior: str = "flat-beta", upper: 
 
     rng = np.random.default_rng(5)
     site, sampled = ("offset", "offset_c") if d.level == "energy" else ("cal_m0", "cal_m0c")
-    v = {k: jnp.asarray(x) for k, x in init_values(d, prior).items()}
+    v = {k: jnp.asarray(x) for k, x in init_values(d, prior, centroid_offsets=True).items()}
     v["tail_frac"], v["tail_beta"] = jnp.asarray(0.3), jnp.asarray(0.7)
     v[sampled] = jnp.asarray(rng.normal(0.0, 3.0, d.n_sdd))
     centroid = functools.partial(vip_model, d, prior, upper, centroid_offsets=True)
