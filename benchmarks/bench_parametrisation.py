@@ -2,12 +2,12 @@
 
 The same model (the same posterior density) sampled in two coordinate systems: the SDD
 offsets of the line peaks (``centroid_offsets=False``), or of the line centroids
-(``model.CENTROID_OFFSETS``, the default). For each, and each seed, the project's sampler
-runs the default chains, warm-up and draws (4 x (300 + 1000)) with no extension, and the
-script prints the gradients, the wall time, the bulk and tail ESS of ``beta2half_1e29`` and
-of ``tail_frac``, the smallest bulk and tail ESS of any site, the worst R-hat, the
-divergences, and which gates pass. The pair is run one seed after the other, in one process,
-so that their times compare.
+(``model.CENTROID_OFFSETS``, an option, off by default). For each, and each seed, the
+project's sampler runs the default chains, warm-up and draws (4 x (300 + 1000)) with no
+extension, and the script prints the gradients, the wall time, the bulk and tail ESS of
+``beta2half_1e29`` and of ``tail_frac``, the smallest bulk and tail ESS of any site, the
+worst R-hat, the divergences, and which gates pass. The pair is run one seed after the
+other, in one process, so that their times compare.
 
 Run from the repository root:
     python benchmarks/bench_parametrisation.py [--seeds 0,1,2] [--run runs/vip2-2016-17]
@@ -36,21 +36,12 @@ from bayes_vip.io.provenance import record  # noqa: E402
 
 
 def _data(run: Path):
-    from bayes_vip.bayes.data import build_data, default_upper
-    from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.bayes.data import default_upper
     from bayes_vip.io.config import load_config
-    from bayes_vip.io.manifest import load_manifest
-    from bayes_vip.pipeline.fit import fit
+    from bayes_vip.pipeline.sample import bayes_data
 
     cfg = load_config(run)
-    man = load_manifest(run)
-    path = run / "results" / "classic.json"
-    if not path.exists():
-        fit(run, cfg)
-    classic = json.loads(path.read_text())
-    data = build_data(
-        man, build_campaign(man), classic, signal=cfg.signal_line(), bin_eV=cfg.sample.bin_eV
-    )
+    data, classic = bayes_data(run, cfg)
     return cfg, data, default_upper(data, classic, "flat-beta")
 
 

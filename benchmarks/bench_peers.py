@@ -67,22 +67,13 @@ from bayes_vip.io.provenance import record  # noqa: E402
 
 
 def _posterior(run: Path):
-    from bayes_vip.bayes.data import build_data, default_upper
+    from bayes_vip.bayes.data import default_upper
     from bayes_vip.bayes.sampling import Posterior
-    from bayes_vip.io.campaign import build_campaign
     from bayes_vip.io.config import load_config
-    from bayes_vip.io.manifest import load_manifest
-    from bayes_vip.pipeline.fit import fit
+    from bayes_vip.pipeline.sample import bayes_data
 
     cfg = load_config(run)
-    man = load_manifest(run)
-    path = run / "results" / "classic.json"
-    if not path.exists():
-        fit(run, cfg)
-    classic = json.loads(path.read_text())
-    data = build_data(
-        man, build_campaign(man), classic, signal=cfg.signal_line(), bin_eV=cfg.sample.bin_eV
-    )
+    data, classic = bayes_data(run, cfg)
     upper = default_upper(data, classic, "flat-beta")
     return cfg, data, upper, Posterior(data, "flat-beta", upper)
 

@@ -18,7 +18,37 @@ from bayes_vip.io.outputs import results_dir, save_netcdf
 from bayes_vip.pipeline.fit import ensure_classic
 from bayes_vip.pipeline.progress import SILENT, Progress
 
-__all__ = ["sample"]
+__all__ = ["bayes_data", "sample"]
+
+
+def bayes_data(
+    run: str | Path,
+    config: AnalysisConfig,
+    *,
+    progress: Progress = SILENT,
+) -> tuple[Any, dict[str, Any]]:
+    """The model's data (``bayes.data.BayesData``) of ``run`` and its classic fit.
+
+    Calibrates (ADC level) and fits first where the run has no such results under ``config``.
+    """
+    from bayes_vip.bayes.data import build_data
+    from bayes_vip.io.campaign import build_campaign
+    from bayes_vip.pipeline.calibrate import ensure_calibration
+
+    man = load_manifest(run)
+    ds = build_campaign(man)
+    cal = ensure_calibration(run, config, progress=progress)
+    classic = ensure_classic(run, config, progress=progress)
+    data = build_data(
+        man,
+        ds,
+        classic,
+        signal=config.signal_line(),
+        n_int_model=config.n_int,
+        cal=cal,
+        bin_eV=config.sample.bin_eV,
+    )
+    return data, classic
 
 
 def sample(
@@ -37,23 +67,16 @@ def sample(
     import jax
     import numpy as np
 
-    from bayes_vip.bayes.data import build_data, default_upper
+    from bayes_vip.bayes.data import default_upper
     from bayes_vip.bayes.model import BETA_UNIT
     from bayes_vip.bayes.sampling import sample_posterior
-    from bayes_vip.io.campaign import build_campaign
-    from bayes_vip.pipeline.calibrate import ensure_calibration
     from bayes_vip.results.bayes import bayes_figures, limits_record
 
     s = config.sample
     signal = config.signal_line()
     man = load_manifest(run)
-    ds = build_campaign(man)
     t0 = time.perf_counter()
-    cal = ensure_calibration(run, config, progress=progress)
-    classic = ensure_classic(run, config, progress=progress)
-    data = build_data(
-        man, ds, classic, signal=signal, n_int_model=config.n_int, cal=cal, bin_eV=s.bin_eV
-    )
+    data, classic = bayes_data(run, config, progress=progress)
     upper = default_upper(data, classic, s.prior) if s.prior_upper is None else s.prior_upper
     classic_est = max(float(classic["N_X"]), 0.0)
     est = (

@@ -20,10 +20,10 @@ History: first taken before the architecture change of issue 12, which kept them
 kernel replaced three implementations, whose effect is measured, against rounding noise,
 by ``docs/scripts/kernel_change_check.py`` (docs/architecture.md, "Numerics"); retaken when
 the whitened sampler of issue 13 replaced numpyro's MCMC (other draws by construction; the
-configuration gained ``sample.max_draws`` and 1000 draws by default), again when the
-prior of ``noise_tau`` became log-normal (a model change, docs/bayes.md), and when the SDD
-offsets were sampled for the lines' centroids (``model.CENTROID_OFFSETS``: the same model in
-other coordinates, so other draws; the classic fit's values did not move).
+configuration gained ``sample.max_draws`` and 1000 draws by default), and again when the
+prior of ``noise_tau`` became log-normal (a model change, docs/bayes.md). Sampling the SDD
+offsets for the lines' centroids (``model.CENTROID_OFFSETS``) is off by default, and with
+it off these values are those of before that option, bit for bit.
 """
 
 from __future__ import annotations
