@@ -23,7 +23,10 @@ the whitened sampler of issue 13 replaced numpyro's MCMC (other draws by constru
 configuration gained ``sample.max_draws`` and 1000 draws by default), and again when the
 prior of ``noise_tau`` became log-normal (a model change, docs/bayes.md). Sampling the SDD
 offsets for the lines' centroids (``model.CENTROID_OFFSETS``) is off by default, and with
-it off these values are those of before that option, bit for bit.
+it off these values are those of before that option, bit for bit. Retaken when the limits
+became Rao-Blackwellised quantiles (``bayes.conditional``; the plain sample quantiles are
+kept beside them) and the model's kernel got its fused derivatives (draws equal to about
+1e-6 after 100 iterations: rounding, amplified by the chaos above).
 """
 
 from __future__ import annotations
