@@ -27,6 +27,7 @@ from bayes_vip.bayes.model import (
     NOISE_CENTRING,
     NOISE_TAU_PRIOR,
     BayesData,
+    centroid_coefficients,
 )
 from bayes_vip.errors import InputError
 from bayes_vip.physics import lines as _lines
@@ -299,10 +300,11 @@ def build_data(
     )
 
 
-def init_values(data: BayesData, prior: str, *, centroid_offsets: bool = CENTROID_OFFSETS) -> dict:
+def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSETS) -> dict:
     """Constrained initial values of every sampled site (the classic solution).
 
-    ``centroid_offsets``: the model samples the centroids' offsets (``model.CENTROID_OFFSETS``).
+    ``centroid_offsets``: the model samples the centroids' offsets (``model.CENTROID_OFFSETS``,
+    ``model.centroid_coefficients``).
     """
     ini = data.init
     P, S = data.n_period, data.n_sdd
@@ -321,10 +323,13 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets: bool = CENTROI
         "efficiency": data.efficiency,
     }
     # the tail's shift of the line centroids (model.CENTROID_OFFSETS)
-    shift_t = ini["tail_frac"] * ini["tail_beta"] * ini["sigma_ref"] if centroid_offsets else 0.0
+    alpha = centroid_coefficients(centroid_offsets, S)
+    shift_t = (
+        0.0 if alpha is None else alpha * ini["tail_frac"] * ini["tail_beta"] * ini["sigma_ref"]
+    )
     if data.level == "energy":
         v.update(gain=np.zeros(S))
-        if centroid_offsets:
+        if alpha is not None:
             v["offset_c"] = np.full(S, ini["shift"] - shift_t)
         else:
             v["offset"] = np.full(S, ini["shift"])
@@ -336,7 +341,7 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets: bool = CENTROI
             for x in (c0, c1)
         )
         v.update(cal_m1=m1, cal_c2=np.zeros(S), cal_c0=c0, cal_c1=c1)
-        if centroid_offsets:
+        if alpha is not None:
             v["cal_m0c"] = m0 - shift_t
         else:
             v["cal_m0"] = m0

@@ -56,6 +56,7 @@ __all__ = [
     "PRIOR_SCALES",
     "BayesData",
     "cell_energy",
+    "centroid_coefficients",
     "expected_counts",
     "vip_model",
 ]
@@ -92,6 +93,27 @@ NOISE_TAU_PRIOR = (0.1, 0.7)
 #: is long (the demo's tail_beta ~4) the data fix the peaks, and a quick-coverage demo toy
 #: diverged 6 times with it (docs/bayes.md, "Centroid offsets").
 CENTROID_OFFSETS = False
+
+
+def centroid_coefficients(value, n_sdd: int) -> np.ndarray | None:
+    """Each SDD's coefficient of the tail's centroid shift, from a ``centroid_offsets`` value.
+
+    False or None: peak offsets (None); True: the whole shift (ones); an array of ``n_sdd``
+    coefficients ``a``: the sampled offset is the offset minus ``a * tail_frac * tail_beta *
+    sigma_ref`` (``sampling.centroid_slopes`` takes them from the Laplace approximation). Every
+    value gives the same model.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return np.ones(n_sdd)
+    a = np.asarray(value, dtype=float)
+    if a.shape != (n_sdd,) or not np.all(np.isfinite(a)):
+        msg = f"centroid_offsets must be a bool or {n_sdd} finite coefficients, not {value!r}"
+        raise ValueError(msg)
+    return a
+
+
 #: Reference energy of the gain corrections [eV] (Cu Ka).
 E_REF = 8000.0
 #: Unit of the sampled beta^2/2.
@@ -233,7 +255,8 @@ def _sdd_offsets(name: str, centroid_name: str, scale: float, n_sdd: int, tail_s
     """
     if tail_shift is None:
         return numpyro.sample(name, dist.Normal(jnp.zeros(n_sdd), scale).to_event(1))
-    c = numpyro.sample(centroid_name, dist.Normal(jnp.full(n_sdd, -tail_shift), scale).to_event(1))
+    loc = jnp.broadcast_to(-tail_shift, (n_sdd,))
+    c = numpyro.sample(centroid_name, dist.Normal(loc, scale).to_event(1))
     return numpyro.deterministic(name, c + tail_shift)
 
 
@@ -256,7 +279,8 @@ def vip_model(
     of the cell axis over devices (``expected_counts``). ``noise_centring``: how the per-SDD
     log noise is sampled (``NOISE_CENTRING``; the same model for every value).
     ``centroid_offsets``: sample the SDD offsets of the line centroids (``CENTROID_OFFSETS``;
-    the same model either way).
+    True, or per-SDD coefficients of the shift, ``centroid_coefficients``; the same model
+    for every value).
     """
     sc = PRIOR_SCALES
     ini = data.init
@@ -301,7 +325,8 @@ def vip_model(
         "slope": slope,
     }
     # the tail's shift of the line centroids [eV] (CENTROID_OFFSETS; None: peak offsets)
-    tail_shift = tail_frac * tail_beta * ini["sigma_ref"] if centroid_offsets else None
+    alpha = centroid_coefficients(centroid_offsets, S)
+    tail_shift = None if alpha is None else alpha * (tail_frac * tail_beta * ini["sigma_ref"])
     if data.level == "energy":
         # calibrated spectra: each SDD's scale is fixed by its own lines to ~1 eV, so the
         # corrections are independent around zero (no hyper-parameters: their funnel, with

@@ -31,6 +31,7 @@ from bayes_vip.bayes.model import (
     CENTROID_OFFSETS,
     NOISE_CENTRING,
     BayesData,
+    centroid_coefficients,
     vip_model,
 )
 from bayes_vip.errors import AnalysisError
@@ -58,6 +59,14 @@ GATES = {
     "divergences_max": 0,
     "limit_mcse_rel_max": 0.03,
 }
+#: How ``sample_posterior`` samples the SDD offsets: ``"laplace"`` follows the lines'
+#: centroids with each SDD's slope on the tail's centroid shift, from the Laplace
+#: approximation of the peak-offset posterior (``Posterior.centroid_slopes``): about 0.9 on
+#: the measured run (short tail), where the whole shift (``model.CENTROID_OFFSETS``) gave
+#: tail_frac's ESS 2200-2500 instead of 250-1900, and small where the tail is long and the
+#: data fix the peaks (the demo), where the whole shift made a toy diverge. The same model
+#: for every coefficient (docs/bayes.md, "Centroid offsets").
+CENTROID_SHIFT = "laplace"
 #: The limit whose MCSE is gated.
 GATED_CL = 0.997
 
@@ -82,7 +91,7 @@ def cell_sharding(n_cell: int, chains: int, devices: list | None = None) -> Any:
     return NamedSharding(Mesh(np.array(devs), ("cells",)), PartitionSpec("cells"))
 
 
-def _classic_start(data, prior, upper, centroid_offsets: bool = CENTROID_OFFSETS):
+def _classic_start(data, prior, upper, centroid_offsets: Any = CENTROID_OFFSETS):
     """The classic starting point on the unconstrained space (a dict of sites).
 
     Raises named errors where a starting value is not finite or lies outside the prior;
@@ -133,12 +142,13 @@ class Posterior:
         upper: float,
         *,
         cells: Any = None,
-        centroid_offsets: bool = CENTROID_OFFSETS,
+        centroid_offsets: Any = CENTROID_OFFSETS,
     ):
         from jax.flatten_util import ravel_pytree
         from numpyro.infer.util import constrain_fn, potential_energy
 
         self.data, self.prior, self.upper, self.cells = data, prior, upper, cells
+        self.centroid = centroid_offsets
         # WhitenedNUTS instances by (chains, warm-up, target, parallel): their compiled
         # kernels serve every toy of this layout (``sample_posterior`` restarts them)
         self.samplers: dict[tuple, Any] = {}
@@ -184,6 +194,73 @@ class Posterior:
         if bad:
             msg = f"NaN in the model's gradient at the starting point, sites {bad}"
             raise AnalysisError(msg)
+
+    def centroid_slopes(self, lap: dict) -> np.ndarray:
+        """Each SDD's regression slope of its offset on the tail's centroid shift.
+
+        Under the Laplace approximation ``lap`` of this (peak-offset) posterior: the slope of
+        each SDD offset on ``tail_frac * tail_beta * sigma_ref``, from the linearised
+        covariance. About 1 where the data fix the lines' centroids (a short tail, the
+        measured run: 0.9), about 0 where they fix the peaks; these are the coefficients
+        with which the sampled offsets follow the centroids (``model.centroid_coefficients``)
+        and the curved ridge between the offsets and ``tail_frac`` is taken out.
+        """
+        name = "offset" if self.data.level == "energy" else "cal_m0"
+        if name not in self.sites:
+            msg = "centroid slopes are taken on the peak-offset posterior"
+            raise AnalysisError(msg)
+        from numpyro.infer.util import constrain_fn
+
+        ref = self.data.init["sigma_ref"]
+
+        def feats(f):
+            v = constrain_fn(self.model, (), {"counts": None}, self.unravel(f))
+            return jnp.concatenate([v[name], (v["tail_frac"] * v["tail_beta"] * ref)[None]])
+
+        jac = np.asarray(jax.jit(jax.jacfwd(feats))(jnp.asarray(lap["flat_map"])))
+        cov = jac @ lap["cov"] @ jac.T
+        var = cov[-1, -1]
+        return cov[:-1, -1] / var if var > 0 else np.zeros(len(cov) - 1)
+
+    def carried_laplace(self, other: Posterior, lap: dict) -> dict:
+        """``other``'s Laplace approximation ``lap`` in this posterior's coordinates.
+
+        Both have the same data and model, and other offset coordinates. The two differ by a
+        shear (offsets minus a multiple of a function of the tail parameters, Jacobian 1):
+        the mode maps to the mode, and the square root of the covariance is multiplied by
+        the map's Jacobian there, exactly. No second mode search.
+        """
+        from jax.flatten_util import ravel_pytree
+        from numpyro.infer.util import constrain_fn, unconstrain_fn
+
+        ref = self.data.init["sigma_ref"]
+        mine = centroid_coefficients(self.centroid, self.data.n_sdd)
+        theirs = centroid_coefficients(other.centroid, self.data.n_sdd)
+        a_mine = 0.0 if mine is None else jnp.asarray(mine)
+        a_theirs = 0.0 if theirs is None else jnp.asarray(theirs)
+
+        def carry(f):
+            v = dict(constrain_fn(other.model, (), {"counts": None}, other.unravel(f)))
+            shift = v["tail_frac"] * v["tail_beta"] * ref
+            for peak, cen in (("offset", "offset_c"), ("cal_m0", "cal_m0c")):
+                if peak in v or cen in v:
+                    offs = v.pop(peak) if peak in v else v.pop(cen) + a_theirs * shift
+                    if cen in self.sites:
+                        v[cen] = offs - a_mine * shift
+                    else:
+                        v[peak] = offs
+            z = unconstrain_fn(self.model, (), {"counts": None}, v)
+            return ravel_pytree({k: z[k] for k in self.sites})[0]
+
+        m = jnp.asarray(lap["flat_map"])
+        value, jac = jax.jit(lambda f: (carry(f), jax.jacfwd(carry)(f)))(m)
+        sqrt_cov = np.asarray(jac) @ lap["sqrt_cov"]
+        return {
+            **lap,
+            "flat_map": np.asarray(value),
+            "sqrt_cov": sqrt_cov,
+            "cov": sqrt_cov @ sqrt_cov.T,
+        }
 
     def _recentre(self, flat, *, c_from: float, c_to: float):
         """Unconstrained vector with ``noise_z`` moved from centring ``c_from`` to ``c_to``."""
@@ -413,6 +490,7 @@ def sample_posterior(
     target_accept: float = 0.95,
     progress: Any = None,
     predictive_draws: int = 100,
+    centroid: Any = CENTROID_SHIFT,
 ) -> Sampled:
     """Laplace, then whitened NUTS (``bayes.nuts``), extended until the gates pass.
 
@@ -423,12 +501,25 @@ def sample_posterior(
     is called as ``progress(done, total, info)`` with iterations per chain. ``post`` and
     ``lap`` reuse a compiled posterior and its Laplace approximation (toys of one layout).
     ``predictive_draws``: draws per chain of the thinned posterior predictive (0: none).
+    ``centroid``: how the SDD offsets are sampled when ``post`` is not given (``CENTROID_SHIFT``;
+    ``"laplace"``, or a ``model.centroid_coefficients`` value).
     """
     from bayes_vip.bayes.nuts import WhitenedNUTS
 
     t0 = time.perf_counter()
     sharding = cell_sharding(data.n_cell, chains) if post is None else post.cells
-    post = post or Posterior(data, prior, upper, cells=sharding)
+    slopes = None
+    if post is None and centroid == "laplace":
+        # the peak-offset posterior's Laplace approximation gives each SDD's slope on the
+        # tail's centroid shift; the sampled posterior follows the centroids with them
+        plain = Posterior(data, prior, upper, cells=sharding)
+        c = plain._counts(counts)
+        lap0 = plain.laplace(c)
+        slopes = plain.centroid_slopes(lap0)
+        post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=slopes)
+        lap = lap or post.carried_laplace(plain, lap0)
+    elif post is None:
+        post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=centroid)
     c = post._counts(counts)
     lap = lap or post.laplace(c)
     t_lap = time.perf_counter() - t0
@@ -485,6 +576,9 @@ def sample_posterior(
         "sampler": "whitened NUTS (Laplace coordinates, re-whitened from pooled warm-up draws)",
         "chain_method": method,
         "cells_sharded_over": 0 if sharding is None else len(sharding.device_set),
+        "centroid_coefficients": None
+        if centroid_coefficients(post.centroid, data.n_sdd) is None
+        else [float(a) for a in centroid_coefficients(post.centroid, data.n_sdd)],
         "laplace": {k: lap[k] for k in ("message", "iterations", "potential_at_map", "seconds")},
         "parameters": len(lap["flat_map"]),
         "gradients": ch.gradients,

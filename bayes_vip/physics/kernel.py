@@ -100,7 +100,7 @@ def _ramp(b: Backend, y: Any, z: Any, phi_z: Any, sigma: Any) -> Any:
 _INV_SQRT2 = float(1.0 / np.sqrt(2.0))
 
 
-def _fused_member_cdf(en: Any, lo: float):
+def _fused_member_cdf(en: Any, lo: float) -> Any:
     """The shelf-and-tail member CDF on the JAX backend, with its derivatives in one pass.
 
     For the region far above the shelf's start (``shelf_start_far``), without escape peaks:
@@ -116,7 +116,7 @@ def _fused_member_cdf(en: Any, lo: float):
     en = jnp.asarray(en)
     span = en - lo  # the shelf's length
 
-    def parts(x, sig, f, k, s):
+    def parts(x: Array, sig: Array, f: Array, k: Array, s: Array) -> tuple[Array, dict]:
         u = (x - en) / sig
         phi_u = 0.5 * jax.lax.erfc(-u * _INV_SQRT2)
         dens = jnp.exp(-0.5 * u * u) / _SQRT_2PI
@@ -137,11 +137,11 @@ def _fused_member_cdf(en: Any, lo: float):
         }
 
     @jax.custom_jvp
-    def cdf(x, sig, f, k, s):
+    def cdf(x: Array, sig: Array, f: Array, k: Array, s: Array) -> Array:
         return parts(x, sig, f, k, s)[0]
 
     @cdf.defjvp
-    def _jvp(primals, tangents):
+    def _jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
         value, d = parts(*primals)
         names = ("x", "sig", "f", "k", "s")
         return value, sum(d[n] * t for n, t in zip(names, tangents, strict=True))
@@ -198,8 +198,8 @@ def line_cumulative(
         # 2, there instead, a gradient took 3 times as long)
         member = _fused_member_cdf(np.asarray(energies)[..., None], shelf_lo_eV)
         fk = jnp.broadcast_arrays(tail_frac, k, shelf_frac)
-        xt = jnp.swapaxes(x[..., 0], -1, -2)[..., None, :]  # (..., 1, 1, n)
-        per = member(xt, sig[..., None], *fk)  # (..., G, M, n)
+        xt = jnp.swapaxes(jnp.asarray(x)[..., 0], -1, -2)[..., None, :]  # (..., 1, 1, n)
+        per = member(xt, jnp.asarray(sig)[..., None], *fk)  # (..., G, M, n)
         cdf = jnp.sum(jnp.asarray(weights)[..., None] * per, axis=-2)  # (..., G, n)
         return jnp.swapaxes(cdf, -1, -2)
     u, phi_u, main = _peak(backend, x, en, sig, tail_frac, k)

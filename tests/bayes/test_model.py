@@ -417,3 +417,28 @@ def test_a_draws_signal_conditional_is_the_models_density_along_the_signal(
     for q in (0.5, 0.95, 0.997):
         brute = float(np.interp(q, cdf, v))
         assert cond.quantile(q, beta=prior == "flat-beta") == pytest.approx(brute, rel=2e-3)
+
+
+def test_centroid_slopes_and_the_carried_laplace(energy_run):
+    """The offsets' slopes on the tail's centroid shift, and the Laplace carried over.
+
+    Carried through the shear, the peak-offset posterior's mode and covariance are those a
+    fresh mode search finds in the centroid coordinates (the same model).
+    """
+    from bayes_vip.bayes.sampling import Posterior
+
+    d = _data(energy_run)
+    plain = Posterior(d, "flat-beta", 50.0)
+    lap0 = plain.laplace()
+    slopes = plain.centroid_slopes(lap0)
+    assert slopes.shape == (d.n_sdd,)
+    assert np.all(np.isfinite(slopes))
+    shifted = Posterior(d, "flat-beta", 50.0, centroid_offsets=slopes + 0.5)
+    carried = shifted.carried_laplace(plain, lap0)
+    fresh = shifted.laplace(start=carried["flat_map"])
+    np.testing.assert_allclose(carried["flat_map"], fresh["flat_map"], atol=1e-6)
+    # the fresh Hessian is a finite difference (step 1e-5): its own error is about 1e-5
+    big = np.abs(fresh["cov"]).max()
+    np.testing.assert_allclose(carried["cov"], fresh["cov"], rtol=1e-4, atol=1e-6 * big)
+    # the offsets' entries did move (a shear by 0.5 + slope of the tail's shift)
+    assert np.max(np.abs(carried["flat_map"] - lap0["flat_map"])) > 1e-3

@@ -26,7 +26,9 @@ offsets for the lines' centroids (``model.CENTROID_OFFSETS``) is off by default,
 it off these values are those of before that option, bit for bit. Retaken when the limits
 became Rao-Blackwellised quantiles (``bayes.conditional``; the plain sample quantiles are
 kept beside them) and the model's kernel got its fused derivatives (draws equal to about
-1e-6 after 100 iterations: rounding, amplified by the chaos above).
+1e-6 after 100 iterations: rounding, amplified by the chaos above), and again when
+``sample`` began to follow the lines' centroids with the offsets' slopes from the Laplace
+approximation (``sampling.CENTROID_SHIFT``: other coordinates, other draws, the same model).
 """
 
 from __future__ import annotations
