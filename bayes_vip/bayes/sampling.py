@@ -826,4 +826,6 @@ def savage_dickey_rb(cond: Any, prior_density_at_zero: float, *, beta: bool) -> 
         "BF_10_signal_vs_no_signal": (1.0 / bf01) if bf01 > 0 else float("inf"),
         "method": "Savage-Dickey; posterior density at 0 averaged over every draw's exact "
         "conditional density of the signal (Rao-Blackwell)",
+        "prior_dependence": "BF_01 is proportional to the flat prior's upper bound (the "
+        "prior density at 0 is 1/upper): doubling the bound doubles the evidence for no signal",
     }
