@@ -509,7 +509,7 @@ def sample_posterior(
     t0 = time.perf_counter()
     sharding = cell_sharding(data.n_cell, chains) if post is None else post.cells
     slopes = None
-    if post is None and centroid == "laplace":
+    if post is None and centroid == "laplace" and lap is None:
         # the peak-offset posterior's Laplace approximation gives each SDD's slope on the
         # tail's centroid shift; the sampled posterior follows the centroids with them
         plain = Posterior(data, prior, upper, cells=sharding)
@@ -519,7 +519,9 @@ def sample_posterior(
         post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=slopes)
         lap = lap or post.carried_laplace(plain, lap0)
     elif post is None:
-        post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=centroid)
+        # a Laplace approximation given without its posterior is the peak offsets' one
+        coords = False if centroid == "laplace" else centroid
+        post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=coords)
     c = post._counts(counts)
     lap = lap or post.laplace(c)
     t_lap = time.perf_counter() - t0
