@@ -33,6 +33,7 @@ so the CDF is exact for exponential pieces and its relative error is about
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import jax
 import jax.numpy as jnp
@@ -147,13 +148,21 @@ class Conditionals:
             np.concatenate([p.k for p in parts], axis=axis),
         )
 
+    @cached_property
+    def _table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each draw's node spacing and CDF at the nodes.
+
+        Built once: the quantiles' bisection evaluates the CDF some 40 times.
+        """
+        h = (self.hi - self.lo) / (self.logf.shape[-1] - 1)
+        pieces = _pieces(self.logf, h)
+        cum = np.concatenate([np.zeros((*pieces.shape[:-1], 1)), np.cumsum(pieces, -1)], -1)
+        return h, cum / cum[..., -1:]  # exactly 1 at the top (the table is normalised to 1e-15)
+
     def _cdf_pdf(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each draw's conditional CDF and density at counts ``x`` (broadcast with the draws)."""
         g = self.logf.shape[-1]
-        h = (self.hi - self.lo) / (g - 1)
-        pieces = _pieces(self.logf, h)
-        cum = np.concatenate([np.zeros((*pieces.shape[:-1], 1)), np.cumsum(pieces, -1)], -1)
-        cum = cum / cum[..., -1:]  # exactly 1 at the top (the table is normalised to 1e-15)
+        h, cum = self._table
         pos = np.clip((x - self.lo) / np.where(h > 0, h, 1.0), 0.0, g - 1.0)
         j = np.minimum(pos.astype(int), g - 2)
         dx = (pos - j) * h

@@ -370,15 +370,7 @@ class Posterior:
 
         Evaluated in batches of fixed size, so that any number of draws compiles once.
         """
-        c = self._counts(counts)
-        flat = np.asarray(flat, dtype=float)
-        k = flat.shape[0]
-        pad = (-k) % batch
-        full = np.concatenate([flat, np.repeat(flat[-1:], pad, axis=0)]) if pad else flat
-        parts = [
-            self._constrain(jnp.asarray(full[i : i + batch]), c) for i in range(0, len(full), batch)
-        ]
-        return {key: np.concatenate([np.asarray(p[key]) for p in parts])[:k] for key in parts[0]}
+        return _in_batches(self._constrain, flat, self._counts(counts), batch)
 
     def rates(self, flat: np.ndarray, counts=None) -> np.ndarray:
         """Expected counts of the observed bins, (k, n_obs), for (k, n) unconstrained draws."""
@@ -430,16 +422,23 @@ class Posterior:
                 return mu0, (mu1 - mu0) / n1, n1, self.upper * n1
 
             self._split = jax.jit(jax.vmap(split, in_axes=(0, None)))
-        flat = np.asarray(flat, dtype=float)
-        k = flat.shape[0]
-        pad = (-k) % batch
-        full = np.concatenate([flat, np.repeat(flat[-1:], pad, axis=0)]) if pad else flat
-        parts = [
-            self._split(jnp.asarray(full[i : i + batch]), c) for i in range(0, len(full), batch)
-        ]
-        m, s, kb, nmax = (np.concatenate([np.asarray(p[j]) for p in parts])[:k] for j in range(4))
+        m, s, kb, nmax = _in_batches(self._split, flat, c, batch)
         obs = np.asarray(c)[np.asarray(self.data.mask)]
-        return tabulate(m, np.maximum(s, 0.0), obs, np.broadcast_to(nmax, (k,)), kb)
+        return tabulate(m, np.maximum(s, 0.0), obs, np.broadcast_to(nmax, (len(m),)), kb)
+
+
+def _in_batches(fn: Any, flat: np.ndarray, counts: Any, batch: int) -> Any:
+    """``fn(draws, counts)`` of (k, n) draws, in batches of fixed size.
+
+    One compilation for any k: the last batch is padded with the last draw, and the joined
+    results are cut back to k.
+    """
+    flat = np.asarray(flat, dtype=float)
+    k = flat.shape[0]
+    pad = (-k) % batch
+    full = np.concatenate([flat, np.repeat(flat[-1:], pad, axis=0)]) if pad else flat
+    parts = [fn(jnp.asarray(full[i : i + batch]), counts) for i in range(0, len(full), batch)]
+    return jax.tree.map(lambda *xs: np.concatenate([np.asarray(x) for x in xs])[:k], *parts)
 
 
 @dataclass
@@ -700,7 +699,6 @@ def limits(idata, data: BayesData, prior: str, upper: float, cond: Any = None) -
         else "sample quantile of the draws"
     )
     ul = {}
-    rb_ess = {}
     for var, scale, label in (("beta2half_1e29", BETA_UNIT, "beta2half"), ("N_X", 1.0, "N_X")):
         x = post[var].values
         ul[label] = {}
@@ -711,8 +709,7 @@ def limits(idata, data: BayesData, prior: str, upper: float, cond: Any = None) -
             if cond is None:
                 ul[label][f"{q:.3g}"] = sample_q
                 continue
-            rb, rb_mcse, ess = _rb_limit(cond, q, beta=label == "beta2half")
-            rb_ess[(label, q)] = ess
+            rb, rb_mcse, _ = _rb_limit(cond, q, beta=label == "beta2half")
             ul[label][f"{q:.3g}"] = {
                 "value": rb * scale,
                 "mcse": rb_mcse * scale,
