@@ -392,7 +392,9 @@ def test_a_draws_signal_conditional_is_the_models_density_along_the_signal(
     site is beta^2/2, and the conditional's counts per unit converts).
     """
     from jax.flatten_util import ravel_pytree
+    from numpyro.distributions.transforms import biject_to
 
+    from bayes_vip.bayes.model import signal_prior
     from bayes_vip.bayes.sampling import Posterior
 
     post = Posterior(_data(energy_run), prior, upper)
@@ -405,12 +407,13 @@ def test_a_draws_signal_conditional_is_the_models_density_along_the_signal(
     index = int(np.argmax(ravel_pytree({k: jnp.full_like(v, k == site) for k, v in z.items()})[0]))
     v = np.linspace(0.0, upper, 20001)[1:-1]
     zs = np.repeat(flat[None], v.size, axis=0)
-    zs[:, index] = np.log(v / upper) - np.log1p(-v / upper)  # Uniform(0, upper)'s transform
+    to_v = biject_to(signal_prior(post.data, prior, upper).support)  # the site's own map
+    zs[:, index] = np.asarray(to_v.inv(jnp.asarray(v)))
     pot = np.asarray(
         jax.vmap(post._flat_pot, in_axes=(0, None))(jnp.asarray(zs), post._counts(None))
     )
-    # the potential holds log |dv/dz| = log v + log(1 - v/upper): take it out
-    logp = -pot - np.log(v) - np.log1p(-v / upper)
+    # the potential holds log |dv/dz|: take it out
+    logp = -pot - np.asarray(to_v.log_abs_det_jacobian(jnp.asarray(zs[:, index]), jnp.asarray(v)))
     dens = np.exp(logp - logp.max())
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]))])
     cdf /= cdf[-1]
@@ -442,3 +445,69 @@ def test_centroid_slopes_and_the_carried_laplace(energy_run):
     np.testing.assert_allclose(carried["cov"], fresh["cov"], rtol=1e-4, atol=1e-6 * big)
     # the offsets' entries did move (a shear by 0.5 + slope of the tail's shift)
     assert np.max(np.abs(carried["flat_map"] - lap0["flat_map"])) > 1e-3
+
+
+@pytest.mark.parametrize("scale", [0.05, 1.0, 30.0])
+def test_the_signals_softplus_map(scale):
+    """``SoftplusInterval`` maps the real line onto (0, upper).
+
+    With its own inverse and Jacobian; linear above its bend and exponential below it.
+    """
+    from numpyro.distributions.transforms import biject_to
+
+    from bayes_vip.bayes.model import SignalPrior, SoftplusInterval
+
+    upper = 40.0
+    t = biject_to(SignalPrior(upper, scale).support)
+    assert isinstance(t, SoftplusInterval)
+    y = jnp.linspace(-40.0 * scale, 3.0 * upper, 401)
+    b = t(y)
+    assert np.all(np.asarray(b) > 0.0)
+    assert np.all(np.asarray(b) < upper)
+    assert np.all(np.diff(np.asarray(b)) > 0.0)
+    np.testing.assert_allclose(np.asarray(t.inv(b)), np.asarray(y), rtol=1e-9, atol=1e-9 * scale)
+    slope = jax.vmap(jax.grad(lambda x: t(x)))(y)
+    np.testing.assert_allclose(
+        np.asarray(t.log_abs_det_jacobian(y, b)), np.log(np.asarray(slope)), atol=1e-10
+    )
+
+    # before the squeeze into (0, upper), t = -upper log(1 - b / upper) is c softplus(y / c):
+    # linear above the bend, exponential below it
+    def soft(x):
+        return -upper * np.log1p(-float(t(jnp.asarray(x))) / upper)
+
+    assert soft(10.0 * scale) == pytest.approx(10.0 * scale, rel=1e-4)
+    assert soft(-10.0 * scale) == pytest.approx(scale * np.exp(-10.0), rel=1e-3)
+
+
+def test_the_signals_coordinate_does_not_change_the_model(energy_run, monkeypatch):
+    """Sampled through the softplus map or numpyro's logit map, the signal has one density.
+
+    At the same constrained point, the two potentials on the unconstrained spaces differ by
+    exactly the two maps' log Jacobians.
+    """
+    from jax.flatten_util import ravel_pytree
+    from numpyro.distributions.transforms import biject_to
+
+    import bayes_vip.bayes.model as model
+    from bayes_vip.bayes.sampling import Posterior
+
+    d = _data(energy_run)
+    upper = 40.0
+    pots = {}
+    for soft in (True, False):
+        monkeypatch.setattr(model, "SIGNAL_SOFTPLUS", soft)
+        post = Posterior(d, "flat-beta", upper)
+        z = post.unravel(jnp.asarray(post.flat0))
+        to_b = biject_to(model.signal_prior(d, "flat-beta", upper).support)
+        assert isinstance(to_b, model.SoftplusInterval) == soft
+        out = []
+        for b in (1e-4, 0.3, 2.0, 15.0):
+            y = to_b.inv(jnp.asarray(b))
+            z["beta2half_1e29"] = y
+            flat = ravel_pytree(z)[0]
+            pot = float(post._pot(flat, post._counts(None)))
+            out.append(pot + float(to_b.log_abs_det_jacobian(y, jnp.asarray(b))))
+        pots[soft] = np.array(out)
+    np.testing.assert_allclose(pots[True], pots[False], rtol=1e-12, atol=1e-8)
+    assert np.ptp(pots[True]) > 1.0  # the density does depend on the signal: the check can fail
