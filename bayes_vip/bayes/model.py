@@ -101,7 +101,7 @@ CENTROID_OFFSETS = False
 #: numpyro's logit map of its flat prior: the same model, in coordinates where a posterior
 #: piled at zero has no exponentially stiffening upper tail. On the measured run it raises
 #: the ESS of beta^2/2 per draw about 1.7 times (median gradients per effective draw 50 ->
-#: 27 over seven seeds), but 2 of those 7 runs had 1-2 divergences (none in 6 runs with the
+#: 27 over seven seeds), but 2 of those 7 runs had 1-2 divergences (none in 7 runs with the
 #: logit map), which fail the gates; so it is off by default (docs/bayes.md, "The signal's
 #: coordinate").
 SIGNAL_SOFTPLUS = False
