@@ -339,14 +339,6 @@ class SoftplusInterval(transforms.Transform):
         """Rebuild from ``tree_flatten``'s parts."""
         return cls(params[0], aux[1]["scale"])
 
-    def __eq__(self, other):
-        """Equal maps: the same bound and bend."""
-        return (
-            isinstance(other, SoftplusInterval)
-            and self.scale == other.scale
-            and bool(jnp.all(self.upper == other.upper))
-        )
-
 
 @transforms.biject_to.register(_SignalInterval)
 def _signal_bijection(constraint):

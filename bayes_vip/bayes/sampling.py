@@ -507,7 +507,6 @@ def sample_posterior(
 
     t0 = time.perf_counter()
     sharding = cell_sharding(data.n_cell, chains) if post is None else post.cells
-    slopes = None
     if post is None and centroid == "laplace" and lap is None:
         # the peak-offset posterior's Laplace approximation gives each SDD's slope on the
         # tail's centroid shift; the sampled posterior follows the centroids with them
@@ -516,7 +515,7 @@ def sample_posterior(
         lap0 = plain.laplace(c)
         slopes = plain.centroid_slopes(lap0)
         post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=slopes)
-        lap = lap or post.carried_laplace(plain, lap0)
+        lap = post.carried_laplace(plain, lap0)
     elif post is None:
         # a Laplace approximation given without its posterior is the peak offsets' one
         coords = False if centroid == "laplace" else centroid
@@ -573,13 +572,12 @@ def sample_posterior(
         key_pp = jax.random.fold_in(key, 1)
         _add_predictive(idata, post, flat, c, key=key_pp, draws=predictive_draws)
     ch = sampler.chains_drawn
+    alpha = centroid_coefficients(post.centroid, data.n_sdd)
     info = {
         "sampler": "whitened NUTS (Laplace coordinates, re-whitened from pooled warm-up draws)",
         "chain_method": method,
         "cells_sharded_over": 0 if sharding is None else len(sharding.device_set),
-        "centroid_coefficients": None
-        if centroid_coefficients(post.centroid, data.n_sdd) is None
-        else [float(a) for a in centroid_coefficients(post.centroid, data.n_sdd)],
+        "centroid_coefficients": None if alpha is None else [float(a) for a in alpha],
         "laplace": {k: lap[k] for k in ("message", "iterations", "potential_at_map", "seconds")},
         "parameters": len(lap["flat_map"]),
         "gradients": ch.gradients,
@@ -663,21 +661,29 @@ def savage_dickey(x: np.ndarray, prior_density_at_zero: float) -> dict:
     }
 
 
-def _rb_limit(cond, q: float, beta: bool) -> tuple[float, float, float]:
-    """Rao-Blackwellised ``q`` limit, its MCSE and the ESS of the conditional CDFs there.
+def _mcse_of_mean(g: np.ndarray) -> float:
+    """Monte Carlo standard error of the mean of a per-draw series ``g`` (chains, draws).
 
-    ``cond`` has leading shape (chains, draws); beta^2/2 in the model's unit when ``beta``.
+    ``sd(g) / sqrt(ESS)``, with ArviZ's ESS of the mean; 0 where every draw gives the same
+    value (no Monte Carlo error).
     """
     import arviz as az
 
-    x = cond.quantile(q, beta=beta)
-    g = cond.cdf(x, beta=beta)
-    dens = float(np.mean(cond.pdf(x, beta=beta)))
     sd = float(g.std(ddof=1))
-    if sd == 0.0:  # every draw's conditional is the same: no Monte Carlo error
-        return x, 0.0, float(g.size)
-    ess = float(az.ess(g, method="mean"))
-    return x, sd / math.sqrt(ess) / dens if dens > 0 else float("inf"), ess
+    return 0.0 if sd == 0.0 else sd / math.sqrt(float(az.ess(g, method="mean")))
+
+
+def _rb_limit(cond, q: float, beta: bool) -> tuple[float, float]:
+    """Rao-Blackwellised ``q`` limit and its MCSE (delta method through the mean CDF).
+
+    ``cond`` has leading shape (chains, draws); beta^2/2 in the model's unit when ``beta``.
+    """
+    x = cond.quantile(q, beta=beta)
+    mcse_cdf = _mcse_of_mean(cond.cdf(x, beta=beta))
+    dens = float(np.mean(cond.pdf(x, beta=beta)))
+    if mcse_cdf == 0.0:
+        return x, 0.0
+    return x, mcse_cdf / dens if dens > 0 else float("inf")
 
 
 def limits(idata, data: BayesData, prior: str, upper: float, cond: Any = None) -> dict:
@@ -709,7 +715,7 @@ def limits(idata, data: BayesData, prior: str, upper: float, cond: Any = None) -
             if cond is None:
                 ul[label][f"{q:.3g}"] = sample_q
                 continue
-            rb, rb_mcse, _ = _rb_limit(cond, q, beta=label == "beta2half")
+            rb, rb_mcse = _rb_limit(cond, q, beta=label == "beta2half")
             ul[label][f"{q:.3g}"] = {
                 "value": rb * scale,
                 "mcse": rb_mcse * scale,
@@ -809,12 +815,9 @@ def savage_dickey_rb(cond: Any, prior_density_at_zero: float, *, beta: bool) -> 
     the sampled variable: beta^2/2 in the model's unit when ``beta``, else counts), with its
     Monte Carlo standard error from the ESS of that series; the Bayes factor's MCSE follows.
     """
-    import arviz as az
-
     f0 = cond.pdf(0.0, beta=beta)
     dens0 = float(f0.mean())
-    sd = float(f0.std(ddof=1))
-    mcse = 0.0 if sd == 0.0 else sd / math.sqrt(float(az.ess(f0, method="mean")))
+    mcse = _mcse_of_mean(f0)
     bf01 = dens0 / prior_density_at_zero
     return {
         "posterior_density_at_0": dens0,
