@@ -30,6 +30,7 @@ from bayes_vip.pipeline import train as _train
 from bayes_vip.pipeline.devices import compilation_cache, host_devices
 from bayes_vip.pipeline.simulate import DEMO_RUN, SimulationRequest, ensure_demo
 from bayes_vip.results import console as _render
+from bayes_vip.studies.coverage import coverage_spec, coverage_study
 
 __all__ = ["FLAGS", "OPTIONS", "app", "main"]
 
@@ -68,6 +69,12 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "transport.current_A": ("--current-A", float | None, None, "current \\[A] (preset's)"),
     "transport.fermi_velocity_factor": ("--fermi-velocity-factor", float, 0.75, "eq. 8 factor"),
     "transport.rs_bound": ("--rs-bound", float | None, None, "an RS bound on beta^2/2"),
+    "study.toys": ("--toys", int, 400, "toys per injected signal"),
+    "study.multiples": ("--multiples", str, "0,1,2,3,5", "injected signals [classic sigma]"),
+    "study.seed": ("--seed", int, 0, "the study's seed (each toy's seed derives from it)"),
+    "study.methods": ("--methods", str, "classic,bayes", "classic, or classic,bayes"),
+    "study.scheduler": ("--scheduler", str | None, None, "a Dask scheduler's address"),
+    "study.workers": ("--workers", int | None, None, "local Dask workers (every core)"),
     "counts": ("--counts", float, ..., "N_X: (an upper limit on) the PEP X-ray counts"),
     "current_A": ("--current-A", float, ..., "current \\[A]"),
     "time_s": ("--time-s", float, ..., "data-taking time with current \\[s]"),
@@ -230,6 +237,62 @@ def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *
     record = _run(json_out, _render.render_sample, _analysis(cfg, _sample.sample, run))
     if not record["gates"]["passed"]:
         raise typer.Exit(3)
+
+
+study_app = typer.Typer(
+    help="Toy studies on Dask: each toy simulated and analysed as `fit` and `sample` do.",
+    no_args_is_help=True,
+)
+app.add_typer(study_app, name="study")
+
+
+def _floats(text: str, field: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        msg = f"must be comma-separated numbers, got {text!r}"
+        raise InputError(msg, field=field) from None
+
+
+@study_app.command("coverage")
+@_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
+          "study.toys", "study.multiples", "study.seed", "study.methods", "study.scheduler",
+          "study.workers")  # fmt: skip
+def study_coverage(
+    run: Run = DEMO_RUN, config: Config = None, out: Out = None, json_out: Json = False, *, o
+) -> None:
+    """Coverage of the classic and Bayesian limits on toys of RUN's layout (a simulated run).
+
+    Default out: RUN/results/study-coverage. Run again on the same out, it resumes.
+    """
+    study = {k: o.pop(k) for k in list(o) if k.startswith("study.")}
+    cfg = load_config(run, config_file=config, overrides=o)
+    multiples = _floats(study["study.multiples"], "study.multiples")
+    methods = tuple(m.strip() for m in study["study.methods"].split(",") if m.strip())
+    if study["study.workers"] is not None and study["study.workers"] < 1:
+        msg = f"must be at least 1, got {study['study.workers']}"
+        raise InputError(msg, field="study.workers")
+
+    def job(progress: Any) -> dict:
+        path = ensure_demo(run, progress=progress)
+        # every option checked before the reference fit and the cluster start
+        coverage_spec(path, cfg, multiples=multiples, toys=study["study.toys"],
+                      seed=study["study.seed"], methods=methods)  # fmt: skip
+        compilation_cache()
+        return coverage_study(
+            path,
+            cfg,
+            out=out,
+            multiples=multiples,
+            toys=study["study.toys"],
+            seed=study["study.seed"],
+            methods=methods,
+            scheduler=study["study.scheduler"],
+            workers=study["study.workers"],
+            progress=progress,
+        )
+
+    _run(json_out, _render.render_study_coverage, job)
 
 
 @app.command("train-peakfinder")

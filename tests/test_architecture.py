@@ -30,6 +30,7 @@ LAYERS = {
     "bayes": 6,
     "results": 7,
     "pipeline": 8,
+    "studies": 8,
     "cli": 9,
     "__init__": 0,
 }

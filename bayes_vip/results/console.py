@@ -24,6 +24,7 @@ __all__ = [
     "render_info",
     "render_sample",
     "render_simulate",
+    "render_study_coverage",
     "render_train",
     "render_transport",
 ]
@@ -224,6 +225,44 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         )
     console.print(
         f"wrote {res['posterior']}, {res['json']} and {len(res.get('figures', []))} figures"
+    )
+
+
+def _cp(c: dict[str, Any]) -> str:
+    """A coverage fraction with its Clopper-Pearson 95 % interval, as percent."""
+    if not c["n"]:
+        return "-"
+    lo, hi = c["cp95"]
+    return f"{100 * c['fraction']:.1f} ({100 * lo:.1f}-{100 * hi:.1f}) of {c['n']}"
+
+
+def render_study_coverage(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip study coverage``: coverage per injected signal, false detections."""
+    console.print(
+        f"[bold]coverage of the {res['run']} layout[/] ({res['level']} level, "
+        f"{', '.join(res['methods'])}): {res['toys_done']} of {res['toys_total']} toys done, "
+        f"sigma(N_X) {res['reference']['sigma_N_X']:.1f} counts (reference toy)"
+    )
+    bayes = "bayes" in res["methods"]
+    cols = ["injected [sigma]", "toys (errors)", "classic profile 95 %"]
+    if bayes:
+        cols += ["Bayesian 95 %, all", "Bayesian 95 %, gates passed", "gates passed"]
+    t = Table(*cols, title="P(upper limit >= truth) [%] with Clopper-Pearson 95 % intervals")
+    for lv in res["multiples"]:
+        c = lv["coverage"]["95"]
+        row = [f"{lv['multiple']:g}", f"{lv['toys']} ({lv['errors']})", _cp(c["classic_profile"])]
+        if bayes:
+            row += [_cp(c["bayes_all"]), _cp(c["bayes_gates_passed"]), _cp(lv["gates_passed"])]
+        t.add_row(*row)
+    console.print(t)
+    for lv in res["multiples"]:
+        for name, c in lv.get("false_detection", {}).items():
+            console.print(f"  false detections at zero signal, {name}: {_cp(c)}")
+        for msg in lv["error_messages"]:
+            console.print(f"  [red]toy error[/] at {lv['multiple']:g} sigma: {msg}")
+    console.print(
+        f"{res['toys_per_s_per_worker']:.4f} toys per second per worker; "
+        f"wrote {res['store']}, {res['json']} and {res['figure']}"
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from bayes_vip.physics.constants import SECONDS_PER_DAY
 
-__all__ = ["MEASURED_2016_17", "PRESETS", "PeriodSpec", "Preset", "preset"]
+__all__ = ["MEASURED_2016_17", "PRESETS", "PeriodSpec", "Preset", "preset", "preset_from_settings"]
 
 #: Fitted to the measured 2016-17 spectra (docs/scripts/fit_measured_for_simulation.py).
 MEASURED_2016_17: dict = {
@@ -118,6 +118,21 @@ PRESETS: dict[str, Preset] = {
         ),
     ),
 }
+
+
+def preset_from_settings(settings: dict) -> Preset:
+    """The preset that a simulated run's ``[simulation.settings]`` table describes.
+
+    The inverse of what ``simulator`` writes there (every field but ``spectrum``, which is
+    the measured run's shape for every preset).
+    """
+    s = dict(settings)
+    try:
+        periods = tuple(PeriodSpec(**p) for p in s.pop("periods"))
+        return Preset(**s, periods=periods)
+    except (KeyError, TypeError) as exc:
+        msg = f"not a preset's settings: {exc}"
+        raise ValueError(msg) from None
 
 
 def preset(name: str, **overrides) -> Preset:

@@ -1,74 +1,71 @@
-"""Coverage of the Bayesian limits: toys with 0, 1, 2 and 3 classic sigmas of injected signal.
+"""The coverage study of docs/validation.md, on the Dask toy engine (`bayes-vip study coverage`).
 
-    python docs/scripts/coverage_study.py [--toys 20] [--preset demo] [--samples 500]
+    python docs/scripts/coverage_study.py [--toys 400] [--multiples 0,1,2,3,5] [--level energy]
+        [--methods classic,bayes] [--scheduler ADDRESS] [--workers N] [--stop-after N]
 
-Writes docs/figures/coverage.json and prints, per injected level, the fraction of toys whose
-95 % upper limit lies above the injected expectation, the fraction whose central 90 %
-interval contains it, and the median 95 % limit (at zero signal: the expected sensitivity).
+The layout is the demo preset's (2 SDDs, 10 + 10 days), simulated with seed 2026 at the
+chosen level; every toy is analysed as `bayes-vip fit` and `bayes-vip sample` analyse a run,
+with the default configuration. The toys are stored in docs/figures/studies/coverage/
+(toys.parquet), so that the study resumes where it stopped, also in a later session; the
+summary goes to docs/figures/coverage.json and the figure to docs/figures/coverage.png.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("JAX_ENABLE_X64", "1")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--toys", type=int, default=20)
-    ap.add_argument("--preset", default="demo")
-    ap.add_argument("--chains", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--samples", type=int, default=800)
-    ap.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parents[1] / "figures" / "coverage.json",
-    )
+    ap.add_argument("--toys", type=int, default=400, help="toys per injected signal")
+    ap.add_argument("--multiples", default="0,1,2,3,5")
+    ap.add_argument("--level", default="energy", choices=["energy", "adc"])
+    ap.add_argument("--methods", default="classic,bayes")
+    ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--scheduler", default=None, help="a Dask scheduler's address")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--stop-after", type=int, default=None, help="stop after N new toys")
     args = ap.parse_args(argv)
-    import numpyro
-
-    numpyro.set_host_device_count(min(args.chains, 16))  # chains in parallel
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    os.chdir(REPO)  # relative paths in every record
+    from bayes_vip.io.config import load_config
     from bayes_vip.io.provenance import write_record
-    from bayes_vip.pipeline.studies import coverage_study
+    from bayes_vip.pipeline.simulate import SimulationRequest, simulate
+    from bayes_vip.results import console
+    from bayes_vip.studies.coverage import coverage_study
 
-    res = coverage_study(
-        args.preset,
-        toys=args.toys,
-        chains=args.chains,
-        warmup=args.warmup,
-        samples=args.samples,
-        progress=lambda m: print(m, flush=True),
-    )
-    write_record(args.out, res)
-    print(
-        f"preset {res['preset']}: classic sigma(N_X) = {res['sigma_classic']:.1f} counts; "
-        f"{args.toys} toys per level, {res['chains']} chains x {res['samples']} draws; "
-        f"{res['seconds']:.0f} s"
-    )
-    if "expected_sensitivity_ul95_counts" in res:
-        print(
-            f"expected sensitivity (median 95 % UL at zero signal): "
-            f"{res['expected_sensitivity_ul95_counts']:.1f} counts"
-        )
-    print(
-        "| injected | 95 % UL above truth | central 90 % contains truth "
-        "| median 95 % UL | gates passed |"
-    )
-    print("|---|---|---|---|---|")
-    for lv in res["levels"]:
-        print(
-            f"| {lv['multiple']} sigma = {lv['injected_counts']:.1f} "
-            f"| {lv['ul95_above_truth']:.0%} | {lv['central90_contains_truth']:.0%} "
-            f"| {lv['median_ul95']:.1f} | {lv['gates_passed']:.0%} |"
-        )
+    out = Path("docs/figures/studies/coverage" + ("" if args.level == "energy" else "-adc"))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / f"demo-{args.level}"
+        simulate(SimulationRequest.validated("demo", seed=2026, level=args.level), run)
+        from rich.console import Console
+
+        con = Console()
+        with console.TerminalProgress(con, bars=False) as progress:
+            rec = coverage_study(
+                run,
+                load_config(run),
+                out=out,
+                multiples=tuple(float(k) for k in args.multiples.split(",")),
+                toys=args.toys,
+                seed=args.seed,
+                methods=tuple(args.methods.split(",")),
+                scheduler=args.scheduler,
+                workers=args.workers,
+                progress=progress,
+                stop_after=args.stop_after,
+            )
+        console.render_study_coverage(con, rec)
+    name = "coverage" + ("" if args.level == "energy" else "_adc")
+    shutil.copyfile(out / "coverage.png", Path("docs/figures") / f"{name}.png")
+    write_record(Path("docs/figures") / f"{name}.json", rec)
     return 0
 
 
