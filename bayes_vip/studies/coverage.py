@@ -222,21 +222,18 @@ def reference_sigma(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def coverage_toys(spec: dict[str, Any]) -> list[Toy]:
-    """Every toy of the study: ``toys_per_multiple`` for each multiple, in order."""
+    """Every toy of the study: ``toys_per_multiple`` for each multiple.
+
+    The multiples take turns (toy ``i`` injects multiple ``i mod m``), so that a study
+    stopped part-way has about as many toys at every injected signal.
+    """
     sigma = spec["reference"]["sigma_N_X"]
-    out = []
-    n = spec["toys_per_multiple"]
-    for j, k in enumerate(spec["multiples"]):
-        for i in range(n):
-            index = j * n + i
-            out.append(
-                Toy(
-                    index,
-                    toy_seed(spec["seed"], index),
-                    {"multiple": float(k), "injected": float(k) * sigma},
-                )
-            )
-    return out
+    ks = spec["multiples"]
+    return [
+        Toy(i, toy_seed(spec["seed"], i), {"multiple": float(k), "injected": float(k) * sigma})
+        for i in range(spec["toys_per_multiple"] * len(ks))
+        for k in [ks[i % len(ks)]]
+    ]
 
 
 def clopper_pearson(k: int, n: int, cl: float = 0.95) -> tuple[float, float]:
