@@ -275,14 +275,17 @@ class Posterior:
     def _counts(self, counts):
         return jnp.asarray(self.data.counts if counts is None else counts)
 
-    def laplace(self, counts=None, *, start=None, max_iter: int = 500) -> dict:
+    def laplace(
+        self, counts=None, *, start=None, max_iter: int = 500, bfgs_iter: int = 2000
+    ) -> dict:
         """Posterior mode and the inverse Hessian there: the Laplace approximation.
 
         The mode is found by L-BFGS (at most ``max_iter`` iterations) on the unconstrained
         space, from the classic start or ``start``, then by Newton steps on the Hessian, in
         the model's non-centred form (where the mode exists), and carried to the sampled
-        coordinates. The approximation whitens NUTS's coordinates and gives the chains'
-        starting points.
+        coordinates. Where Newton does not converge from L-BFGS's end point, BFGS (at most
+        ``bfgs_iter`` iterations) goes on from there, and Newton finishes again. The
+        approximation whitens NUTS's coordinates and gives the chains' starting points.
 
         Returns ``flat_map`` (unconstrained, in the order of ``jax.flatten_util.ravel_pytree``),
         ``cov`` (inverse Hessian, same order), ``sqrt_cov`` (a square root of ``cov``), the
@@ -295,7 +298,12 @@ class Posterior:
 
         def fun(f):
             v, g = self._vg_nc(jnp.asarray(f), c)
-            return float(v), np.asarray(g, dtype=float)
+            v, g = float(v), np.asarray(g, dtype=float)
+            if not (np.isfinite(v) and np.all(np.isfinite(g))):
+                # outside the model's domain (an ADC calibration that maps a bin below
+                # zero energy, say): an infinite potential makes the line search step back
+                return np.inf, np.zeros_like(g)
+            return v, g
 
         def hessian(x):
             # central differences of the compiled gradient: 2n gradient calls, no second
@@ -320,24 +328,44 @@ class Posterior:
         res = so.minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
         found = np.isfinite(res.fun) and res.fun <= f0
         x, f_map = (res.x, float(res.fun)) if found else (x0, f0)
-        # L-BFGS crawls along the posterior's ridges (condition number ~1e7): finish with
-        # Newton steps on the finite-difference Hessian (each 2n gradients), which the
-        # Laplace approximation needs anyway
-        w, v = hessian(x)
-        newton = 0
-        for newton in range(1, 11):  # noqa: B007 (reported below)
-            g = fun(x)[1]
-            dx = -(v / w) @ (v.T @ g)
-            if float(-g @ dx) < 1e-6:  # Newton decrement^2: the mode, to 1e-6 in potential
-                break
-            for t in 0.5 ** np.arange(12):
-                f_new = fun(x + t * dx)[0]
-                if np.isfinite(f_new) and f_new < f_map:
-                    x, f_map = x + t * dx, f_new
-                    break
-            else:
-                break
+        optimiser, message, iterations = "L-BFGS-B", str(res.message), int(res.nit)
+
+        def newton(x, f_map):
+            # L-BFGS crawls along the posterior's ridges (condition number ~1e7): finish with
+            # Newton steps on the finite-difference Hessian (each 2n gradients), which the
+            # Laplace approximation needs anyway
             w, v = hessian(x)
+            for step in range(1, 11):
+                g = fun(x)[1]
+                dx = -(v / w) @ (v.T @ g)
+                if float(-g @ dx) < 1e-6:  # Newton decrement^2: the mode, to 1e-6 in potential
+                    return x, f_map, w, v, step, True
+                for t in 0.5 ** np.arange(12):
+                    f_new = fun(x + t * dx)[0]
+                    if np.isfinite(f_new) and f_new < f_map:
+                        x, f_map = x + t * dx, f_new
+                        break
+                else:
+                    return x, f_map, w, v, step, False
+                w, v = hessian(x)
+            return x, f_map, w, v, step, False
+
+        x_start, f_start = x, f_map
+        x, f_map, w, v, steps, converged = newton(x, f_map)
+        if not converged and x.size <= 4000:
+            # L-BFGS-B stopped far from the mode, where Newton's quadratic model does not
+            # hold either: its line search gives up where a long step leaves the model's
+            # domain (vip2-2016 at ADC level: it stopped after 5 iterations, thousands above
+            # the mode in potential, and ten Newton steps did not reach it).
+            # BFGS, whose dense inverse-Hessian estimate follows the ridges, goes on from
+            # the L-BFGS-B point; Newton then finishes again.
+            res = so.minimize(fun, x_start, jac=True, method="BFGS", options={"maxiter": bfgs_iter})
+            if np.isfinite(res.fun) and res.fun < min(f_map, f_start):
+                x_b, f_b, w_b, v_b, steps_b, conv_b = newton(res.x, float(res.fun))
+                if f_b < f_map:
+                    x, f_map, w, v, steps, converged = x_b, f_b, w_b, v_b, steps_b, conv_b
+                    optimiser, message = "L-BFGS-B, then BFGS", str(res.message)
+                    iterations += int(res.nit)
         # to the sampled (half-centred) coordinates, linearised at the mode
         jac = np.asarray(jax.jacfwd(self._from_nc)(jnp.asarray(x)))
         sqrt_cov = jac @ (v / np.sqrt(w))
@@ -345,9 +373,11 @@ class Posterior:
             "flat_map": np.asarray(self._from_nc(jnp.asarray(x))),
             "cov": sqrt_cov @ sqrt_cov.T,
             "sqrt_cov": sqrt_cov,  # sqrt_cov @ sqrt_cov.T = cov
-            "message": str(res.message),
-            "iterations": int(res.nit),
-            "newton_steps": newton,
+            "message": message,
+            "optimiser": optimiser,
+            "iterations": iterations,
+            "newton_steps": steps,
+            "newton_converged": converged,
             "potential_at_map": f_map,  # of the non-centred form
             "seconds": {"total": time.perf_counter() - t0},
         }
@@ -578,7 +608,7 @@ def sample_posterior(
         "chain_method": method,
         "cells_sharded_over": 0 if sharding is None else len(sharding.device_set),
         "centroid_coefficients": None if alpha is None else [float(a) for a in alpha],
-        "laplace": {k: lap[k] for k in ("message", "iterations", "potential_at_map", "seconds")},
+        "laplace": {k: lap[k] for k in LAPLACE_REPORTED if k in lap},
         "parameters": len(lap["flat_map"]),
         "gradients": ch.gradients,
         "warmup_gradients": ch.warmup_steps,
@@ -598,6 +628,17 @@ def sample_posterior(
     ess = lim["diagnostics"]["ess_bulk_beta2half"]
     info["gradients_per_effective_draw"] = ch.gradients / ess if ess > 0 else float("inf")
     return Sampled(idata, lim, info, cond)
+
+
+LAPLACE_REPORTED = (
+    "optimiser",
+    "message",
+    "iterations",
+    "newton_steps",
+    "newton_converged",
+    "potential_at_map",
+    "seconds",
+)
 
 
 def _idata(post: Posterior, sampler, flat: np.ndarray, counts) -> Any:

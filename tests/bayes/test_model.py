@@ -447,6 +447,29 @@ def test_centroid_slopes_and_the_carried_laplace(energy_run):
     assert np.max(np.abs(carried["flat_map"] - lap0["flat_map"])) > 1e-3
 
 
+def test_the_mode_is_found_where_l_bfgs_b_stalls(energy_run):
+    """From a start 10 sd away, L-BFGS-B stalls at the edge of the model's domain.
+
+    (The potential is infinite beyond it; as on vip2-2016 at ADC level, from the classic
+    start.) Newton steps do not converge from there; BFGS from the stalled point does, and
+    the Laplace step then finds the same mode as from the classic start, and says how.
+    """
+    from bayes_vip.bayes.sampling import Posterior
+
+    post = Posterior(_data(energy_run), "flat-beta", 50.0)
+    lap0 = post.laplace()
+    assert lap0["optimiser"] == "L-BFGS-B"
+    assert lap0["newton_converged"]
+    rng = np.random.default_rng(0)
+    far = lap0["flat_map"] + 10.0 * lap0["sqrt_cov"] @ rng.standard_normal(lap0["flat_map"].size)
+    lap = post.laplace(start=far)
+    assert lap["optimiser"] == "L-BFGS-B, then BFGS"
+    assert lap["newton_converged"]
+    assert lap["potential_at_map"] == pytest.approx(lap0["potential_at_map"], abs=1e-5)
+    sd = np.sqrt(np.diag(lap0["cov"]))
+    assert np.max(np.abs(lap["flat_map"] - lap0["flat_map"]) / sd) < 0.01
+
+
 @pytest.mark.parametrize("scale", [0.05, 1.0, 30.0])
 def test_the_signals_softplus_map(scale):
     """``SoftplusInterval`` maps the real line onto (0, upper).
