@@ -25,6 +25,7 @@ __all__ = [
     "render_sample",
     "render_simulate",
     "render_study_coverage",
+    "render_study_sbc",
     "render_train",
     "render_transport",
 ]
@@ -262,6 +263,46 @@ def render_study_coverage(console: Console, res: dict[str, Any]) -> None:
             console.print(f"  [red]toy error[/] at {lv['multiple']:g} sigma: {msg}")
     console.print(
         f"{res['toys_per_s_per_worker']:.4f} toys per second per worker; "
+        f"wrote {res['store']}, {res['json']} and {res['figure']}"
+    )
+
+
+def render_study_sbc(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip study sbc``: uniformity of every quantity's ranks."""
+    control = res["fano_shift"]
+    what = f"negative control (data Fano x {1 + control:g})" if control else "SBC"
+    g = res["gates_passed"]
+    console.print(
+        f"[bold]{what} of the {res['run']} layout[/] ({res['level']} level): "
+        f"{res['sims_done']} of {res['sims_total']} simulations, {res['errors']} failed, "
+        f"gates passed in {g['k']} of {g['n']}, L = {res['rank_draws']}"
+    )
+    t = Table(
+        "quantity",
+        "chi-square / dof",
+        "p",
+        "ECDF outside the 95 % band",
+        "uniform",
+        "posterior sd / prior sd",
+        title="ranks of the truth among the posterior draws (all simulations)",
+    )
+    for name, q in res["quantities"].items():
+        st = q["all"]
+        if st["n"] == 0:
+            continue
+        t.add_row(
+            name,
+            f"{st['chi2']:.1f} / {st['chi2_dof']}",
+            f"{st['chi2_p']:.3g}",
+            f"{st['ecdf_outside_points']} of {len(st['ecdf'])} points",
+            "[green]yes[/]" if st["uniform"] else "[red]no[/]",
+            f"{q['median_posterior_sd_over_prior_sd']:.3g}",
+        )
+    console.print(t)
+    for msg in res["error_messages"]:
+        console.print(f"  [red]simulation error[/]: {msg}")
+    console.print(
+        f"{res['sims_per_s_per_worker']:.4f} simulations per second per worker; "
         f"wrote {res['store']}, {res['json']} and {res['figure']}"
     )
 

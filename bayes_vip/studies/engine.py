@@ -7,7 +7,8 @@ study's store does not hold yet to a Dask cluster and writes each result as it a
 - **where it runs:** a ``distributed.LocalCluster`` with one single-threaded worker process
   per local core (the default), or the existing cluster at ``scheduler`` (an address such as
   ``tcp://10.0.0.5:8786``; ``docs/validation.md`` shows how to start one on a batch system
-  with ``dask-jobqueue``);
+  with ``dask-jobqueue``), or one worker thread in this process (``scheduler="in-process"``:
+  for debugging, and for tests that reuse this process's compiled models);
 - **the store:** one Parquet file, rewritten atomically (temporary file, then rename) after
   each finished toy. It always holds every finished toy and nothing half-written, and its
   schema metadata holds the study's ``spec``;
@@ -40,6 +41,7 @@ from bayes_vip.io.atomic import atomic_path
 from bayes_vip.pipeline.progress import SILENT, Progress
 
 __all__ = [
+    "IN_PROCESS",
     "Toy",
     "jsonable",
     "read_store",
@@ -49,6 +51,9 @@ __all__ = [
     "worker_environment",
 ]
 
+#: ``scheduler`` value that runs the toys one at a time in this process (one Dask worker
+#: thread): for debugging, and for tests that share this process's compiled models.
+IN_PROCESS = "in-process"
 #: The key of the study's ``spec`` in the Parquet schema metadata.
 SPEC_KEY = b"bayes_vip.study"
 
@@ -165,6 +170,15 @@ def _client(scheduler: str | None, workers: int | None):
     """A Dask client: of the cluster at ``scheduler``, else of a new local cluster."""
     from distributed import Client, LocalCluster
 
+    if scheduler == IN_PROCESS:
+        cluster = LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=None,
+            silence_logs=50,
+        )
+        return Client(cluster), cluster
     if scheduler is not None:
         try:
             return Client(scheduler, timeout="20s"), None

@@ -7,7 +7,7 @@ from typing import Any
 
 from bayes_vip.results.plots import save
 
-__all__ = ["coverage_figure"]
+__all__ = ["coverage_figure", "sbc_figure"]
 
 
 def coverage_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> Path:
@@ -52,4 +52,62 @@ def coverage_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -
             title_fontsize=13,
         )
         hep.label.exp_text("VIP-2", "toy study", ax=ax, loc=0)
+        return save(fig, path)
+
+
+def sbc_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> Path:
+    """SBC figure: every ranked quantity's ECDF difference and rank histogram.
+
+    Top: the ECDF minus the uniform CDF, with its simultaneous band; bottom: the rank
+    histogram, with the central 99 % binomial range of each bin.
+    """
+    import matplotlib.pyplot as plt
+    import mplhep as hep
+    import numpy as np
+    from scipy.stats import binom
+
+    qs = summary["quantities"]
+    with plt.style.context(hep.style.ROOT):
+        fig, axes = plt.subplots(
+            2, len(qs), figsize=(4.2 * len(qs), 7.5), squeeze=False, constrained_layout=True
+        )
+        for col, (name, q) in enumerate(qs.items()):
+            st = q["all"]
+            top, bottom = axes[0, col], axes[1, col]
+            top.set_title(name, fontsize=14)
+            if st["n"] == 0:
+                continue
+            x = np.asarray(st["ecdf_eval"])
+            top.fill_between(
+                x,
+                np.asarray(st["band_lo"]) - x,
+                np.asarray(st["band_hi"]) - x,
+                color="0.85",
+                step="mid",
+                label="95 % simultaneous",
+            )
+            colour = "C0" if st["ecdf_in_band"] else "C3"
+            top.step(x, np.asarray(st["ecdf"]) - x, where="mid", color=colour)
+            top.axhline(0.0, color="0.4", lw=0.8)
+            top.set_xlabel("fractional rank", fontsize=12)
+            top.tick_params(labelsize=10)
+            hist = np.asarray(st["histogram"])
+            nb = len(hist)
+            lo, hi = binom.ppf([0.005, 0.995], st["n"], 1.0 / nb)
+            edges = np.linspace(0, 1, nb + 1)
+            bottom.axhspan(lo, hi, color="0.85")
+            bottom.axhline(st["n"] / nb, color="0.4", lw=0.8)
+            hep.histplot(hist, edges, ax=bottom, histtype="fill", alpha=0.7, color=colour)
+            label = f"rank / {spec['rank_draws'] + 1}  (p = {st['chi2_p']:.2g})"
+            bottom.set_xlabel(label, fontsize=12)
+            bottom.tick_params(labelsize=10)
+        axes[0, 0].set_ylabel("ECDF - uniform", fontsize=13)
+        axes[1, 0].set_ylabel("simulations", fontsize=13)
+        control = spec.get("fano_shift", 0.0)
+        what = f"negative control: data Fano x {1 + control:g}" if control else "SBC"
+        fig.suptitle(
+            f"{what}; {spec['run']} layout, {spec['level']} level, "
+            f"{summary['sims_done']} simulations, L = {spec['rank_draws']}",
+            fontsize=14,
+        )
         return save(fig, path)
