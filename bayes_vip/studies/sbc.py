@@ -48,7 +48,9 @@ from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig
 from bayes_vip.io.manifest import load_manifest
+from bayes_vip.pipeline.devices import compilation_cache
 from bayes_vip.pipeline.progress import SILENT, Progress
+from bayes_vip.studies.coverage import _simulate_toy, toy_config
 from bayes_vip.studies.engine import Toy, jsonable, run_toys, store_spec, toy_seed
 
 __all__ = [
@@ -167,7 +169,6 @@ def _layout(key: str) -> tuple[Any, float, Any]:
     from bayes_vip.bayes.data import default_upper
     from bayes_vip.bayes.sampling import Posterior
     from bayes_vip.pipeline.sample import bayes_data
-    from bayes_vip.studies.coverage import _simulate_toy, toy_config
 
     spec = json.loads(key)
     seed = toy_seed(spec["seed"], 0, stream=1)
@@ -237,8 +238,6 @@ def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
 
     jax.config.update("jax_enable_x64", True)
     from bayes_vip.bayes.sampling import Posterior, sample_posterior
-    from bayes_vip.pipeline.devices import compilation_cache
-    from bayes_vip.studies.coverage import toy_config
 
     compilation_cache()
     data, upper, post = _layout(layout_key(spec))
