@@ -12,6 +12,7 @@ import pytest
 
 from bayes_vip.io.config import load_config
 from bayes_vip.studies.coverage import coverage_study
+from bayes_vip.studies.engine import IN_PROCESS
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +25,13 @@ def quick(tmp_path_factory):
                  "--out", str(run), "--json"]) == 0  # fmt: skip
     cfg = load_config(run, overrides={"sample.chains": 2, "sample.warmup": 200,
                                       "sample.samples": 500})  # fmt: skip
-    return coverage_study(run, cfg, out=tmp / "study", multiples=(0, 3), toys=2, seed=3, workers=2)
+    rec = coverage_study(run, cfg, out=tmp / "study", multiples=(0, 3), toys=2, seed=3, workers=2)
+    return tmp, run, cfg, rec
 
 
 @pytest.mark.slow
 def test_quick_coverage_through_the_production_path(quick):
+    quick = quick[3]
     sigma = quick["reference"]["sigma_N_X"]
     assert sigma > 0
     assert quick["toys_done"] == quick["toys_total"] == 4
@@ -52,3 +55,40 @@ def test_quick_coverage_through_the_production_path(quick):
     fd = zero["false_detection"]
     assert fd["classic_3sigma"]["n"] == fd["bayes_BF10_gt_10"]["n"] == 2
     assert math.isfinite(quick["toys_per_s_per_worker"])
+
+
+@pytest.mark.slow
+def test_quick_coverage_fails_a_broken_sampler(quick, monkeypatch):
+    """The same quick study catches a realistic bug in the Bayesian path.
+
+    The bug: the model's data carry the periods' currents swapped, so that the signal is
+    sought in the current-off spectrum. The classic fit is untouched and still covers; at
+    3 sigma the Bayesian 95 % limits fall below the truth in both toys. (In this process,
+    where the patch applies.)
+    """
+    import dataclasses
+
+    import bayes_vip.bayes.data as bayes_data
+
+    real = bayes_data.build_data
+
+    def swapped(*args, **kw):
+        data = real(*args, **kw)
+        assert data.current_A.size == 2
+        assert data.current_A.max() > data.current_A.min()
+        return dataclasses.replace(data, current_A=data.current_A[::-1].copy())
+
+    monkeypatch.setattr(bayes_data, "build_data", swapped)
+    tmp, run, _, _ = quick
+    # fewer draws than the quick study: the bug moves the limits by several sigma
+    cfg = load_config(run, overrides={"sample.chains": 2, "sample.warmup": 100,
+                                      "sample.samples": 200})  # fmt: skip
+    rec = coverage_study(
+        run, cfg, out=tmp / "broken", multiples=(3,), toys=2, seed=3, scheduler=IN_PROCESS
+    )
+    (three,) = rec["multiples"]
+    assert three["errors"] == 0, three["error_messages"]
+    cov = three["coverage"]["95"]
+    assert cov["classic_profile"]["k"] == cov["classic_profile"]["n"] == 2
+    assert cov["bayes_all"]["n"] == 2
+    assert cov["bayes_all"]["k"] == 0
