@@ -306,6 +306,9 @@ def test_extension_asks_for_what_the_failed_gates_need():
     assert _extension({"diagnostics": slow}, 1000, 2000, 50) == 1000  # capped
     assert _extension({"diagnostics": slow}, 2000, 2000, 50) == 0  # at the bound
     assert _extension({"diagnostics": {**slow, "divergences": 1}}, 1000, 4000, 50) == 0
+    # chains that have not met (R-hat above 2): stop, do not extend for hours
+    assert _extension({"diagnostics": {**ok, "r_hat_max": 1.5}}, 1000, 4000, 50) == 3000
+    assert _extension({"diagnostics": {**ok, "r_hat_max": 4.5}}, 1000, 4000, 50) == 0
     unknown = {**ok, "limit_mcse_rel_max": float("inf")}  # too few draws to estimate it
     assert _extension({"diagnostics": unknown}, 20, 4000, 50) == 3980
 
