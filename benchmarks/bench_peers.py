@@ -139,7 +139,7 @@ def run_bayes_vip(cfg, data, upper, post, seed: int) -> dict:
         chains=ARGS.chains,
         warmup=s.warmup,
         samples=s.samples,
-        max_draws=s.max_draws or 4 * s.samples,
+        max_draws=s.draw_bound,
         key=jax.random.PRNGKey(seed),
         rng=np.random.default_rng(seed),
         post=post,

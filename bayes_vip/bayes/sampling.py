@@ -350,7 +350,7 @@ class Posterior:
                 w, v = hessian(x)
             return x, f_map, w, v, step, False
 
-        x_start, f_start = x, f_map
+        x_start = x
         x, f_map, w, v, steps, converged = newton(x, f_map)
         if not converged and x.size <= 4000:
             # L-BFGS-B stopped far from the mode, where Newton's quadratic model does not
@@ -360,7 +360,7 @@ class Posterior:
             # BFGS, whose dense inverse-Hessian estimate follows the ridges, goes on from
             # the L-BFGS-B point; Newton then finishes again.
             res = so.minimize(fun, x_start, jac=True, method="BFGS", options={"maxiter": bfgs_iter})
-            if np.isfinite(res.fun) and res.fun < min(f_map, f_start):
+            if np.isfinite(res.fun) and res.fun < f_map:  # Newton only ever lowered f_map
                 x_b, f_b, w_b, v_b, steps_b, conv_b = newton(res.x, float(res.fun))
                 if f_b < f_map:
                     x, f_map, w, v, steps, converged = x_b, f_b, w_b, v_b, steps_b, conv_b

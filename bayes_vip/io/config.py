@@ -99,6 +99,11 @@ class SampleConfig:
     seed: int = 0  # random seed of the chains
     bin_eV: float = 40.0  # model bin width [eV] (docs/bayes.md: 10 -> 40 eV moved UL95 by 1 %)
 
+    @property
+    def draw_bound(self) -> int:
+        """Draws per chain at most, extensions included: ``max_draws``, or 4 x ``samples``."""
+        return self.max_draws or 4 * self.samples
+
 
 @dataclass(frozen=True)
 class AnalysisConfig:

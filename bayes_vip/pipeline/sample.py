@@ -12,7 +12,7 @@ from typing import Any
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
-from bayes_vip.io.config import AnalysisConfig
+from bayes_vip.io.config import AnalysisConfig, SampleConfig
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import results_dir, save_netcdf
 from bayes_vip.pipeline.fit import ensure_classic
@@ -51,6 +51,13 @@ def bayes_data(
     return data, classic
 
 
+def signal_upper(data: Any, classic: dict[str, Any], s: SampleConfig) -> float:
+    """The flat signal prior's upper bound: ``s.prior_upper``, else ``bayes.data.default_upper``."""
+    from bayes_vip.bayes.data import default_upper
+
+    return default_upper(data, classic, s.prior) if s.prior_upper is None else s.prior_upper
+
+
 def sample(
     run: str | Path,
     config: AnalysisConfig,
@@ -67,7 +74,6 @@ def sample(
     import jax
     import numpy as np
 
-    from bayes_vip.bayes.data import default_upper
     from bayes_vip.bayes.model import BETA_UNIT
     from bayes_vip.bayes.sampling import sample_posterior
     from bayes_vip.results.bayes import bayes_figures, limits_record
@@ -77,7 +83,7 @@ def sample(
     man = load_manifest(run)
     t0 = time.perf_counter()
     data, classic = bayes_data(run, config, progress=progress)
-    upper = default_upper(data, classic, s.prior) if s.prior_upper is None else s.prior_upper
+    upper = signal_upper(data, classic, s)
     classic_est = max(float(classic["N_X"]), 0.0)
     est = (
         classic_est
@@ -103,7 +109,7 @@ def sample(
         chains=s.chains,
         warmup=s.warmup,
         samples=s.samples,
-        max_draws=s.max_draws or 4 * s.samples,
+        max_draws=s.draw_bound,
         key=key,
         rng=np.random.default_rng(s.seed),
         progress=lambda done, total, info: progress.update("NUTS iterations", done, total, info),

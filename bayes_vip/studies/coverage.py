@@ -32,7 +32,7 @@ from bayes_vip.io.manifest import load_manifest
 from bayes_vip.pipeline.devices import compilation_cache
 from bayes_vip.pipeline.progress import SILENT, Progress
 from bayes_vip.simulate.presets import preset_from_settings
-from bayes_vip.studies.engine import Toy, jsonable, run_toys, store_spec, toy_seed
+from bayes_vip.studies.engine import Toy, check_store, run_toys, toy_seed
 
 __all__ = [
     "LEVELS",
@@ -345,12 +345,8 @@ def coverage_study(
     spec = coverage_spec(run, config, multiples=multiples, toys=toys, seed=seed, methods=methods)
     out = Path(out) if out is not None else Path(run) / "results" / "study-coverage"
     store = out / "toys.parquet"
-    have = store_spec(store)
+    have = check_store(store, spec, ignore=("reference",))
     if have is not None:
-        same = {k: v for k, v in have.items() if k != "reference"} == jsonable(spec)
-        if not same:
-            msg = "holds another study; give another --out, or remove it to start again"
-            raise InputError(msg, file=store)
         spec["reference"] = have["reference"]
     t0 = time.perf_counter()
     if "reference" not in spec:

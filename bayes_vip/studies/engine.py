@@ -43,6 +43,7 @@ from bayes_vip.pipeline.progress import SILENT, Progress
 __all__ = [
     "IN_PROCESS",
     "Toy",
+    "check_store",
     "jsonable",
     "read_store",
     "run_toys",
@@ -146,6 +147,20 @@ def store_spec(path: Path) -> dict[str, Any] | None:
         msg = "a Parquet file that no bayes-vip study wrote (no study description)"
         raise InputError(msg, file=path)
     return json.loads(meta[SPEC_KEY])
+
+
+def check_store(path: Path, spec: dict[str, Any], *, ignore: tuple[str, ...] = ()):
+    """The ``spec`` stored at ``path`` (None if no store), when it is ``spec``'s study.
+
+    Keys in ``ignore`` (results the study adds to its spec, such as a reference fit) are
+    left out of the comparison; any other difference is an ``InputError``.
+    """
+    have = store_spec(path)
+    kept = None if have is None else {k: v for k, v in have.items() if k not in ignore}
+    if kept is not None and kept != jsonable(spec):
+        msg = "holds another study; give another --out, or remove it to start again"
+        raise InputError(msg, file=path)
+    return have
 
 
 def jsonable(obj: Any) -> Any:

@@ -34,6 +34,7 @@ ArviZ's ``ecdf_confidence_band``.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import tempfile
@@ -51,7 +52,7 @@ from bayes_vip.io.manifest import load_manifest
 from bayes_vip.pipeline.devices import compilation_cache
 from bayes_vip.pipeline.progress import SILENT, Progress
 from bayes_vip.studies.coverage import _simulate_toy, toy_config
-from bayes_vip.studies.engine import Toy, jsonable, run_toys, store_spec, toy_seed
+from bayes_vip.studies.engine import Toy, check_store, jsonable, run_toys, toy_seed
 
 __all__ = [
     "RANKED",
@@ -65,21 +66,10 @@ __all__ = [
 #: The ranked quantities at each level: (site, index into the site's value). At energy
 #: level the first SDD's offset and gain; at ADC level the first cell's calibration
 #: corrections (``cal_c0``: offset at E_REF [eV]; ``cal_c1``: gain [eV/keV]).
+_RANKED_BOTH = (("beta2half_1e29", ()), ("fano", ()), ("noise", (0, 0)))
 RANKED: dict[str, tuple[tuple[str, tuple[int, ...]], ...]] = {
-    "energy": (
-        ("beta2half_1e29", ()),
-        ("fano", ()),
-        ("noise", (0, 0)),
-        ("offset", (0,)),
-        ("gain", (0,)),
-    ),
-    "adc": (
-        ("beta2half_1e29", ()),
-        ("fano", ()),
-        ("noise", (0, 0)),
-        ("cal_c0", (0,)),
-        ("cal_c1", (0,)),
-    ),
+    "energy": (*_RANKED_BOTH, ("offset", (0,)), ("gain", (0,))),
+    "adc": (*_RANKED_BOTH, ("cal_c0", (0,)), ("cal_c1", (0,))),
 }
 #: The simultaneous coverage of the ECDF bands, and the chi-square test's level.
 BAND_PROB = 0.95
@@ -148,8 +138,6 @@ def sbc_spec(
 
 def layout_key(spec: dict[str, Any]) -> str:
     """What the reference layout depends on: the preset, level, line, configuration, seed."""
-    import json
-
     keep = ("settings", "level", "signal", "config", "seed")
     return json.dumps(jsonable({k: spec[k] for k in keep}), sort_keys=True)
 
@@ -161,14 +149,11 @@ def _layout(key: str) -> tuple[Any, float, Any]:
     Cached per worker process: every simulation of a study shares them (the ``Posterior``,
     compiled once, serves every simulation at energy level).
     """
-    import json
-
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from bayes_vip.bayes.data import default_upper
     from bayes_vip.bayes.sampling import Posterior
-    from bayes_vip.pipeline.sample import bayes_data
+    from bayes_vip.pipeline.sample import bayes_data, signal_upper
 
     spec = json.loads(key)
     seed = toy_seed(spec["seed"], 0, stream=1)
@@ -177,9 +162,8 @@ def _layout(key: str) -> tuple[Any, float, Any]:
         run = Path(tmp) / "reference"
         _simulate_toy(spec, seed, 0.0, run)
         data, classic = bayes_data(run, cfg)
-    s = cfg.sample
-    upper = default_upper(data, classic, s.prior) if s.prior_upper is None else s.prior_upper
-    return data, float(upper), Posterior(data, s.prior, upper)
+    upper = signal_upper(data, classic, cfg.sample)
+    return data, float(upper), Posterior(data, cfg.sample.prior, upper)
 
 
 def draw_from_prior(data: Any, prior: str, upper: float, key: Any, *, fano_shift: float = 0.0):
@@ -257,7 +241,7 @@ def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
         chains=s.chains,
         warmup=s.warmup,
         samples=s.samples,
-        max_draws=s.max_draws or 4 * s.samples,
+        max_draws=s.draw_bound,
         key=k_fit,
         rng=np.random.default_rng(toy.seed),
         counts=counts,
@@ -421,10 +405,7 @@ def sbc_study(
     default = "study-sbc" + ("-control" if fano_shift else "")
     out = Path(out) if out is not None else Path(run) / "results" / default
     store = out / "sims.parquet"
-    have = store_spec(store)
-    if have is not None and have != jsonable(spec):
-        msg = "holds another study; give another --out, or remove it to start again"
-        raise InputError(msg, file=store)
+    check_store(store, spec)
     t0 = time.perf_counter()
     progress.stage(
         f"{sims} SBC simulations on Dask "
