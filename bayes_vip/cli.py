@@ -55,6 +55,12 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "sample.max_draws": ("--max-draws", str | None, None, "extend to at most this (4 x samples)"),
     "sample.prior": ("--prior", str | None, None, "flat-beta, or flat-counts (flat in N_X)"),
     "sample.prior_upper": ("--prior-upper", str | None, None, "the flat prior's upper bound"),
+    "sample.priors": (
+        "--priors",
+        str | None,
+        None,
+        "nuisance priors: empirical-bayes (the run's own classic fit) or external",
+    ),
     "sample.seed": ("--seed", str | None, None, "random seed of the chains (0)"),
     "simulation.preset": ("--preset", str, "demo", "demo, vip2-2016 or vip2-2018"),
     "simulation.seed": ("--seed", int, 0, "random seed"),
@@ -236,7 +242,7 @@ def calibrate(
 
 @app.command()
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
-          "sample.prior_upper", "signal", "n_int", "sample.seed")  # fmt: skip
+          "sample.prior_upper", "sample.priors", "signal", "n_int", "sample.seed")  # fmt: skip
 def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
     """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed.
 
@@ -266,8 +272,8 @@ def _floats(text: str, field: str) -> tuple[float, ...]:
 
 @study_app.command("coverage")
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
-          "study.toys", "study.multiples", "study.seed", "study.methods", "study.scheduler",
-          "study.workers")  # fmt: skip
+          "sample.priors", "study.toys", "study.multiples", "study.seed", "study.methods",
+          "study.scheduler", "study.workers")  # fmt: skip
 def study_coverage(
     run: Run = DEMO_RUN, config: Config = None, out: Out = None, json_out: Json = False, *, o
 ) -> None:
@@ -307,8 +313,8 @@ def study_coverage(
 
 @study_app.command("sbc")
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
-          "study.sims", "study.seed", "study.rank_draws", "study.fano_shift", "study.scheduler",
-          "study.workers")  # fmt: skip
+          "sample.priors", "study.sims", "study.seed", "study.rank_draws", "study.fano_shift",
+          "study.scheduler", "study.workers")  # fmt: skip
 def study_sbc(
     run: Run = DEMO_RUN, config: Config = None, out: Out = None, json_out: Json = False, *, o
 ) -> None:

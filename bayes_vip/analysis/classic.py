@@ -35,7 +35,7 @@ import numpy as np
 from iminuit import Minuit
 from scipy import optimize, stats
 
-from bayes_vip.analysis.conventions import CLS, ROI_GROUPS, STEP1_GROUPS
+from bayes_vip.analysis.conventions import BELOW_GROUPS, CLS, ROI_GROUPS, STEP1_GROUPS
 from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
 from bayes_vip.errors import AnalysisError, InputError
 from bayes_vip.physics import response
@@ -46,6 +46,7 @@ __all__ = [
     "ClassicResult",
     "FitResult",
     "cost_function",
+    "fit_lines_below",
     "fit_two_step",
 ]
 
@@ -497,6 +498,24 @@ def fit_two_step(
         jm1=jm1,
         jm2=jm2,
     )
+
+
+def fit_lines_below(spectra: Spectra, *, fano: float, statistic: str = "chi2") -> FitResult:
+    """The detector response from the calibration lines below the model's region.
+
+    A simultaneous fit of the current-on and current-off ``spectra`` (``BELOW_RANGE_EV``:
+    Ti and Mn K lines and their Si escape peaks over a linear continuum) with the Fano factor
+    fixed at ``fano``: the noise per spectrum, the tail and the shelf, from counts that the
+    hierarchical model does not see (the ``external`` prior set, ``bayes.data``). The shelf
+    of the lines above the range is flat there and goes into the continuum.
+    """
+    m = SpectrumModel(groups=BELOW_GROUPS, escape_groups=ESCAPE_GROUPS, **_FIT_SUPPORT)
+    shared = ("fano", "tail_frac", "tail_beta", "escape_frac", "shelf_frac", "slope", "exp_len")
+    fixed = {**{f"{s}.exp_level": 0.0 for s in SPECTRA}, "exp_len": 200.0, "fano": fano}
+    jm = JointModel(m, shared=shared, fixed=fixed)
+    _, res = _Fitter(jm, spectra, statistic).run(_start(jm, spectra, _SHAPE_START))
+    _check(res, "the fit of the lines below the region")
+    return res
 
 
 def profile_upper_limits(fitter: _Fitter, best: FitResult, cls=CLS) -> dict[str, float]:

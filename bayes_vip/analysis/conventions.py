@@ -12,6 +12,8 @@ histograms stop at 10 keV) are fitted up to their end.
 from __future__ import annotations
 
 __all__ = [
+    "BELOW_GROUPS",
+    "BELOW_RANGE_EV",
     "CLS",
     "MODEL_ROI_EV",
     "ROI_EV",
@@ -29,6 +31,12 @@ ROI_EV = (7000.0, 11000.0)
 MODEL_ROI_EV = (ROI_EV[0], 10000.0)
 #: Lines of step 1: the Fe-55/Ti-foil lines and the target lines.
 STEP1_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb", "Ni Ka", "Cu Ka", "Cu Kb")
+#: The calibration lines below the model's region, and their range [eV]: where the
+#: ``external`` prior set takes the detector response from (``classic.fit_lines_below``).
+#: The range ends above Mn Kb (6490 eV) by three resolution sigmas, and 11 sigmas below
+#: Ni Ka (7478 eV), whose low-energy tail there is small beside the continuum.
+BELOW_GROUPS = ("Ti Ka", "Ti Kb", "Mn Ka", "Mn Kb")
+BELOW_RANGE_EV = (STEP1_RANGE_EV[0], 6700.0)
 #: Lines of the region of interest; chosen on the measured data (docs/classic.md).
 ROI_GROUPS = ("Ni Ka", "Cu Ka", "Cu Kb")
 #: Levels of every upper limit, classic (confidence) and Bayesian (credibility): 90 %, 95 %,

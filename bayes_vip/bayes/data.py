@@ -30,12 +30,24 @@ from bayes_vip.bayes.model import (
     centroid_coefficients,
 )
 from bayes_vip.errors import InputError
+from bayes_vip.io.config import PRIOR_SETS
 from bayes_vip.physics import lines as _lines
-from bayes_vip.physics.constants import FANO_START
+from bayes_vip.physics.constants import FANO_SI_PRIOR, FANO_START
 from bayes_vip.physics.response import sigma_at
 from bayes_vip.simulate.presets import MEASURED_2016_17
 
-__all__ = ["build_data", "default_upper", "energy_cells", "init_values"]
+__all__ = [
+    "PRIOR_SETS",
+    "build_data",
+    "default_upper",
+    "energy_cells",
+    "init_values",
+    "prior_centres",
+]
+
+#: The slope prior's width [1/keV]: around the classic slope (empirical-bayes), or around
+#: zero (external), wide enough for any continuum the simulator or the measured run has.
+SLOPE_PRIOR_SD = {"empirical-bayes": 0.1, "external": 0.5}
 
 
 def energy_cells(ds: xr.Dataset, bin_eV: float):
@@ -173,12 +185,22 @@ def build_data(
     n_int_model: str = "rs",
     cal: xr.Dataset | None = None,
     adc_group: int | None = None,
+    priors: str = "empirical-bayes",
+    below: dict | None = None,
 ) -> BayesData:
     """BayesData of a run.
 
     ``classic`` is its ``classic.json``; ``cal`` its calibration (ADC level); ``bin_eV`` the
-    bin width of the model's spectra (``sample.bin_eV``).
+    bin width of the model's spectra (``sample.bin_eV``); ``priors`` one of ``PRIOR_SETS``,
+    and for ``external`` ``below`` the fitted values of the lines below the region
+    (``analysis.classic.fit_lines_below``).
     """
+    if priors not in PRIOR_SETS:
+        msg = f"unknown prior set {priors!r}; choose from {', '.join(PRIOR_SETS)}"
+        raise InputError(msg, field="sample.priors")
+    if priors == "external" and below is None:
+        msg = "the external prior set needs the fit of the lines below the region"
+        raise InputError(msg, field="sample.priors")
     level = ds.attrs["level"]
     if level == "adc":
         if cal is None:
@@ -275,6 +297,16 @@ def build_data(
     # the resolution at E_REF with the classic noise (mean of the periods) and Fano factor:
     # the scale of the tail's centroid shift (model.CENTROID_OFFSETS)
     init["sigma_ref"] = float(sigma_at(E_REF, float(np.mean(noise_p)), init["fano"], xp=np))
+    prior = prior_centres(
+        priors,
+        init,
+        below=below,
+        side=side,
+        tot=tot,
+        live_ps=live_ps,
+        v2=v2,
+        groups=groups,
+    )
     return BayesData(
         level=level,
         edges=edges,
@@ -296,8 +328,62 @@ def build_data(
         bin_eV=bin_eV,
         p_std=p_std,
         init=init,
+        prior=prior,
         **adc_extra,
     )
+
+
+def prior_centres(
+    priors: str,
+    init: dict,
+    *,
+    below: dict | None,
+    side: list[str],
+    tot: np.ndarray,
+    live_ps: np.ndarray,
+    v2: dict,
+    groups: tuple[str, ...],
+) -> dict:
+    """The centres of the nuisance priors under the prior set ``priors`` (``PRIOR_SETS``).
+
+    ``empirical-bayes``: the starting values, that is the run's own classic fit, and the Fano
+    factor ``FANO_START``. ``external``: the Fano factor of silicon measured elsewhere
+    (``FANO_SI_PRIOR``); the noise per period, the tail's slope and the shelf from the lines
+    below the region (``below``, a fit with that Fano factor); the rates and the continuum
+    level of every SDD, per live second, from the current-off period's classic fit and
+    counts, for current-on and current-off cells alike; the continuum slope around zero.
+    ``tot`` and ``live_ps`` are the counts in the region and the live time per (period, SDD).
+    """
+    out = {
+        "set": priors,
+        "fano": FANO_START,
+        "noise_p": np.asarray(init["noise_p"], float),
+        "tail_beta": init["tail_beta"],
+        "shelf_frac": init["shelf_frac"],
+        "rate": init["rate"],
+        "level": init["level"],
+        "slope": init["slope"],
+        "slope_sd": SLOPE_PRIOR_SD[priors],
+    }
+    if priors == "empirical-bayes":
+        return out
+    assert below is not None
+    P, S = tot.shape
+    off = [p for p in range(P) if side[p] == "off"]
+    # each SDD's share of the current-off counts, per live second of that SDD
+    per_s = tot[off].sum(0) / max(tot[off].sum(), 1.0) / np.maximum(live_ps[off].sum(0), 1.0)
+    rate = np.stack([max(v2.get(f"off.{k}", 1.0), 1.0) * per_s for k in groups], axis=-1)  # (S, G)
+    level = max(v2.get("off.level", 1e-3), 1e-6) * per_s
+    out.update(
+        fano=FANO_SI_PRIOR,
+        noise_p=np.array([float(below[f"{side[p]}.noise"]) for p in range(P)]),
+        tail_beta=float(np.clip(below["tail_beta"], 0.2, 20.0)),
+        shelf_frac=float(np.clip(below["shelf_frac"], 0.005, 0.29)),
+        rate=np.broadcast_to(np.maximum(rate, 1e-12), (P, S, len(groups))).copy(),
+        level=np.broadcast_to(np.maximum(level, 1e-15), (P, S)).copy(),
+        slope=0.0,
+    )
+    return out
 
 
 def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSETS) -> dict:

@@ -46,7 +46,6 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints, transforms
 
 from bayes_vip.io.config import PRIORS
-from bayes_vip.physics.constants import FANO_START
 from bayes_vip.physics.kernel import line_cumulative
 from bayes_vip.physics.lines import LineGroup, member_arrays
 from bayes_vip.physics.spectrum import linear_continuum_cumulative
@@ -180,6 +179,10 @@ class BayesData:
     line_eV: np.ndarray | None = None
     line_ok: np.ndarray | None = None
     init: dict = field(default_factory=dict)  # constrained initial values
+    # the centres (and the slope's width) of the nuisance priors, and the set they come from
+    # (``bayes.data.prior_centres``): noise_p (n_period,), fano, tail_beta, shelf_frac,
+    # rate (n_period, n_sdd, n_group), level (n_period, n_sdd), slope, slope_sd, set
+    prior: dict = field(default_factory=dict)
 
     @property
     def n_period(self) -> int:
@@ -410,10 +413,11 @@ def vip_model(
     """
     sc = PRIOR_SCALES
     ini = data.init
+    pri = data.prior
     P, S = data.n_period, data.n_sdd
-    fano = numpyro.sample("fano", dist.TruncatedNormal(FANO_START, 0.03, low=0.05, high=0.30))
+    fano = numpyro.sample("fano", dist.TruncatedNormal(pri["fano"], 0.03, low=0.05, high=0.30))
     noise_mu = numpyro.sample(
-        "noise_mu", dist.Normal(jnp.log(jnp.asarray(ini["noise_p"])), 0.3).to_event(1)
+        "noise_mu", dist.Normal(jnp.log(jnp.asarray(pri["noise_p"])), 0.3).to_event(1)
     )
     # log noise ~ Normal(noise_mu, noise_tau), sampled half-centred (NOISE_CENTRING): the
     # data fix each SDD's log noise only to 0.1-0.3 (the Fano term dominates the width at
@@ -428,18 +432,20 @@ def vip_model(
     log_noise = mu_b + noise_tau ** (1 - c) * (noise_z - c * mu_b)
     noise = numpyro.deterministic("noise", jnp.exp(log_noise))
     tail_frac = numpyro.sample("tail_frac", dist.Uniform(0.0, 0.5))
-    tail_beta = numpyro.sample("tail_beta", dist.LogNormal(jnp.log(ini["tail_beta"]), 0.5))
+    tail_beta = numpyro.sample("tail_beta", dist.LogNormal(jnp.log(pri["tail_beta"]), 0.5))
     shelf_frac = numpyro.sample(
         "shelf_frac",
-        dist.TruncatedNormal(ini["shelf_frac"], SHELF_PRIOR_SD, low=0.0, high=0.3),
+        dist.TruncatedNormal(pri["shelf_frac"], SHELF_PRIOR_SD, low=0.0, high=0.3),
     )
     log_rate = numpyro.sample(
-        "log_rate", dist.Normal(jnp.log(jnp.asarray(ini["rate"])), 1.0).to_event(3)
+        "log_rate", dist.Normal(jnp.log(jnp.asarray(pri["rate"])), 1.0).to_event(3)
     )
     log_level = numpyro.sample(
-        "log_level", dist.Normal(jnp.log(jnp.asarray(ini["level"])), 1.0).to_event(2)
+        "log_level", dist.Normal(jnp.log(jnp.asarray(pri["level"])), 1.0).to_event(2)
     )
-    slope = numpyro.sample("slope", dist.Normal(jnp.full(S, ini["slope"]), 0.1).to_event(1))
+    slope = numpyro.sample(
+        "slope", dist.Normal(jnp.full(S, pri["slope"]), pri["slope_sd"]).to_event(1)
+    )
     s = {
         "fano": fano,
         "noise": noise,

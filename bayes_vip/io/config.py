@@ -9,7 +9,7 @@ are dotted names::
     calibration.iterations,
     fit.statistic, fit.signal_shape, fit.bin_eV, fit.sdd,
     sample.chains, sample.warmup, sample.samples, sample.max_draws, sample.prior,
-    sample.prior_upper, sample.seed, sample.bin_eV
+    sample.prior_upper, sample.priors, sample.seed, sample.bin_eV
 
 Values are read, in increasing precedence, from the defaults, the ``[analysis]`` table of the
 run's ``run.toml``, a ``--config FILE`` (a TOML file with the same ``[analysis]`` table) and
@@ -38,6 +38,7 @@ __all__ = [
     "COMMAND_LINE",
     "DEFAULT",
     "PRIORS",
+    "PRIOR_SETS",
     "REFINE_LINES",
     "SIGNAL_SHAPES",
     "STATISTICS",
@@ -52,6 +53,11 @@ __all__ = [
 
 #: Signal priors of the hierarchical model: flat in beta^2/2, or flat in the counts N_X.
 PRIORS = ("flat-beta", "flat-counts")
+#: Where the nuisance priors are centred (``docs/bayes.md``, "Where each prior comes from"):
+#: on the run's own classic fit (an empirical-Bayes step: the region's counts enter twice),
+#: or outside the counts the model fits (the Si Fano factor measured elsewhere, the lines
+#: below the region, the current-off period for the current-on background).
+PRIOR_SETS = ("empirical-bayes", "external")
 #: Fit statistics of the classic fit: Neyman's chi-square (seed 000) or the Poisson
 #: likelihood ratio (Baker-Cousins).
 STATISTICS = ("chi2", "poisson")
@@ -96,6 +102,7 @@ class SampleConfig:
     max_draws: int | None = None  # draws per chain at most, extensions included; None: 4 x samples
     prior: str = "flat-beta"  # see PRIORS
     prior_upper: float | None = None  # bound of the flat signal prior; None: 20 classic sigmas
+    priors: str = "empirical-bayes"  # where the nuisance priors are centred; see PRIOR_SETS
     seed: int = 0  # random seed of the chains
     bin_eV: float = 40.0  # model bin width [eV] (docs/bayes.md: 10 -> 40 eV moved UL95 by 1 %)
 
@@ -265,6 +272,7 @@ VALIDATORS: dict[str, Callable[[object], Any]] = {
     "sample.max_draws": _optional(_integer(10)),
     "sample.prior": _choice(PRIORS),
     "sample.prior_upper": _optional(_positive),
+    "sample.priors": _choice(PRIOR_SETS),
     "sample.seed": _integer(0),
     "sample.bin_eV": _positive,
 }

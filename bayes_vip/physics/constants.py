@@ -11,12 +11,15 @@ __all__ = [
     "CAPTURE_PROBABILITY",
     "EV",
     "E_CHARGE",
+    "FANO_SI_MEASURED",
+    "FANO_SI_PRIOR",
     "HBAR",
     "H_PLANCK",
     "K_B",
     "M_E",
     "SECONDS_PER_DAY",
     "W_SI_EV",
+    "W_SI_FANO_MEASURED_EV",
 ]
 
 #: Elementary charge [C], CODATA via scipy.constants (exact in SI 2019).
@@ -51,3 +54,14 @@ CAPTURE_PROBABILITY: float = 0.1
 #: 0.160 that the measured 2016-17 spectra give with w = 3.7 eV
 #: (docs/scripts/fit_measured_for_simulation.py).
 FANO_START: float = 0.14
+
+#: The Fano factor of silicon and the pair-creation energy measured with it: F = 0.119 +-
+#: 0.002 and w = 3.749 +- 0.001 eV, from the charge distribution of Fe-55 X-rays (5.9 keV)
+#: counted electron by electron in a skipper CCD at 123 K (D. Rodrigues et al., Phys. Rev. D
+#: 104 (2021) L091101, arXiv:2004.11499).
+FANO_SI_MEASURED: float = 0.119
+W_SI_FANO_MEASURED_EV: float = 3.749
+#: The centre of the ``external`` Fano prior in this project's convention: only F*w enters
+#: the resolution, so the measured product is expressed with our w (``W_SI_EV``):
+#: 0.119 x 3.749 / 3.7 = 0.1206.
+FANO_SI_PRIOR: float = FANO_SI_MEASURED * W_SI_FANO_MEASURED_EV / W_SI_EV

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bayes_vip.analysis.conventions import ROI_EV, STEP1_RANGE_EV
+from bayes_vip.analysis.conventions import BELOW_RANGE_EV, ROI_EV, STEP1_RANGE_EV
 from bayes_vip.analysis.exposure import run_exposure
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig, with_values
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import classic_path, read_json, results_dir
+from bayes_vip.physics.constants import FANO_SI_PRIOR
 from bayes_vip.pipeline.progress import SILENT, Progress
 
-__all__ = ["ensure_classic", "fit"]
+__all__ = ["ensure_classic", "fit", "fit_below"]
 
 
 def fit(
@@ -90,3 +91,34 @@ def ensure_classic(
             return c
     progress.stage("classic fit")
     return fit(run, cfg, progress=progress)
+
+
+def fit_below(
+    run: str | Path, config: AnalysisConfig, *, progress: Progress = SILENT
+) -> dict[str, Any]:
+    """The detector response from the lines below the model's region, for the external priors.
+
+    ``analysis.classic.fit_lines_below`` on the run's summed current-on and current-off
+    spectra over ``BELOW_RANGE_EV``, with the Fano factor of silicon measured elsewhere
+    (``physics.constants.FANO_SI_PRIOR``); ``config.fit`` sets the statistic and the bins.
+    Returns the fitted and fixed values, the range and the fit's statistic.
+    """
+    from bayes_vip.analysis import classic
+    from bayes_vip.analysis.spectral import spectra_from_campaign
+    from bayes_vip.pipeline.calibrate import energy_campaign
+
+    f = config.fit
+    man = load_manifest(run)
+    ds = energy_campaign(man)
+    lo, hi = BELOW_RANGE_EV
+    spectra = spectra_from_campaign(ds, lo, hi, f.bin_eV, None, run=man.path)
+    progress.stage("fit of the lines below the region (external priors)")
+    res = classic.fit_lines_below(spectra, fano=FANO_SI_PRIOR, statistic=f.statistic)
+    return {
+        "values": {**res.fixed, **res.values},
+        "errors": dict(res.errors),
+        "range_eV": [lo, hi],
+        "statistic": f.statistic,
+        "fval": float(res.fval),
+        "ndf": int(res.ndf),
+    }

@@ -34,11 +34,15 @@ def bayes_data(
     from bayes_vip.bayes.data import build_data
     from bayes_vip.io.campaign import build_campaign
     from bayes_vip.pipeline.calibrate import ensure_calibration
+    from bayes_vip.pipeline.fit import fit_below
 
     man = load_manifest(run)
     ds = build_campaign(man)
     cal = ensure_calibration(run, config, progress=progress)
     classic = ensure_classic(run, config, progress=progress)
+    below = None
+    if config.sample.priors == "external":
+        below = fit_below(run, config, progress=progress)
     data = build_data(
         man,
         ds,
@@ -47,7 +51,11 @@ def bayes_data(
         n_int_model=config.n_int,
         cal=cal,
         bin_eV=config.sample.bin_eV,
+        priors=config.sample.priors,
+        below=None if below is None else below["values"],
     )
+    if below is not None:
+        data.prior["below"] = below
     return data, classic
 
 

@@ -179,5 +179,20 @@ def limits_record(
         "n_int_model": classic["conversion"]["n_int_model"],
     }
     lim["comparison"] = comparison_rows(classic, lim)
+    lim["priors"] = prior_summary(data)
     lim["config"] = config
     return lim
+
+
+def prior_summary(data: BayesData) -> dict[str, Any]:
+    """The prior set and the centres of the response priors, for ``limits.json``."""
+    pri = data.prior
+    out: dict[str, Any] = {"set": pri.get("set", "empirical-bayes")}
+    for k in ("fano", "tail_beta", "shelf_frac", "slope", "slope_sd"):
+        if k in pri:
+            out[k] = float(pri[k])
+    if "noise_p" in pri:
+        out["noise_eV"] = dict(zip(data.period_names, map(float, pri["noise_p"]), strict=True))
+    if "below" in pri:
+        out["lines_below"] = pri["below"]
+    return out

@@ -38,6 +38,7 @@ import numpy as np
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path
+from bayes_vip.io.config import default_config
 from bayes_vip.pipeline.progress import SILENT, Progress
 
 __all__ = [
@@ -153,14 +154,29 @@ def check_store(path: Path, spec: dict[str, Any], *, ignore: tuple[str, ...] = (
     """The ``spec`` stored at ``path`` (None if no store), when it is ``spec``'s study.
 
     Keys in ``ignore`` (results the study adds to its spec, such as a reference fit) are
-    left out of the comparison; any other difference is an ``InputError``.
+    left out of the comparison; any other difference is an ``InputError``. A configuration
+    key that the stored spec lacks (an option added after the study started) counts at its
+    default, which is what the study ran with.
     """
     have = store_spec(path)
     kept = None if have is None else {k: v for k, v in have.items() if k not in ignore}
+    if kept is not None and isinstance(kept.get("config"), dict):
+        kept["config"] = _with_defaults(kept["config"], jsonable(default_config().to_dict()))
     if kept is not None and kept != jsonable(spec):
         msg = "holds another study; give another --out, or remove it to start again"
         raise InputError(msg, file=path)
     return have
+
+
+def _with_defaults(have: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """``have`` with every key of ``default`` that it lacks, nested tables merged."""
+    out = dict(have)
+    for k, v in default.items():
+        if k not in out:
+            out[k] = v
+        elif isinstance(v, dict) and isinstance(out[k], dict):
+            out[k] = _with_defaults(out[k], v)
+    return out
 
 
 def jsonable(obj: Any) -> Any:

@@ -1,7 +1,8 @@
 """The coverage study of docs/validation.md, on the Dask toy engine (`bayes-vip study coverage`).
 
     python docs/scripts/coverage_study.py [--toys 400] [--multiples 0,1,2,3,5] [--level energy]
-        [--methods classic,bayes] [--scheduler ADDRESS] [--workers N] [--stop-after N]
+        [--methods classic,bayes] [--priors empirical-bayes|external] [--scheduler ADDRESS]
+        [--workers N] [--stop-after N]
 
 The layout is the demo preset's (2 SDDs, 10 + 10 days), simulated with seed 2026 at the
 chosen level; every toy is analysed as `bayes-vip fit` and `bayes-vip sample` analyse a run,
@@ -29,19 +30,23 @@ def main(argv=None) -> int:
     ap.add_argument("--multiples", default="0,1,2,3,5")
     ap.add_argument("--level", default="energy", choices=["energy", "adc"])
     ap.add_argument("--methods", default="classic,bayes")
+    ap.add_argument("--priors", default="empirical-bayes", choices=["empirical-bayes", "external"])
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--scheduler", default=None, help="a Dask scheduler's address")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--stop-after", type=int, default=None, help="stop after N new toys")
     args = ap.parse_args(argv)
     os.chdir(REPO)  # relative paths in every record
-    from bayes_vip.io.config import load_config
+    from bayes_vip.io.config import load_config, with_values
     from bayes_vip.io.provenance import write_record
     from bayes_vip.pipeline.simulate import SimulationRequest, simulate
     from bayes_vip.results import console
     from bayes_vip.studies.coverage import coverage_study
 
-    out = Path("docs/figures/studies/coverage" + ("" if args.level == "energy" else "-adc"))
+    tag = ("" if args.level == "energy" else "-adc") + (
+        "" if args.priors == "empirical-bayes" else "-external"
+    )
+    out = Path("docs/figures/studies/coverage" + tag)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / f"demo-{args.level}"
         simulate(SimulationRequest.validated("demo", seed=2026, level=args.level), run)
@@ -51,7 +56,7 @@ def main(argv=None) -> int:
         with console.TerminalProgress(con, bars=False) as progress:
             rec = coverage_study(
                 run,
-                load_config(run),
+                with_values(load_config(run), sample={"priors": args.priors}),
                 out=out,
                 multiples=tuple(float(k) for k in args.multiples.split(",")),
                 toys=args.toys,
@@ -63,7 +68,7 @@ def main(argv=None) -> int:
                 stop_after=args.stop_after,
             )
         console.render_study_coverage(con, rec)
-    name = "coverage" + ("" if args.level == "energy" else "_adc")
+    name = "coverage" + tag.replace("-", "_")
     shutil.copyfile(out / "coverage.png", Path("docs/figures") / f"{name}.png")
     write_record(Path("docs/figures") / f"{name}.json", rec)
     return 0

@@ -1,7 +1,7 @@
 """The SBC study of docs/validation.md, on the Dask toy engine (`bayes-vip study sbc`).
 
     python docs/scripts/sbc_study.py [--sims 1000] [--level energy] [--fano-shift 0.2]
-        [--scheduler ADDRESS] [--workers N] [--stop-after N]
+        [--priors empirical-bayes|external] [--scheduler ADDRESS] [--workers N] [--stop-after N]
 
 The layout is the demo preset's (2 SDDs, 10 + 10 days), simulated with seed 2026 at the
 chosen level; every simulation draws a truth from the model's prior, data from the model,
@@ -9,7 +9,8 @@ and samples with the production sampler and the default configuration. ``--fano-
 runs the negative control (data drawn with the Fano factor times 1 + shift). The
 simulations are stored in docs/figures/studies/sbc[-adc][-control]/ (sims.parquet), so that
 the study resumes where it stopped, also in a later session; the summary goes to
-docs/figures/sbc[_adc][_control].json and the figure beside it.
+docs/figures/sbc[_adc][_control].json and the figure beside it. ``--priors external`` runs it
+under the external prior set (``sample.priors``), tagged ``-external`` / ``_external``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sims", type=int, default=1000)
     ap.add_argument("--level", default="energy", choices=["energy", "adc"])
     ap.add_argument("--fano-shift", type=float, default=0.0)
+    ap.add_argument("--priors", default="empirical-bayes", choices=["empirical-bayes", "external"])
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--scheduler", default=None, help="a Dask scheduler's address")
     ap.add_argument("--workers", type=int, default=None)
@@ -38,13 +40,17 @@ def main(argv=None) -> int:
     os.chdir(REPO)  # relative paths in every record
     from rich.console import Console
 
-    from bayes_vip.io.config import load_config
+    from bayes_vip.io.config import load_config, with_values
     from bayes_vip.io.provenance import write_record
     from bayes_vip.pipeline.simulate import SimulationRequest, simulate
     from bayes_vip.results import console
     from bayes_vip.studies.sbc import sbc_study
 
-    tag = ("" if args.level == "energy" else "-adc") + ("-control" if args.fano_shift else "")
+    tag = (
+        ("" if args.level == "energy" else "-adc")
+        + ("" if args.priors == "empirical-bayes" else "-external")
+        + ("-control" if args.fano_shift else "")
+    )
     out = Path("docs/figures/studies/sbc" + tag)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / f"demo-{args.level}"
@@ -53,7 +59,7 @@ def main(argv=None) -> int:
         with console.TerminalProgress(con, bars=False) as progress:
             rec = sbc_study(
                 run,
-                load_config(run),
+                with_values(load_config(run), sample={"priors": args.priors}),
                 out=out,
                 sims=args.sims,
                 seed=args.seed,

@@ -65,6 +65,31 @@ def test_clopper_pearson_at_the_edges_and_inside():
     assert binom.cdf(380, 400, hi) == pytest.approx(0.025, rel=1e-6)
 
 
+def test_a_store_from_before_an_option_existed_resumes(tmp_path):
+    """A configuration key added after a study started counts at its default.
+
+    Any other difference refuses the store.
+    """
+    from bayes_vip.errors import InputError
+    from bayes_vip.io.config import default_config
+    from bayes_vip.studies.engine import _write_store, check_store
+
+    spec = {"level": "energy", "config": default_config().to_dict()}
+    old = json.loads(json.dumps(spec))
+    del old["config"]["sample"]["priors"]  # an option this project added later
+    store = tmp_path / "toys.parquet"
+    _write_store(store, [{"index": 0, "seed": 1, "status": "ok"}], old)
+    assert check_store(store, spec) == old
+    other = json.loads(json.dumps(spec))
+    other["config"]["sample"]["priors"] = "external"
+    with pytest.raises(InputError, match="another study"):
+        check_store(store, other)
+    other = json.loads(json.dumps(spec))
+    other["config"]["sample"]["chains"] = 2
+    with pytest.raises(InputError, match="another study"):
+        check_store(store, other)
+
+
 def test_a_failing_toy_is_recorded_not_dropped():
     spec = {"settings": {"name": "broken"}, "signal": "ka1", "level": "energy", "config": {}}
     row = _run_one(coverage_toy, Toy(3, 99, {"injected": 0.0, "multiple": 0.0}), spec)
