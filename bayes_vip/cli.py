@@ -31,6 +31,7 @@ from bayes_vip.pipeline import train as _train
 from bayes_vip.pipeline.devices import compilation_cache, host_devices
 from bayes_vip.pipeline.simulate import DEMO_RUN, SimulationRequest, ensure_demo
 from bayes_vip.results import console as _render
+from bayes_vip.studies.bands import bands_spec, bands_study
 from bayes_vip.studies.coverage import coverage_spec, coverage_study
 from bayes_vip.studies.sbc import sbc_spec, sbc_study
 
@@ -309,6 +310,45 @@ def study_coverage(
         )
 
     _run(json_out, _render.render_study_coverage, job)
+
+
+@study_app.command("bands")
+@_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
+          "sample.priors", "study.toys", "study.seed", "study.methods", "study.scheduler",
+          "study.workers")  # fmt: skip
+def study_bands(
+    run: Run = DEMO_RUN, config: Config = None, out: Out = None, json_out: Json = False, *, o
+) -> None:
+    """Expected limits of RUN's layout: median and +-1, +-2 sigma bands from background-only toys.
+
+    The run's own limits, where it has them, are placed among the toys'. Default out:
+    RUN/results/study-bands. Run again on the same out, it resumes.
+    """
+    study = {k.partition(".")[2]: o.pop(k) for k in list(o) if k.startswith("study.")}
+    cfg = load_config(run, config_file=config, overrides=o)
+    methods = tuple(m.strip() for m in study["methods"].split(",") if m.strip())
+    if study["workers"] is not None and study["workers"] < 1:
+        msg = f"must be at least 1, got {study['workers']}"
+        raise InputError(msg, field="study.workers")
+
+    def job(progress: Any) -> dict:
+        path = ensure_demo(run, progress=progress)
+        # every option checked before the reference fit and the cluster start
+        bands_spec(path, cfg, toys=study["toys"], seed=study["seed"], methods=methods)
+        compilation_cache()
+        return bands_study(
+            path,
+            cfg,
+            out=out,
+            toys=study["toys"],
+            seed=study["seed"],
+            methods=methods,
+            scheduler=study["scheduler"],
+            workers=study["workers"],
+            progress=progress,
+        )
+
+    _run(json_out, _render.render_study_bands, job)
 
 
 @study_app.command("sbc")

@@ -24,6 +24,7 @@ __all__ = [
     "render_info",
     "render_sample",
     "render_simulate",
+    "render_study_bands",
     "render_study_coverage",
     "render_study_sbc",
     "render_train",
@@ -261,6 +262,41 @@ def render_study_coverage(console: Console, res: dict[str, Any]) -> None:
             console.print(f"  false detections at zero signal, {name}: {_cp(c)}")
         for msg in lv["error_messages"]:
             console.print(f"  [red]toy error[/] at {lv['multiple']:g} sigma: {msg}")
+    console.print(
+        f"{res['toys_per_s_per_worker']:.4f} toys per second per worker; "
+        f"wrote {res['store']}, {res['json']} and {res['figure']}"
+    )
+
+
+def render_study_bands(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip study bands``: the expected limits' median and bands, the observed ones."""
+    console.print(
+        f"[bold]expected limits of the {res['run']} layout[/] ({res['level']} level): "
+        f"{res['toys_done']} of {res['toys_total']} background-only toys, "
+        f"{res['errors']} failed"
+        + (f", gates passed in {res['gates_passed']}" if "gates_passed" in res else "")
+    )
+    t = Table(
+        "limit on N_X",
+        "-2 sigma",
+        "-1 sigma",
+        "median",
+        "+1 sigma",
+        "+2 sigma",
+        "observed (percentile)",
+        title="upper limits of background-only toys [counts]",
+    )
+    for col, v in res["limits"].items():
+        b = v["counts"]
+        obs = (
+            f"{v['observed_counts']:.1f} ({100 * v['observed_percentile']:.0f} %)"
+            if "observed_counts" in v
+            else "-"
+        )
+        t.add_row(col, *(f"{b[k]['value']:.1f}" for k in ("-2", "-1", "median", "+1", "+2")), obs)
+    console.print(t)
+    for msg in res["error_messages"]:
+        console.print(f"  [red]toy error[/]: {msg}")
     console.print(
         f"{res['toys_per_s_per_worker']:.4f} toys per second per worker; "
         f"wrote {res['store']}, {res['json']} and {res['figure']}"

@@ -36,9 +36,11 @@ from bayes_vip.studies.engine import Toy, check_store, run_toys, toy_seed
 
 __all__ = [
     "LEVELS",
+    "METHODS",
     "coverage_spec",
     "coverage_toy",
     "coverage_toys",
+    "reference_sigma",
     "summarise",
 ]
 
@@ -218,7 +220,12 @@ def reference_sigma(spec: dict[str, Any]) -> dict[str, Any]:
         _simulate_toy(spec, seed, 0.0, run)
         ensure_calibration(run, cfg)
         classic = fit(run, cfg, figures=False)
-    return {"seed": seed, "sigma_N_X": float(classic["sigma_N_X"]), "N_X": float(classic["N_X"])}
+    return {
+        "seed": seed,
+        "sigma_N_X": float(classic["sigma_N_X"]),
+        "N_X": float(classic["N_X"]),
+        "counts_per_beta2half": float(classic["conversion"]["counts_per_beta2half"]),
+    }
 
 
 def coverage_toys(spec: dict[str, Any]) -> list[Toy]:

@@ -206,7 +206,7 @@ def _client(scheduler: str | None, workers: int | None):
             n_workers=1,
             threads_per_worker=1,
             processes=False,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: another study may hold 8787
             silence_logs=50,
         )
         return Client(cluster), cluster
@@ -224,7 +224,7 @@ def _client(scheduler: str | None, workers: int | None):
             n_workers=n,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: another study may hold 8787
             silence_logs=50,  # logging.CRITICAL: a closing worker logs lost heartbeats
         )
     finally:

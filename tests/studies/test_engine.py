@@ -90,6 +90,33 @@ def test_a_store_from_before_an_option_existed_resumes(tmp_path):
         check_store(store, other)
 
 
+def test_a_study_starts_while_another_holds_the_dashboard_port():
+    """A local cluster starts while Dask's default dashboard port (8787) is taken.
+
+    A study already running holds it. The new cluster must start without a warning (warnings
+    are errors here).
+    """
+    import socket
+
+    from bayes_vip.studies.engine import IN_PROCESS, _client
+
+    sock = socket.socket()
+    try:
+        sock.bind(("", 8787))
+        sock.listen()
+    except OSError:
+        pass  # already taken, which is the case under test
+    try:
+        client, cluster = _client(IN_PROCESS, None)
+        try:
+            assert client.submit(sum, [1, 2]).result() == 3
+        finally:
+            client.close()
+            cluster.close()
+    finally:
+        sock.close()
+
+
 def test_a_failing_toy_is_recorded_not_dropped():
     spec = {"settings": {"name": "broken"}, "signal": "ka1", "level": "energy", "config": {}}
     row = _run_one(coverage_toy, Toy(3, 99, {"injected": 0.0, "multiple": 0.0}), spec)

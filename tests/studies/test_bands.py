@@ -1,0 +1,76 @@
+"""Expected limits from background-only toys (``bayes-vip study bands``)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bayes_vip.cli import main
+from bayes_vip.studies.bands import BANDS, band_quantiles
+
+
+def test_band_edges_of_a_normal_sample():
+    """The band edges of 4000 standard-normal values sit near -2, -1, 0, 1 and 2.
+
+    Each lies within its order-statistic interval, and those intervals hold the true quantile
+    about 68 % of the time.
+    """
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(5)
+    b = band_quantiles(list(rng.normal(size=4000)))
+    assert b["n"] == 4000
+    for name, z in (("-2", -2.0), ("-1", -1.0), ("median", 0.0), ("+1", 1.0), ("+2", 2.0)):
+        assert BANDS[name] == pytest.approx(norm.cdf(z), rel=1e-12)
+        assert b[name]["value"] == pytest.approx(z, abs=0.12), name
+        lo, hi = b[name]["interval68"]
+        assert lo <= b[name]["value"] <= hi
+    held = 0
+    for _ in range(300):
+        iv = band_quantiles(list(rng.normal(size=200)))["+1"]["interval68"]
+        held += iv[0] <= 1.0 <= iv[1]
+    assert 0.58 < held / 300 < 0.80  # 68 %, with the order statistics' discreteness
+    empty = band_quantiles([])
+    assert empty["n"] == 0
+    assert math.isnan(empty["median"]["value"])
+
+
+@pytest.mark.slow
+def test_quick_bands_with_the_observed_limit(tmp_path, capsys):
+    """Four background-only toys, classic fit only, in-process.
+
+    The bands are ordered and of the order of the classic sigma, and the run's own limit is
+    placed among them.
+    """
+    run = tmp_path / "demo-energy"
+    assert main(["simulate", "--preset", "demo", "--level", "energy", "--seed", "21",
+                 "--out", str(run), "--json"]) == 0  # fmt: skip
+    assert main(["fit", str(run), "--json"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "bands"
+    rc = main(["study", "bands", str(run), "--toys", "4", "--methods", "classic", "--seed", "2",
+               "--scheduler", "in-process", "--out", str(out), "--json"])  # fmt: skip
+    assert rc == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["toys_done"] == rec["toys_total"] == 4
+    assert rec["errors"] == 0, rec["error_messages"]
+    sigma = rec["reference"]["sigma_N_X"]
+    b95 = rec["limits"]["classic_ul95"]
+    edges = [b95["counts"][k]["value"] for k in ("-2", "-1", "median", "+1", "+2")]
+    assert edges == sorted(edges)
+    assert 0.5 * sigma < b95["counts"]["median"]["value"] < 3.0 * sigma
+    # beta^2/2 bands follow from the reference fit's conversion
+    k_b = rec["reference"]["counts_per_beta2half"]
+    assert b95["beta2half"]["median"]["value"] == pytest.approx(
+        b95["counts"]["median"]["value"] / k_b, rel=1e-12
+    )
+    # the run's own classic limit, with its percentile among the toys' limits
+    obs = json.loads((run / "results" / "classic.json").read_text())
+    assert b95["observed_counts"] == obs["upper_limits_counts"]["profile 0.95"]
+    assert 0.0 <= b95["observed_percentile"] <= 1.0
+    assert (out / "bands.png").stat().st_size > 10_000
+    assert (out / "toys.parquet").is_file()
+    assert "bayes_ul95" not in rec["limits"]
