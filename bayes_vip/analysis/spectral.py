@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from jax import Array
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.campaign import edges as campaign_edges
@@ -238,8 +239,8 @@ class JointModel:
             out[0] = out[0] + d["N_X"] * self.signal_probabilities(edges, d)
         return jnp.stack(out)
 
-    def components(self, x, edges) -> dict[str, np.ndarray]:
-        """Per-component expected counts for plots: name -> (2, n)."""
+    def components(self, x, edges) -> dict[str, Array]:
+        """Per-component expected counts for plots: name -> (2, n). Traceable (``jax.jit``)."""
         d = self.full(x)
         comps = {}
         for i, g in enumerate(self.group_keys):
@@ -252,18 +253,14 @@ class JointModel:
                     "exp_level": 0.0,
                     "rates": jnp.zeros(len(self.group_keys)).at[i].set(p["rates"][i]),
                 }
-                rows.append(
-                    np.asarray(self.model.expected_counts(self.true_edges(edges, d, s), p, 1.0))
-                )
-            comps[g] = np.stack(rows)
+                rows.append(self.model.expected_counts(self.true_edges(edges, d, s), p, 1.0))
+            comps[g] = jnp.stack(rows)
         rows = []
         for s in SPECTRA:
             p = {**self.spectrum_params(d, s), "rates": jnp.zeros(len(self.group_keys))}
-            rows.append(
-                np.asarray(self.model.expected_counts(self.true_edges(edges, d, s), p, 1.0))
-            )
-        comps["continuum"] = np.stack(rows)
+            rows.append(self.model.expected_counts(self.true_edges(edges, d, s), p, 1.0))
+        comps["continuum"] = jnp.stack(rows)
         if self.signal is not None:
-            sig = np.asarray(d["N_X"] * self.signal_probabilities(edges, d))
-            comps["PEP"] = np.stack([sig, np.zeros_like(sig)])
+            sig = d["N_X"] * self.signal_probabilities(edges, d)
+            comps["PEP"] = jnp.stack([sig, jnp.zeros_like(sig)])
         return comps
