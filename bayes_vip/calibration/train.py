@@ -233,9 +233,10 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[PeakFinder, dict]
             file=mfile,
             field="n_params",
         )
-    # the key only builds the module's structure: every parameter is replaced below
-    model = PeakFinder(rngs=nnx.Rngs(0))
-    st = nnx.state(model, nnx.Param)
+    # the module's structure without computing its random initial weights (eagerly, that
+    # cost about 3 s of compiling small kernels); every parameter is replaced below
+    abstract = nnx.eval_shape(lambda: PeakFinder(rngs=nnx.Rngs(0)))
+    graphdef, st, rest = nnx.split(abstract, nnx.Param, ...)
     pure = nnx.to_pure_dict(st)
     for layer, leaves in pure.items():
         for name in leaves:
@@ -245,7 +246,16 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[PeakFinder, dict]
                 raise InputError(msg, file=wfile)
             leaves[name] = jnp.asarray(arrays[key], dtype=jnp.float32)
     nnx.replace_by_pure_dict(st, pure)
-    nnx.update(model, st)
+    # the dropout's random stream (unused in eval mode): a concrete key and count
+    rest = jax.tree.map(
+        lambda a: (
+            jax.random.key(0)
+            if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key)
+            else jnp.zeros(a.shape, a.dtype)
+        ),
+        rest,
+    )
+    model = nnx.merge(graphdef, st, rest)
     model.eval()
     return model, meta
 
