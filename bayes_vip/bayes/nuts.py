@@ -213,10 +213,15 @@ class WhitenedNUTS:
         def with_step(st, value):
             return st._replace(adapt_state=st.adapt_state._replace(step_size=value))
 
+        # float64 arrays laid out as the adapted ones: a weakly typed Python float, or an
+        # array on one device where the chains' state is spread over several, is another
+        # signature to jit, and the sampling chunks compiled again (8 s on the demo)
         if self.parallel:
-            self._state = with_step(self._state, jnp.full(self.chains, step))
+            old = self._state.adapt_state.step_size
+            new = jax.device_put(np.full(self.chains, step, dtype=old.dtype), old.sharding)
+            self._state = with_step(self._state, new)
         else:
-            self._state = [with_step(st, jnp.asarray(step)) for st in self._state]
+            self._state = [with_step(st, jnp.asarray(np.float64(step))) for st in self._state]
 
     def _rewhiten(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """New coordinates from pooled draws ``u`` (k, n).

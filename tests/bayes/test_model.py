@@ -168,15 +168,24 @@ from bayes_vip.bayes.nuts import WhitenedNUTS
 from bayes_vip.bayes.sampling import Posterior
 from pathlib import Path
 assert jax.local_device_count() == 2
+compiles = []
+def count(event, duration, **kw):
+    if event == "/jax/core/compile/backend_compile_duration":
+        compiles.append(duration)
+jax.monitoring.register_event_duration_secs_listener(count)
 d = _data(Path(sys.argv[1]))
 post = Posterior(d, "flat-beta", 50.0)
 lap = post.laplace()
 out = {}
 for parallel in (True, False):
+    name = "parallel" if parallel else "sequential"
     s = WhitenedNUTS(post, chains=2, warmup=10, window=10, chunk=5, parallel=parallel)
     s.start(lap, post._counts(None), key=jax.random.PRNGKey(3), rng=np.random.default_rng(3),
-            samples=5)
-    out["parallel" if parallel else "sequential"] = s.flat_draws().ravel().tolist()
+            samples=0)
+    n0 = len(compiles)
+    s.extend(5)  # the first draws after warm-up, with the step size fixed
+    out["compiles_" + name] = len(compiles) - n0
+    out[name] = s.flat_draws().ravel().tolist()
 print(json.dumps(out))
 """
 
@@ -189,6 +198,10 @@ def test_two_host_devices_give_the_same_chains_as_sequential(energy_run):
     """
     out = _with_host_devices(2, _PAR, energy_run)
     np.testing.assert_allclose(out["parallel"], out["sequential"], rtol=1e-6, atol=1e-9)
+    # the draws after warm-up reuse the warm-up's compiled chunk: the fixed step size has the
+    # adapted one's type and layout (a weak type or another sharding compiled it again)
+    assert out["compiles_parallel"] == 0
+    assert out["compiles_sequential"] == 0
 
 
 def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
