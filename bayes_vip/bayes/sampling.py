@@ -510,6 +510,25 @@ def _extension(lim: dict, draws: int, max_draws: int, chunk: int) -> int:
     return min(more, max_draws - draws)
 
 
+#: The target acceptance of the one retry after divergent transitions (``sample_posterior``):
+#: a smaller step for the stiff noise, Fano and slope region where the rare post-warm-up
+#: divergences arise (docs/bayes.md, "The signal's coordinate").
+DIVERGENCE_RETRY_TARGET = 0.99
+
+
+def _retry_divergent(lim: dict, target_accept: float) -> bool:
+    """Whether a run whose gates failed on divergent transitions is run again.
+
+    Once, at ``DIVERGENCE_RETRY_TARGET``, when the first run's target was below it.
+    """
+    d = lim["diagnostics"]
+    return (
+        not lim["gates"]["passed"]
+        and d["divergences"] > GATES["divergences_max"]
+        and target_accept < DIVERGENCE_RETRY_TARGET
+    )
+
+
 def sample_posterior(
     data: BayesData,
     *,
@@ -535,7 +554,10 @@ def sample_posterior(
     ``key`` drives the chains and the posterior predictive, ``rng`` their starting points.
     After ``samples`` draws per chain the gates are checked (``limits``); while one fails
     that more draws can fix (R-hat, ESS, the limits' MCSE), the chains go on from where they
-    stopped, up to ``max_draws`` per chain (default ``samples``: no extension). ``progress``
+    stopped, up to ``max_draws`` per chain (default ``samples``: no extension). A run that
+    then fails on divergent transitions, which more draws do not remove, is run once more
+    from new starts at ``DIVERGENCE_RETRY_TARGET`` (``info["retries"]`` records the dropped
+    run; its gradients count in ``info["gradients"]``). ``progress``
     is called as ``progress(done, total, info)`` with iterations per chain. ``post`` and
     ``lap`` reuse a compiled posterior and its Laplace approximation (toys of one layout).
     ``predictive_draws``: draws per chain of the thinned posterior predictive (0: none).
@@ -564,47 +586,73 @@ def sample_posterior(
     t_lap = time.perf_counter() - t0
     max_draws = samples if max_draws is None else max(max_draws, samples)
     method = method or ("sequential" if sharding is not None else chain_method(chains))
-    spec = (chains, warmup, target_accept, method == "parallel")
-    if spec not in post.samplers:  # compiled once per layout and settings
-        post.samplers[spec] = WhitenedNUTS(
-            post, chains=chains, warmup=warmup, target_accept=target_accept, parallel=spec[3]
-        )
-    sampler = post.samplers[spec]
 
     def report(done, total):
         if progress:
             progress(done, total, f"{chains} chains")
 
+    def run(target: float, run_key: jax.Array, run_rng: np.random.Generator):
+        """Warm-up, draws and extensions at target acceptance ``target``."""
+        spec = (chains, warmup, target, method == "parallel")
+        if spec not in post.samplers:  # compiled once per layout and settings
+            post.samplers[spec] = WhitenedNUTS(
+                post, chains=chains, warmup=warmup, target_accept=target, parallel=spec[3]
+            )
+        sampler = post.samplers[spec]
+        sampler.start(lap, c, key=run_key, rng=run_rng, samples=samples, progress=report)
+        extensions = []
+        blocks: list = []  # the signal's conditionals of the draws so far (Rao-Blackwell)
+        t_cond = 0.0
+        while True:
+            flat = sampler.flat_draws()
+            idata = _idata(post, sampler, flat, c)
+            t_c = time.perf_counter()
+            done = sum(b.lo.shape[1] for b in blocks)
+            new = flat[:, done:]
+            blocks.append(
+                post.conditionals(new.reshape(-1, new.shape[-1]), c).reshape(*new.shape[:2])
+            )
+            cond = Conditionals.concat(blocks)
+            t_cond += time.perf_counter() - t_c
+            lim = limits(idata, data, prior, upper, cond)
+            more = (
+                0
+                if lim["gates"]["passed"]
+                else _extension(lim, sampler.chains_drawn.draws, max_draws, sampler.chunk)
+            )
+            if not more:
+                return sampler, flat, idata, cond, lim, extensions, t_cond
+            extensions.append(
+                {
+                    "after_draws": sampler.chains_drawn.draws,
+                    "more": more,
+                    "failed": lim["gates"]["failed"],
+                }
+            )
+            sampler.extend(more)
+
     t1 = time.perf_counter()
-    sampler.start(lap, c, key=key, rng=rng, samples=samples, progress=report)
-    extensions = []
-    blocks: list = []  # the signal's conditionals of the draws so far (Rao-Blackwell)
-    t_cond = 0.0
-    while True:
-        flat = sampler.flat_draws()
-        idata = _idata(post, sampler, flat, c)
-        t_c = time.perf_counter()
-        done = sum(b.lo.shape[1] for b in blocks)
-        new = flat[:, done:]
-        blocks.append(post.conditionals(new.reshape(-1, new.shape[-1]), c).reshape(*new.shape[:2]))
-        cond = Conditionals.concat(blocks)
-        t_cond += time.perf_counter() - t_c
-        lim = limits(idata, data, prior, upper, cond)
-        more = (
-            0
-            if lim["gates"]["passed"]
-            else _extension(lim, sampler.chains_drawn.draws, max_draws, sampler.chunk)
-        )
-        if not more:
-            break
-        extensions.append(
+    sampler, flat, idata, cond, lim, extensions, t_cond = run(target_accept, key, rng)
+    retried = []
+    if _retry_divergent(lim, target_accept):
+        # divergences do not go away with more draws: the chains start again, with a
+        # smaller step (a higher target acceptance), and the first run's draws are dropped
+        retried.append(
             {
-                "after_draws": sampler.chains_drawn.draws,
-                "more": more,
+                "target_accept": target_accept,
+                "draws_per_chain": sampler.chains_drawn.draws,
+                "gradients": sampler.chains_drawn.gradients,
                 "failed": lim["gates"]["failed"],
             }
         )
-        sampler.extend(more)
+        gradients_before = sampler.chains_drawn.gradients
+        target_accept = DIVERGENCE_RETRY_TARGET
+        retry_rng = np.random.default_rng(rng.integers(2**63))
+        sampler, flat, idata, cond, lim, extensions, t_cond = run(
+            target_accept, jax.random.fold_in(key, 2), retry_rng
+        )
+    else:
+        gradients_before = 0
     t_nuts = time.perf_counter() - t1
     t2 = time.perf_counter()
     if predictive_draws > 0:
@@ -619,8 +667,11 @@ def sample_posterior(
         "centroid_coefficients": None if alpha is None else [float(a) for a in alpha],
         "laplace": {k: lap[k] for k in LAPLACE_REPORTED if k in lap},
         "parameters": len(lap["flat_map"]),
-        "gradients": ch.gradients,
+        # the dropped run's gradients count: they were paid for
+        "gradients": ch.gradients + gradients_before,
         "warmup_gradients": ch.warmup_steps,
+        "target_accept": target_accept,
+        "retries": retried,
         "warmup_divergences": ch.warmup_divergences,
         "step_size": [float(x) for x in sampler.step_size()],
         "draws_per_chain": ch.draws,
@@ -635,7 +686,7 @@ def sample_posterior(
         },
     }
     ess = lim["diagnostics"]["ess_bulk_beta2half"]
-    info["gradients_per_effective_draw"] = ch.gradients / ess if ess > 0 else float("inf")
+    info["gradients_per_effective_draw"] = info["gradients"] / ess if ess > 0 else float("inf")
     return Sampled(idata, lim, info, cond)
 
 

@@ -195,6 +195,11 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
             f"effective draw of beta^2/2"
             + (f"; extended {len(ext)} time(s) to {sp['draws_per_chain']} draws" if ext else "")
         )
+        for r in sp.get("retries", []):
+            console.print(
+                f"  run again at target acceptance {sp['target_accept']:g}: the run at "
+                f"{r['target_accept']:g} failed ({'; '.join(r['failed'])})"
+            )
     t = Table(
         "upper limit",
         "N_X [counts]",

@@ -302,6 +302,49 @@ def test_failed_gates_extend_the_chains_up_to_max_draws(energy_run):
     )
 
 
+def test_only_divergences_ask_for_the_one_retry():
+    from bayes_vip.bayes.sampling import DIVERGENCE_RETRY_TARGET, _retry_divergent
+
+    def lim(divergences, passed):
+        return {"gates": {"passed": passed}, "diagnostics": {"divergences": divergences}}
+
+    assert _retry_divergent(lim(1, False), 0.95)
+    assert not _retry_divergent(lim(0, False), 0.95)  # ESS or R-hat: extensions, not a retry
+    assert not _retry_divergent(lim(1, False), DIVERGENCE_RETRY_TARGET)  # once only
+    assert not _retry_divergent(lim(0, True), 0.95)
+
+
+def test_divergent_chains_are_run_again_with_a_smaller_step(energy_run):
+    """Chains that diverge are run again with a smaller step.
+
+    At a target acceptance of 0.45 the step is too large and the chains diverge. The run is
+    made again at DIVERGENCE_RETRY_TARGET; the first run's draws are dropped, but its
+    gradients are counted.
+    """
+    from bayes_vip.bayes.sampling import DIVERGENCE_RETRY_TARGET, sample_posterior
+
+    d = _data(energy_run)
+    res = sample_posterior(
+        d,
+        chains=2,
+        warmup=100,
+        samples=100,
+        target_accept=0.45,
+        key=jax.random.PRNGKey(4),
+        rng=np.random.default_rng(4),
+        predictive_draws=0,
+    )
+    info = res.info
+    assert len(info["retries"]) == 1, "0.45 should diverge"
+    first = info["retries"][0]
+    assert first["target_accept"] == 0.45
+    assert any("divergent" in f for f in first["failed"])
+    assert info["target_accept"] == DIVERGENCE_RETRY_TARGET
+    assert info["gradients"] > first["gradients"]  # both runs' gradients
+    assert res.idata.posterior.sizes["draw"] == info["draws_per_chain"] == 100
+    assert res.limits["diagnostics"]["divergences"] < 3
+
+
 def test_extension_asks_for_what_the_failed_gates_need():
     from bayes_vip.bayes.sampling import _extension
 
