@@ -271,6 +271,23 @@ def _floats(text: str, field: str) -> tuple[float, ...]:
         raise InputError(msg, field=field) from None
 
 
+def _study_options(
+    o: dict[str, Any], run: Path, config: Path | None
+) -> tuple[dict[str, Any], AnalysisConfig]:
+    """A study command's options (``study.*``, without the prefix) and its configuration.
+
+    ``workers`` is checked, and ``methods`` split into a tuple where the command has it.
+    """
+    study = {k.partition(".")[2]: o.pop(k) for k in list(o) if k.startswith("study.")}
+    cfg = load_config(run, config_file=config, overrides=o)
+    if study["workers"] is not None and study["workers"] < 1:
+        msg = f"must be at least 1, got {study['workers']}"
+        raise InputError(msg, field="study.workers")
+    if "methods" in study:
+        study["methods"] = tuple(m.strip() for m in study["methods"].split(",") if m.strip())
+    return study, cfg
+
+
 @study_app.command("coverage")
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.priors", "study.toys", "study.multiples", "study.seed", "study.methods",
@@ -282,30 +299,25 @@ def study_coverage(
 
     Default out: RUN/results/study-coverage. Run again on the same out, it resumes.
     """
-    study = {k: o.pop(k) for k in list(o) if k.startswith("study.")}
-    cfg = load_config(run, config_file=config, overrides=o)
-    multiples = _floats(study["study.multiples"], "study.multiples")
-    methods = tuple(m.strip() for m in study["study.methods"].split(",") if m.strip())
-    if study["study.workers"] is not None and study["study.workers"] < 1:
-        msg = f"must be at least 1, got {study['study.workers']}"
-        raise InputError(msg, field="study.workers")
+    study, cfg = _study_options(o, run, config)
+    multiples = _floats(study["multiples"], "study.multiples")
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
         # every option checked before the reference fit and the cluster start
-        coverage_spec(path, cfg, multiples=multiples, toys=study["study.toys"],
-                      seed=study["study.seed"], methods=methods)  # fmt: skip
+        coverage_spec(path, cfg, multiples=multiples, toys=study["toys"], seed=study["seed"],
+                      methods=study["methods"])  # fmt: skip
         compilation_cache()
         return coverage_study(
             path,
             cfg,
             out=out,
             multiples=multiples,
-            toys=study["study.toys"],
-            seed=study["study.seed"],
-            methods=methods,
-            scheduler=study["study.scheduler"],
-            workers=study["study.workers"],
+            toys=study["toys"],
+            seed=study["seed"],
+            methods=study["methods"],
+            scheduler=study["scheduler"],
+            workers=study["workers"],
             progress=progress,
         )
 
@@ -324,17 +336,12 @@ def study_bands(
     The run's own limits, where it has them, are placed among the toys'. Default out:
     RUN/results/study-bands. Run again on the same out, it resumes.
     """
-    study = {k.partition(".")[2]: o.pop(k) for k in list(o) if k.startswith("study.")}
-    cfg = load_config(run, config_file=config, overrides=o)
-    methods = tuple(m.strip() for m in study["methods"].split(",") if m.strip())
-    if study["workers"] is not None and study["workers"] < 1:
-        msg = f"must be at least 1, got {study['workers']}"
-        raise InputError(msg, field="study.workers")
+    study, cfg = _study_options(o, run, config)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
         # every option checked before the reference fit and the cluster start
-        bands_spec(path, cfg, toys=study["toys"], seed=study["seed"], methods=methods)
+        bands_spec(path, cfg, toys=study["toys"], seed=study["seed"], methods=study["methods"])
         compilation_cache()
         return bands_study(
             path,
@@ -342,7 +349,7 @@ def study_bands(
             out=out,
             toys=study["toys"],
             seed=study["seed"],
-            methods=methods,
+            methods=study["methods"],
             scheduler=study["scheduler"],
             workers=study["workers"],
             progress=progress,
@@ -363,11 +370,7 @@ def study_sbc(
     Truths from the prior, data from the model, the production sampler; ranks of beta^2/2,
     Fano, a noise, an offset and a gain. Default out: RUN/results/study-sbc. Resumes.
     """
-    study = {k.partition(".")[2]: o.pop(k) for k in list(o) if k.startswith("study.")}
-    cfg = load_config(run, config_file=config, overrides=o)
-    if study["workers"] is not None and study["workers"] < 1:
-        msg = f"must be at least 1, got {study['workers']}"
-        raise InputError(msg, field="study.workers")
+    study, cfg = _study_options(o, run, config)
     opts = {k: study[k] for k in ("sims", "seed", "rank_draws", "fano_shift")}
 
     def job(progress: Any) -> dict:

@@ -645,14 +645,11 @@ def sample_posterior(
                 "failed": lim["gates"]["failed"],
             }
         )
-        gradients_before = sampler.chains_drawn.gradients
         target_accept = DIVERGENCE_RETRY_TARGET
         retry_rng = np.random.default_rng(rng.integers(2**63))
         sampler, flat, idata, cond, lim, extensions, t_cond = run(
             target_accept, jax.random.fold_in(key, 2), retry_rng
         )
-    else:
-        gradients_before = 0
     t_nuts = time.perf_counter() - t1
     t2 = time.perf_counter()
     if predictive_draws > 0:
@@ -668,7 +665,7 @@ def sample_posterior(
         "laplace": {k: lap[k] for k in LAPLACE_REPORTED if k in lap},
         "parameters": len(lap["flat_map"]),
         # the dropped run's gradients count: they were paid for
-        "gradients": ch.gradients + gradients_before,
+        "gradients": ch.gradients + sum(r["gradients"] for r in retried),
         "warmup_gradients": ch.warmup_steps,
         "target_accept": target_accept,
         "retries": retried,

@@ -8,7 +8,7 @@ upper limits, the fit quality of both steps, the decisions, the conversion to be
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -94,18 +94,19 @@ def classic_figures(
     """Step 1, step 2 and the region of interest with the PEP line at its upper limit."""
     pep = {ln.name: ln.energy_eV for ln in res.signal.lines}
     st = res.statistic
+    # each fit's curves are compiled and evaluated once: step 2 and the region share them
+    curves1 = _curves(res.jm1, res.step1.x, s1.edges)
+    curves2 = _curves(res.jm2, res.step2.x, s2.edges)
     figs = {
         "step1": plot_joint_fit(
             s1,
-            res.jm1,
-            res.step1.x,
+            curves1,
             f"{run_name}: step 1, {s1.edges[0]:g}-{s1.edges[-1]:g} eV ({st})",
             out / f"classic_step1_{tag}.png",
         ),
         "step2": plot_joint_fit(
             s2,
-            res.jm2,
-            res.step2.x,
+            curves2,
             f"{run_name}: step 2, {s2.edges[0]:g}-{s2.edges[-1]:g} eV "
             f"({st}); N_X = {res.n_x:.0f} +- {res.sigma_n_x:.0f}",
             out / f"classic_step2_{tag}.png",
@@ -113,37 +114,53 @@ def classic_figures(
         ),
     }
     ul = res.profile_limits.get("0.997", res.ul_3sigma)
-    jm2, edges2 = res.jm2, jnp.asarray(s2.edges)
-    probs = jax.jit(lambda v: jm2.signal_probabilities(edges2, jm2.full(v)))  # one kernel
-    at_ul = ul * np.asarray(probs(jnp.asarray(res.step2.x)))
     figs["roi"] = plot_joint_fit(
         s2,
-        res.jm2,
-        res.step2.x,
+        curves2,
         f"{run_name}: region of interest; magenta: PEP line at its upper limit {ul:.0f} counts",
         out / f"classic_roi_{tag}.png",
         xlim=(7400.0, 8400.0),
         logy=False,
         mark=pep,
-        extra={"PEP at upper limit": at_ul},
+        extra={"PEP at upper limit": ul * curves2.signal},
     )
     return {k: str(v) for k, v in figs.items()}
 
 
-def _curves(jm: JointModel, x, edges) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The fit's expected counts and its components, in one compiled call.
+class _Curves(NamedTuple):
+    """A fit's expected counts (2, n), its components, and a PEP X-ray's bin probabilities.
+
+    ``signal`` is for the current-on spectrum, and None when the fit has no signal.
+    """
+
+    total: np.ndarray
+    components: dict[str, np.ndarray]
+    signal: np.ndarray | None
+
+
+def _curves(jm: JointModel, x, edges) -> _Curves:
+    """A fit's curves at ``x``, in one compiled call.
 
     Run op by op, the same curves compiled some 200 small kernels and took about 4 s per
     figure (`bayes-vip fit` on the demo spent 11 of its 28 s in its three figures, 5 s now).
     """
-    mu, comps = jax.jit(lambda v: (jm.expected(v, edges), jm.components(v, edges)))(x)
-    return np.asarray(mu), {k: np.asarray(c) for k, c in comps.items()}
+    e = jnp.asarray(edges)
+
+    def curves(v):
+        sig = None if jm.signal is None else jm.signal_probabilities(e, jm.full(v))
+        return jm.expected(v, e), jm.components(v, e), sig
+
+    mu, comps, sig = jax.jit(curves)(jnp.asarray(x))
+    return _Curves(
+        np.asarray(mu),
+        {k: np.asarray(c) for k, c in comps.items()},
+        None if sig is None else np.asarray(sig),
+    )
 
 
 def plot_joint_fit(
     spectra: Spectra,
-    jm: JointModel,
-    x,
+    curves: _Curves,
     title: str,
     path: Path,
     *,
@@ -154,10 +171,11 @@ def plot_joint_fit(
 ) -> Path:
     """Both spectra with the total fit, its components, and the residuals (data - fit)/sqrt(fit).
 
-    ``mark``: vertical lines (label -> energy). ``extra``: additional curves for the
-    current-on panel (label -> expected counts per bin), e.g. the PEP line at its limit.
+    ``curves``: the fit's (``_curves``). ``mark``: vertical lines (label -> energy).
+    ``extra``: additional curves for the current-on panel (label -> expected counts per
+    bin), e.g. the PEP line at its limit.
     """
-    mu, comps = _curves(jm, jnp.asarray(x), jnp.asarray(spectra.edges))
+    mu, comps = curves.total, curves.components
     c = spectra.centres
     sel = np.ones_like(c, dtype=bool) if xlim is None else (c >= xlim[0]) & (c <= xlim[1])
     fig, axes = plt.subplots(4, 1, figsize=(11, 11), height_ratios=[3, 1, 3, 1], sharex=True)

@@ -15,8 +15,6 @@ sample, and with ``n`` toys the rank of the ``q`` quantile is Binomial(n, q).
 from __future__ import annotations
 
 import math
-import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +27,9 @@ from bayes_vip.studies.coverage import (
     LEVELS,
     METHODS,
     coverage_spec,
-    coverage_toy,
-    coverage_toys,
-    reference_sigma,
+    production_toys,
+    study_record,
 )
-from bayes_vip.studies.engine import check_store, run_toys
 
 __all__ = ["BANDS", "band_quantiles", "bands_spec", "bands_study", "summarise_bands"]
 
@@ -169,43 +165,20 @@ def bands_study(
     spec = bands_spec(run, config, toys=toys, seed=seed, methods=methods)
     out = Path(out) if out is not None else Path(run) / "results" / "study-bands"
     store = out / "toys.parquet"
-    have = check_store(store, spec, ignore=("reference",))
-    if have is not None:
-        spec["reference"] = have["reference"]
-    t0 = time.perf_counter()
-    if "reference" not in spec:
-        progress.stage("the reference toy's classic fit (the conversion to beta^2/2)")
-        spec["reference"] = reference_sigma(spec)
-    progress.stage(
-        f"{toys} background-only toys on Dask "
-        f"({'scheduler ' + scheduler if scheduler else 'local cluster'})"
-    )
-    rows = run_toys(
-        coverage_toy,
-        coverage_toys(spec),
-        store,
+    rows, wall = production_toys(
         spec,
+        store,
+        reference_stage="the reference toy's classic fit (the conversion to beta^2/2)",
+        what=f"{toys} background-only toys",
         scheduler=scheduler,
         workers=workers,
         progress=progress,
         stop_after=stop_after,
     )
-    wall = time.perf_counter() - t0
     summary = summarise_bands(rows, spec, _observed(run))
     seconds = float(sum(r["seconds"] for r in rows))
     record = {
-        "study": "bands",
-        "run": spec["run"],
-        "preset": spec["preset"],
-        "level": spec["level"],
-        "signal": spec["signal"],
-        "methods": spec["methods"],
-        "seed": spec["seed"],
-        "reference": spec["reference"],
-        "config": spec["config"],
-        "scheduler": scheduler or "local",
-        "workers": workers or (None if scheduler else os.cpu_count()),
-        "wall_s_this_session": wall,
+        **study_record(spec, scheduler=scheduler, workers=workers, wall=wall),
         **summary,
         "toys_per_s_per_worker": len(rows) / max(seconds, 1e-9),
         "store": str(store),

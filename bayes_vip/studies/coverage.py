@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,9 @@ __all__ = [
     "coverage_spec",
     "coverage_toy",
     "coverage_toys",
+    "production_toys",
     "reference_sigma",
+    "study_record",
     "summarise",
 ]
 
@@ -325,6 +328,65 @@ def summarise(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def production_toys(
+    spec: dict[str, Any],
+    store: Path,
+    *,
+    reference_stage: str,
+    what: str,
+    scheduler: str | None,
+    workers: int | None,
+    progress: Progress,
+    stop_after: int | None,
+) -> tuple[list[dict[str, Any]], float]:
+    """Run the toys of a coverage-type study (coverage, bands) into ``store``.
+
+    The reference toy's fit comes from the store when it holds the study, or is made first
+    (``reference_sigma``, announced as ``reference_stage``). Then every toy that the store
+    lacks runs on Dask (``coverage_toy``). Returns every row and the wall time [s].
+    """
+    have = check_store(store, spec, ignore=("reference",))
+    if have is not None:
+        spec["reference"] = have["reference"]
+    t0 = time.perf_counter()
+    if "reference" not in spec:
+        progress.stage(reference_stage)
+        spec["reference"] = reference_sigma(spec)
+    where = "scheduler " + scheduler if scheduler else "local cluster"
+    progress.stage(f"{what} on Dask ({where})")
+    rows = run_toys(
+        coverage_toy,
+        coverage_toys(spec),
+        store,
+        spec,
+        scheduler=scheduler,
+        workers=workers,
+        progress=progress,
+        stop_after=stop_after,
+    )
+    return rows, time.perf_counter() - t0
+
+
+def study_record(
+    spec: dict[str, Any], *, scheduler: str | None, workers: int | None, wall: float
+) -> dict[str, Any]:
+    """The head of every coverage-type study's JSON: the study, its layout, where it ran."""
+    return {
+        "study": spec["study"],
+        "run": spec["run"],
+        "preset": spec["preset"],
+        "level": spec["level"],
+        "signal": spec["signal"],
+        "methods": spec["methods"],
+        "seed": spec["seed"],
+        "reference": spec["reference"],
+        "config": spec["config"],
+        "scheduler": scheduler or "local",
+        "workers": workers or (None if scheduler else os.cpu_count()),
+        "wall_s_this_session": wall,
+    }
+
+
 def coverage_study(
     run: str | Path,
     config: AnalysisConfig,
@@ -345,51 +407,25 @@ def coverage_study(
     ``RUN/results/study-coverage``). Started again with the same options on the same
     ``out``, it resumes: the toys already in ``toys.parquet`` are kept and not run again.
     """
-    import time
-
     from bayes_vip.studies.figures import coverage_figure
 
     spec = coverage_spec(run, config, multiples=multiples, toys=toys, seed=seed, methods=methods)
     out = Path(out) if out is not None else Path(run) / "results" / "study-coverage"
     store = out / "toys.parquet"
-    have = check_store(store, spec, ignore=("reference",))
-    if have is not None:
-        spec["reference"] = have["reference"]
-    t0 = time.perf_counter()
-    if "reference" not in spec:
-        progress.stage("the reference toy's classic fit (sigma of N_X)")
-        spec["reference"] = reference_sigma(spec)
-    progress.stage(
-        f"{len(spec['multiples']) * toys} toys on Dask "
-        f"({'scheduler ' + scheduler if scheduler else 'local cluster'})"
-    )
-    rows = run_toys(
-        coverage_toy,
-        coverage_toys(spec),
-        store,
+    rows, wall = production_toys(
         spec,
+        store,
+        reference_stage="the reference toy's classic fit (sigma of N_X)",
+        what=f"{len(spec['multiples']) * toys} toys",
         scheduler=scheduler,
         workers=workers,
         progress=progress,
         stop_after=stop_after,
     )
-    wall = time.perf_counter() - t0
     summary = summarise(rows, spec)
-    n_workers = workers or (None if scheduler else os.cpu_count())
     record = {
-        "study": "coverage",
-        "run": spec["run"],
-        "preset": spec["preset"],
-        "level": spec["level"],
-        "signal": spec["signal"],
-        "methods": spec["methods"],
-        "seed": spec["seed"],
+        **study_record(spec, scheduler=scheduler, workers=workers, wall=wall),
         "toys_per_multiple": toys,
-        "reference": spec["reference"],
-        "config": spec["config"],
-        "scheduler": scheduler or "local",
-        "workers": n_workers,
-        "wall_s_this_session": wall,
         **summary,
         "store": str(store),
     }
