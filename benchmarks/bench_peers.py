@@ -84,7 +84,7 @@ def _summary(post, flat, wall: float, gradients: int, divergences: int) -> dict:
 
     if isinstance(flat, np.ndarray):
         chains, draws, n = flat.shape
-        vals = post.constrained(flat.reshape(-1, n), post._counts(None))
+        vals = post.constrained(flat.reshape(-1, n))
         idata = az.from_dict(
             posterior={k: v.reshape(chains, draws, *v.shape[1:]) for k, v in vals.items()}
         )
@@ -159,7 +159,7 @@ def run_bayes_vip(cfg, data, upper, post, seed: int) -> dict:
 def run_blackjax(post, lap: dict, seed: int) -> dict:
     import blackjax
 
-    counts = post._counts(None)
+    counts = post.inputs()
 
     def logdensity(z):
         return -post._flat_pot(z, counts)
@@ -205,7 +205,7 @@ def run_nutpie(post, lap: dict, seed: int) -> dict:
     import nutpie
     from nutpie.compiled_pyfunc import from_pyfunc
 
-    counts = post._counts(None)
+    counts = post.inputs()
     n = len(lap["flat_map"])
     vg = jax.jit(jax.value_and_grad(lambda z: -post._flat_pot(z, counts)))
 
@@ -257,7 +257,7 @@ def run_nutpie(post, lap: dict, seed: int) -> dict:
 def run_emcee(post, lap: dict, seed: int) -> dict:
     import emcee
 
-    counts = post._counts(None)
+    counts = post.inputs()
     n = len(lap["flat_map"])
     walkers = 2 * n + 2
     logp = jax.jit(jax.vmap(lambda z: -post._flat_pot(z, counts)))

@@ -75,7 +75,7 @@ if sys.argv[2] == "grad":
     d = build_data(man, build_campaign(man), classic, signal=pep_signal("ka1"),
                    bin_eV=cfg.sample.bin_eV)
     post = Posterior(d, "flat-beta", 50.0)
-    c = jax.numpy.asarray(d.counts)
+    c = post.inputs()
     f = post.flat0
     jax.block_until_ready(post._vg(f, c))
     n, t = 0, time.perf_counter()

@@ -60,6 +60,7 @@ __all__ = [
     "cell_energy",
     "centroid_coefficients",
     "expected_counts",
+    "model_inputs",
     "signal_prior",
     "vip_model",
 ]
@@ -219,37 +220,88 @@ def cell_energy(p_ref, c0, c1, c2, adc):
     return e + c0[..., None] + c1[..., None] * u + c2[..., None] * u * u
 
 
-def true_edges(data: BayesData, edges, cell_scale: dict):
-    """Bin edges (n_cell, n_bin+1) on the true energy scale."""
+def model_inputs(data: BayesData, upper: float, centroid_offsets=None) -> dict:
+    """Every number of the model that comes from the run, as float64 arrays.
+
+    The model reads them from this dict (``vip_model``'s ``inputs``), which the compiled log
+    density, its gradient and the chains' kernels take as a traced argument: runs and toys of
+    one layout (the same cells, bins, line groups and sites) share one compiled program, in
+    this process and through JAX's persistent compilation cache, where the numbers differ.
+    What stays a constant of the program is the layout: the cell indices, the mask of the
+    observed bins, the lines, and which calibration lines are usable (ADC level).
+
+    ``upper``: the signal prior's bound; ``centroid_offsets``: the coefficients of the tail's
+    centroid shift (``centroid_coefficients``; zeros for peak offsets, where it is unused).
+    """
+    pri, S = data.prior, data.n_sdd
+    alpha = centroid_coefficients(centroid_offsets, S)
+    out = {
+        "counts": data.counts,
+        "edges": data.edges,
+        "live_s": data.live_s,
+        "signal_share": data.signal_share,
+        "counts_per_beta2half": data.counts_per_beta2half,
+        "efficiency": data.efficiency,
+        "efficiency_rel": data.efficiency_rel,
+        "upper": upper,
+        "sigma_ref": data.init.get("sigma_ref", 0.0),
+        "alpha": np.zeros(S) if alpha is None else alpha,
+        "prior_fano": pri["fano"],
+        "prior_noise_p": pri["noise_p"],
+        "prior_tail_beta": pri["tail_beta"],
+        "prior_shelf_frac": pri["shelf_frac"],
+        "prior_rate": pri["rate"],
+        "prior_level": pri["level"],
+        "prior_slope": np.full(S, pri["slope"]),
+        "prior_slope_sd": pri["slope_sd"],
+    }
+    if data.level == "adc":
+        out["p_ref"] = data.p_ref
+        if data.line_ok is not None and np.any(data.line_ok):
+            ok = np.asarray(data.line_ok)
+            out["line_adc"] = np.nan_to_num(data.line_adc)
+            out["line_adc_err"] = np.nan_to_num(data.line_adc_err, nan=1.0)
+            out["line_eV"] = np.broadcast_to(data.line_eV, ok.shape)
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def true_edges(data: BayesData, edges, cell_scale: dict, p_ref=None):
+    """Bin edges (n_cell, n_bin+1) on the true energy scale.
+
+    ``p_ref``: the cells' reference calibrations at the ADC level (default ``data.p_ref``).
+    """
     if data.level == "energy":
         off, gain = cell_scale["offset"], cell_scale["gain"]
         # observed E' = E + off + gain (E - E_REF)/1000  ->  E
         return E_REF + (edges - off[:, None] - E_REF) / (1.0 + gain[:, None] / 1000.0)
-    return cell_energy(
-        jnp.asarray(data.p_ref), cell_scale["c0"], cell_scale["c1"], cell_scale["c2"], edges
-    )
+    p_ref = jnp.asarray(data.p_ref if p_ref is None else p_ref)
+    return cell_energy(p_ref, cell_scale["c0"], cell_scale["c1"], cell_scale["c2"], edges)
 
 
-def expected_counts(data: BayesData, s: dict, n_x, *, cells=None):
+def expected_counts(data: BayesData, s: dict, n_x, *, cells=None, inputs=None):
     """Expected counts (n_cell, n_bin) given the site values ``s`` and total PEP counts.
 
     ``cells``: a ``jax.sharding.Sharding`` of arrays whose first axis is the cell axis; the
     cells' line responses are then computed where their shard lives (None: not sharded).
+    ``inputs``: the run's numbers (``model_inputs``; default: ``data``'s, as constants).
     """
 
     def on_cells(x):
         return x if cells is None else jax.lax.with_sharding_constraint(x, cells)
 
+    x = inputs
+    if x is None:
+        x = {"edges": data.edges, "live_s": data.live_s, "signal_share": data.signal_share}
     ip, js = data.period, data.sdd
-    edges = on_cells(true_edges(data, jnp.asarray(data.edges), s))
+    edges = on_cells(true_edges(data, jnp.asarray(x["edges"]), s, x.get("p_ref")))
     en, w = member_arrays(data.groups)
     en_s, w_s = member_arrays((data.signal,))
     rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
     level = jnp.exp(s["log_level"])[ip, js]
     slope = s["slope"][js]
     noise = s["noise"][ip, js]
-    live = jnp.asarray(data.live_s)
-    n_cell_sig = n_x * jnp.asarray(data.signal_share)
+    live = jnp.asarray(x["live_s"])
+    n_cell_sig = n_x * jnp.asarray(x["signal_share"])
 
     def one(e, r, lv, sl, nz, t, nsig):
         shape = (s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"])
@@ -373,20 +425,22 @@ class SignalPrior(dist.Uniform):
         return cls(params[0], aux["scale"])
 
 
-def signal_prior(data: BayesData, prior: str, upper: float):
+def signal_prior(data: BayesData, prior: str, upper: float, bound=None):
     """The signal site's prior: flat on ``[0, upper]``, in the coordinate that suits it.
 
     ``SIGNAL_SOFTPLUS``: the softplus map bent at the classic fit's uncertainty of the signal
     (``init["sigma_N_X"]``, in counts or beta^2/2 units; a 20th of ``upper`` without it);
-    otherwise numpyro's ``Uniform`` (logit map).
+    otherwise numpyro's ``Uniform`` (logit map). ``bound``: the bound itself where ``upper``
+    is traced (default ``upper``).
     """
+    bound = upper if bound is None else bound
     if not SIGNAL_SOFTPLUS:
-        return dist.Uniform(0.0, upper)
+        return dist.Uniform(0.0, bound)
     sd = float(data.init.get("sigma_N_X", float("nan")))
     if prior == "flat-beta":
         sd = sd / (data.counts_per_beta2half * BETA_UNIT)
     scale = sd if np.isfinite(sd) and sd > 0 else float(upper) / 20.0
-    return SignalPrior(upper, scale)
+    return SignalPrior(bound, scale)
 
 
 def vip_model(
@@ -396,6 +450,7 @@ def vip_model(
     observe=True,
     counts=None,
     *,
+    inputs=None,
     cells=None,
     noise_centring: float = NOISE_CENTRING,
     centroid_offsets: bool = CENTROID_OFFSETS,
@@ -403,8 +458,11 @@ def vip_model(
     """The NumPyro model.
 
     ``upper``: the signal prior's upper bound, in units of 1e-29 (flat-beta) or in counts
-    (flat-counts). ``counts``: observed counts (n_cell, n_bin) instead of ``data.counts``, as
-    a traced argument (toys of one layout share the compiled model). ``cells``: a sharding
+    (flat-counts). ``counts``: observed counts (n_cell, n_bin) instead of ``data.counts``.
+    ``inputs``: every number the model takes from the run (``model_inputs``), as a traced
+    argument, so that runs and toys of one layout share the compiled model; it replaces
+    ``data``'s numbers, ``upper`` and the centroid coefficients (default: built from them,
+    as constants). ``cells``: a sharding
     of the cell axis over devices (``expected_counts``). ``noise_centring``: how the per-SDD
     log noise is sampled (``NOISE_CENTRING``; the same model for every value).
     ``centroid_offsets``: sample the SDD offsets of the line centroids (``CENTROID_OFFSETS``;
@@ -412,13 +470,13 @@ def vip_model(
     for every value).
     """
     sc = PRIOR_SCALES
-    ini = data.init
-    pri = data.prior
+    x = model_inputs(data, upper, centroid_offsets) if inputs is None else inputs
+    x = {k: jnp.asarray(v) for k, v in x.items()}
+    if counts is not None:
+        x["counts"] = jnp.asarray(counts)
     P, S = data.n_period, data.n_sdd
-    fano = numpyro.sample("fano", dist.TruncatedNormal(pri["fano"], 0.03, low=0.05, high=0.30))
-    noise_mu = numpyro.sample(
-        "noise_mu", dist.Normal(jnp.log(jnp.asarray(pri["noise_p"])), 0.3).to_event(1)
-    )
+    fano = numpyro.sample("fano", dist.TruncatedNormal(x["prior_fano"], 0.03, low=0.05, high=0.30))
+    noise_mu = numpyro.sample("noise_mu", dist.Normal(jnp.log(x["prior_noise_p"]), 0.3).to_event(1))
     # log noise ~ Normal(noise_mu, noise_tau), sampled half-centred (NOISE_CENTRING): the
     # data fix each SDD's log noise only to 0.1-0.3 (the Fano term dominates the width at
     # 8 keV), about the spread itself, where both the centred form (a funnel: R-hat 1.107)
@@ -432,20 +490,14 @@ def vip_model(
     log_noise = mu_b + noise_tau ** (1 - c) * (noise_z - c * mu_b)
     noise = numpyro.deterministic("noise", jnp.exp(log_noise))
     tail_frac = numpyro.sample("tail_frac", dist.Uniform(0.0, 0.5))
-    tail_beta = numpyro.sample("tail_beta", dist.LogNormal(jnp.log(pri["tail_beta"]), 0.5))
+    tail_beta = numpyro.sample("tail_beta", dist.LogNormal(jnp.log(x["prior_tail_beta"]), 0.5))
     shelf_frac = numpyro.sample(
         "shelf_frac",
-        dist.TruncatedNormal(pri["shelf_frac"], SHELF_PRIOR_SD, low=0.0, high=0.3),
+        dist.TruncatedNormal(x["prior_shelf_frac"], SHELF_PRIOR_SD, low=0.0, high=0.3),
     )
-    log_rate = numpyro.sample(
-        "log_rate", dist.Normal(jnp.log(jnp.asarray(pri["rate"])), 1.0).to_event(3)
-    )
-    log_level = numpyro.sample(
-        "log_level", dist.Normal(jnp.log(jnp.asarray(pri["level"])), 1.0).to_event(2)
-    )
-    slope = numpyro.sample(
-        "slope", dist.Normal(jnp.full(S, pri["slope"]), pri["slope_sd"]).to_event(1)
-    )
+    log_rate = numpyro.sample("log_rate", dist.Normal(jnp.log(x["prior_rate"]), 1.0).to_event(3))
+    log_level = numpyro.sample("log_level", dist.Normal(jnp.log(x["prior_level"]), 1.0).to_event(2))
+    slope = numpyro.sample("slope", dist.Normal(x["prior_slope"], x["prior_slope_sd"]).to_event(1))
     s = {
         "fano": fano,
         "noise": noise,
@@ -457,8 +509,9 @@ def vip_model(
         "slope": slope,
     }
     # the tail's shift of the line centroids [eV] (CENTROID_OFFSETS; None: peak offsets)
-    alpha = centroid_coefficients(centroid_offsets, S)
-    tail_shift = None if alpha is None else alpha * (tail_frac * tail_beta * ini["sigma_ref"])
+    # (which offsets are sampled is the layout's; the coefficients are an input)
+    centroid = centroid_coefficients(centroid_offsets, S) is not None
+    tail_shift = x["alpha"] * (tail_frac * tail_beta * x["sigma_ref"]) if centroid else None
     if data.level == "energy":
         # calibrated spectra: each SDD's scale is fixed by its own lines to ~1 eV, so the
         # corrections are independent around zero (no hyper-parameters: their funnel, with
@@ -475,7 +528,7 @@ def vip_model(
         m1 = numpyro.sample("cal_m1", dist.Normal(jnp.zeros(S), sc["cal_m1"]).to_event(1))
         c2 = numpyro.sample("cal_c2", dist.Normal(jnp.zeros(S), sc["cal_c2"]).to_event(1))
         c1 = numpyro.sample("cal_c1", dist.Normal(m1[data.sdd], sc["cal_drift1"]).to_event(1))
-        lever = (E_REF - np.asarray(data.p_ref)[:, 0]) / 1000.0
+        lever = (E_REF - x["p_ref"][:, 0]) / 1000.0
         c0 = numpyro.sample(
             "cal_c0",
             dist.Normal(m0[data.sdd] + lever * (c1 - m1[data.sdd]), sc["cal_drift0"]).to_event(1),
@@ -484,38 +537,25 @@ def vip_model(
         if data.line_ok is not None and np.any(data.line_ok):
             # the calibration lines below the region (Ti, Mn: disjoint from its counts) as
             # Gaussian measurements of their positions (seed 002 eq. 1's weighted fit)
-            pr = jnp.asarray(data.p_ref)
-            a = jnp.asarray(np.nan_to_num(data.line_adc))
+            pr, a = x["p_ref"], x["line_adc"]
             e_pred = cell_energy(pr, c0, c1, s["c2"], a)
             slope = pr[:, 1:2] + 2.0 * pr[:, 2:3] * a
             ok = np.asarray(data.line_ok)
-            sd = (slope * jnp.asarray(np.nan_to_num(data.line_adc_err, nan=1.0)))[ok]
-            numpyro.sample(
-                "cal_lines",
-                dist.Normal(e_pred[ok], sd),
-                obs=jnp.asarray(np.broadcast_to(data.line_eV, ok.shape)[ok]),
-            )
+            sd = (slope * x["line_adc_err"])[ok]
+            numpyro.sample("cal_lines", dist.Normal(e_pred[ok], sd), obs=x["line_eV"][ok])
     eff = numpyro.sample(
-        "efficiency", dist.LogNormal(jnp.log(data.efficiency), data.efficiency_rel)
+        "efficiency", dist.LogNormal(jnp.log(x["efficiency"]), x["efficiency_rel"])
     )
-    k = data.counts_per_beta2half * BETA_UNIT * eff / data.efficiency  # counts per unit b
+    k = x["counts_per_beta2half"] * BETA_UNIT * eff / x["efficiency"]  # counts per unit b
     if prior == "flat-beta":
-        b = numpyro.sample("beta2half_1e29", signal_prior(data, prior, upper))
+        b = numpyro.sample("beta2half_1e29", signal_prior(data, prior, upper, x["upper"]))
         n_x = numpyro.deterministic("N_X", b * k)
     elif prior == "flat-counts":
-        n_x = numpyro.sample("N_X", signal_prior(data, prior, upper))
+        n_x = numpyro.sample("N_X", signal_prior(data, prior, upper, x["upper"]))
         numpyro.deterministic("beta2half_1e29", n_x / k)
     else:
         msg = f"prior must be one of {PRIORS}, not {prior!r}"
         raise ValueError(msg)
-    mu = expected_counts(data, s, n_x, cells=cells)
-    mu_obs = mu[np.asarray(data.mask)]
-    numpyro.sample(
-        "obs",
-        dist.Poisson(mu_obs),
-        obs=(
-            (jnp.asarray(data.counts) if counts is None else counts)[np.asarray(data.mask)]
-            if observe
-            else None
-        ),
-    )
+    mu = expected_counts(data, s, n_x, cells=cells, inputs=x)
+    mask = np.asarray(data.mask)
+    numpyro.sample("obs", dist.Poisson(mu[mask]), obs=x["counts"][mask] if observe else None)

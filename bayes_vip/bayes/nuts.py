@@ -18,7 +18,8 @@ all chains share one step size (docs/bayes.md, "The sampler at the experiment's 
 Chains run in fixed-size chunks of iterations (one compiled ``lax.scan``), so that a run
 reports progress, and so that finished chains can be extended with more draws from where
 they stopped (``WhitenedNUTS.extend``), with the adapted step size and mass. The mode, the
-square root ``L`` and the counts are traced arguments: toys of one layout compile once.
+square root ``L`` and the run's numbers with its counts (``sampling.Posterior.inputs``) are
+traced arguments: runs and toys of one layout compile once.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ class WhitenedNUTS:
 
     Parameters
     ----------
-    post : the posterior (its ``_flat_pot(z, counts)`` is the potential on ``z``).
+    post : the posterior (its ``_flat_pot(z, inputs)`` is the potential on ``z``; ``inputs``
+        is ``post.inputs(counts)``, the run's numbers with the counts).
     chains, warmup : number of chains and warm-up iterations per chain (rounded up to whole
         windows).
     target_accept : the step-size adaptation's target acceptance probability.
@@ -137,12 +139,12 @@ class WhitenedNUTS:
         self.warmup = self.phases * window
         flat_pot = post._flat_pot
 
-        def pot_gen(counts, m, sqrt_cov):
-            return lambda u: flat_pot(m + sqrt_cov @ u, counts)
+        def pot_gen(inputs, m, sqrt_cov):
+            return lambda u: flat_pot(m + sqrt_cov @ u, inputs)
 
         init_kernel, sample_kernel = hmc(potential_fn_gen=pot_gen, algo="NUTS")
 
-        def init_one(u0, key, step, counts, m, sqrt_cov, heuristic=True):
+        def init_one(u0, key, step, inputs, m, sqrt_cov, heuristic=True):
             return init_kernel(
                 u0,
                 window,
@@ -151,16 +153,16 @@ class WhitenedNUTS:
                 target_accept_prob=target_accept,
                 max_tree_depth=max_tree_depth,
                 find_heuristic_step_size=heuristic,
-                model_kwargs={"counts": counts, "m": m, "sqrt_cov": sqrt_cov},
+                model_kwargs={"inputs": inputs, "m": m, "sqrt_cov": sqrt_cov},
                 rng_key=key,
             )
 
-        def advance_one(state, counts, m, sqrt_cov):
-            kw = {"counts": counts, "m": m, "sqrt_cov": sqrt_cov}
+        def advance_one(state, inputs, m, sqrt_cov):
+            kw = {"inputs": inputs, "m": m, "sqrt_cov": sqrt_cov}
             # numpyro's kernel keeps the potential it was initialised with (the step-size
             # search uses it): initialise it again inside this trace, so that it holds this
             # trace's arguments; the new state is discarded (and compiled away)
-            init_one(state.z, state.rng_key, 1.0, counts, m, sqrt_cov, heuristic=False)
+            init_one(state.z, state.rng_key, 1.0, inputs, m, sqrt_cov, heuristic=False)
 
             def step(st, _):
                 st = sample_kernel(st, model_kwargs=kw)
@@ -175,7 +177,7 @@ class WhitenedNUTS:
             self._init = jax.jit(init_one)
             self._advance = jax.jit(advance_one)
         self._state: Any = None
-        self._counts: Any = None
+        self._inputs: Any = None
         self.m: np.ndarray | None = None
         self.sqrt_cov: np.ndarray | None = None
         self.chains_drawn = Chains()
@@ -185,7 +187,7 @@ class WhitenedNUTS:
 
     # -- running -------------------------------------------------------------------------
     def _args(self) -> tuple:
-        return (self._counts, jnp.asarray(self.m), jnp.asarray(self.sqrt_cov))
+        return (self._inputs, jnp.asarray(self.m), jnp.asarray(self.sqrt_cov))
 
     def _step_all(self):
         """One chunk of every chain; returns the chunk's (u, diverging, steps, potential)."""
@@ -241,7 +243,7 @@ class WhitenedNUTS:
     def start(
         self,
         lap: dict,
-        counts: Any,
+        inputs: Any,
         *,
         key: jax.Array,
         rng: np.random.Generator,
@@ -252,7 +254,7 @@ class WhitenedNUTS:
         """Start the chains (overdispersed), warm up, and draw ``samples`` per chain."""
         self.m = np.asarray(lap["flat_map"], dtype=float)
         self.sqrt_cov = np.asarray(lap["sqrt_cov"], dtype=float)
-        self._counts = jnp.asarray(counts)
+        self._inputs = jax.tree.map(jnp.asarray, inputs)
         args = self._args()
         u = overdispersed_starts(
             lambda x: float(self._pot_u(jnp.asarray(x), *args)),

@@ -32,6 +32,7 @@ from bayes_vip.bayes.model import (
     NOISE_CENTRING,
     BayesData,
     centroid_coefficients,
+    model_inputs,
     vip_model,
 )
 from bayes_vip.errors import AnalysisError
@@ -157,14 +158,18 @@ class Posterior:
         self.sites = tuple(sorted(z0))
         kw = {"cells": cells, "centroid_offsets": centroid_offsets}
         self.model = functools.partial(vip_model, data, prior, upper, **kw)
+        # the run's numbers, a traced argument of every compiled function (model.model_inputs)
+        self._inputs = {
+            k: jnp.asarray(v) for k, v in model_inputs(data, upper, centroid_offsets).items()
+        }
 
-        def flat_pot(flat, counts):
-            return potential_energy(self.model, (), {"counts": counts}, self.unravel(flat))
+        def flat_pot(flat, inputs):
+            return potential_energy(self.model, (), {"inputs": inputs}, self.unravel(flat))
 
-        def constrain(flat, counts):  # (draws, n) unconstrained -> constrained sites
+        def constrain(flat, inputs):  # (draws, n) unconstrained -> constrained sites
             return jax.vmap(
                 lambda f: constrain_fn(
-                    self.model, (), {"counts": counts}, self.unravel(f), return_deterministic=True
+                    self.model, (), {"inputs": inputs}, self.unravel(f), return_deterministic=True
                 )
             )(flat)
 
@@ -173,8 +178,8 @@ class Posterior:
         # Laplace approximation is taken there and carried over by ``_recentre``
         model_nc = functools.partial(vip_model, data, prior, upper, noise_centring=0.0, **kw)
 
-        def flat_pot_nc(flat, counts):
-            return potential_energy(model_nc, (), {"counts": counts}, self.unravel(flat))
+        def flat_pot_nc(flat, inputs):
+            return potential_energy(model_nc, (), {"inputs": inputs}, self.unravel(flat))
 
         self._flat_pot = flat_pot
         self._pot = jax.jit(flat_pot)
@@ -183,7 +188,7 @@ class Posterior:
         self._constrain = jax.jit(constrain)
         self._to_nc = jax.jit(functools.partial(self._recentre, c_from=NOISE_CENTRING, c_to=0.0))
         self._from_nc = functools.partial(self._recentre, c_from=0.0, c_to=NOISE_CENTRING)
-        val, grad = self._vg_nc(self._to_nc(self.flat0), self._counts(None))
+        val, grad = self._vg_nc(self._to_nc(self.flat0), self.inputs())
         if not np.isfinite(float(val)):
             msg = (
                 "the model's log density is not finite at the classic starting point "
@@ -272,8 +277,16 @@ class Posterior:
         z["noise_z"] = c_to * mu + tau**c_to * eps
         return ravel_pytree(z)[0]
 
-    def _counts(self, counts):
-        return jnp.asarray(self.data.counts if counts is None else counts)
+    def inputs(self, counts=None) -> dict:
+        """The compiled functions' traced argument: the run's numbers, with ``counts``.
+
+        ``counts``: observed counts (n_cell, n_bin) (default: the data's), or an inputs dict
+        already (returned as it is).
+        """
+        if isinstance(counts, dict):
+            return counts
+        c = self.data.counts if counts is None else counts
+        return {**self._inputs, "counts": jnp.asarray(c, dtype=jnp.float64)}
 
     def laplace(
         self, counts=None, *, start=None, max_iter: int = 500, bfgs_iter: int = 2000
@@ -294,7 +307,7 @@ class Posterior:
         """
         import scipy.optimize as so
 
-        c = self._counts(counts)
+        c = self.inputs(counts)
 
         def fun(f):
             v, g = self._vg_nc(jnp.asarray(f), c)
@@ -392,7 +405,7 @@ class Posterior:
 
         # the Laplace step's own square root of its covariance (no second factorisation)
         z = lap["flat_map"] + rng.standard_normal((draws, len(lap["flat_map"]))) @ lap["sqrt_cov"].T
-        vals = self._constrain(jnp.asarray(z), self._counts(counts))
+        vals = self._constrain(jnp.asarray(z), self.inputs(counts))
         return az.from_dict(posterior={k: np.asarray(v)[None] for k, v in vals.items()})
 
     def constrained(self, flat: np.ndarray, counts=None, *, batch: int = 256) -> dict:
@@ -400,20 +413,20 @@ class Posterior:
 
         Evaluated in batches of fixed size, so that any number of draws compiles once.
         """
-        return _in_batches(self._constrain, flat, self._counts(counts), batch)
+        return _in_batches(self._constrain, flat, self.inputs(counts), batch)
 
     def rates(self, flat: np.ndarray, counts=None) -> np.ndarray:
         """Expected counts of the observed bins, (k, n_obs), for (k, n) unconstrained draws."""
         from numpyro import handlers
         from numpyro.infer.util import constrain_fn
 
-        c = self._counts(counts)
+        c = self.inputs(counts)
         if not hasattr(self, "_rate"):
 
-            def rate(f, counts):
-                sites = constrain_fn(self.model, (), {"counts": counts}, self.unravel(f))
+            def rate(f, inputs):
+                sites = constrain_fn(self.model, (), {"inputs": inputs}, self.unravel(f))
                 tr = handlers.trace(handlers.substitute(self.model, data=sites)).get_trace(
-                    counts=counts
+                    inputs=inputs
                 )
                 return tr["obs"]["fn"].rate
 
@@ -432,28 +445,29 @@ class Posterior:
 
         from bayes_vip.bayes.conditional import tabulate
 
-        c = self._counts(counts)
+        c = self.inputs(counts)
         if not hasattr(self, "_split"):
             site = "beta2half_1e29" if self.prior == "flat-beta" else "N_X"
 
-            def split(f, counts):
-                sites = constrain_fn(self.model, (), {"counts": counts}, self.unravel(f))
+            def split(f, inputs):
+                sites = constrain_fn(self.model, (), {"inputs": inputs}, self.unravel(f))
 
                 def at(v):
                     tr = handlers.trace(
                         handlers.substitute(self.model, data={**sites, site: v})
-                    ).get_trace(counts=counts)
+                    ).get_trace(inputs=inputs)
                     return tr["obs"]["fn"].rate, tr["N_X"]["value"], tr["beta2half_1e29"]["value"]
 
                 mu0 = at(0.0)[0]
                 mu1, n1, b1 = at(1.0)
+                upper = inputs["upper"]
                 if site == "N_X":  # one count: the response itself; k = counts per unit b
-                    return mu0, mu1 - mu0, 1.0 / b1, jnp.asarray(self.upper)
-                return mu0, (mu1 - mu0) / n1, n1, self.upper * n1
+                    return mu0, mu1 - mu0, 1.0 / b1, upper
+                return mu0, (mu1 - mu0) / n1, n1, upper * n1
 
             self._split = jax.jit(jax.vmap(split, in_axes=(0, None)))
         m, s, kb, nmax = _in_batches(self._split, flat, c, batch)
-        obs = np.asarray(c)[np.asarray(self.data.mask)]
+        obs = np.asarray(c["counts"])[np.asarray(self.data.mask)]
         return tabulate(m, np.maximum(s, 0.0), obs, np.broadcast_to(nmax, (len(m),)), kb)
 
 
@@ -572,8 +586,7 @@ def sample_posterior(
         # the peak-offset posterior's Laplace approximation gives each SDD's slope on the
         # tail's centroid shift; the sampled posterior follows the centroids with them
         plain = Posterior(data, prior, upper, cells=sharding)
-        c = plain._counts(counts)
-        lap0 = plain.laplace(c)
+        lap0 = plain.laplace(counts)
         slopes = plain.centroid_slopes(lap0)
         post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=slopes)
         lap = post.carried_laplace(plain, lap0)
@@ -581,7 +594,7 @@ def sample_posterior(
         # a Laplace approximation given without its posterior is the peak offsets' one
         coords = False if centroid == "laplace" else centroid
         post = Posterior(data, prior, upper, cells=sharding, centroid_offsets=coords)
-    c = post._counts(counts)
+    c = post.inputs(counts)
     lap = lap or post.laplace(c)
     t_lap = time.perf_counter() - t0
     max_draws = samples if max_draws is None else max(max_draws, samples)
@@ -717,7 +730,7 @@ def _idata(post: Posterior, sampler, flat: np.ndarray, counts) -> Any:
             "n_steps": ch.stacked("num_steps"),
             "lp": -ch.stacked("potential"),
         },
-        observed_data={"obs": np.asarray(counts)[mask]},
+        observed_data={"obs": np.asarray(post.inputs(counts)["counts"])[mask]},
     )
 
 

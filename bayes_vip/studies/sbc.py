@@ -219,9 +219,10 @@ def ranks_of(draws: np.ndarray, truth: float, rank_draws: int) -> int:
 def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
     """One simulation: a truth from the prior, data from the model, the production sampler."""
     import jax
+    import jax.numpy as jnp
 
     jax.config.update("jax_enable_x64", True)
-    from bayes_vip.bayes.sampling import Posterior, sample_posterior
+    from bayes_vip.bayes.sampling import sample_posterior
 
     compilation_cache()
     data, upper, post = _layout(layout_key(spec))
@@ -231,9 +232,10 @@ def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
     truth, counts, lines = draw_from_prior(
         data, s.prior, upper, k_sim, fano_shift=spec["fano_shift"]
     )
-    if lines is not None:  # the lines are constants of the model: a model of their own
+    inputs = post.inputs(counts)
+    if lines is not None:  # the lines' measured energies are an input of the compiled model
         data = replace(data, line_eV=lines)
-        post = Posterior(data, s.prior, upper)
+        inputs["line_eV"] = jnp.asarray(lines, dtype=jnp.float64)
     run = sample_posterior(
         data,
         prior=s.prior,
@@ -244,7 +246,7 @@ def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
         max_draws=s.draw_bound,
         key=k_fit,
         rng=np.random.default_rng(toy.seed),
-        counts=counts,
+        counts=inputs,
         post=post,
         predictive_draws=0,
     )

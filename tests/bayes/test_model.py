@@ -180,7 +180,7 @@ out = {}
 for parallel in (True, False):
     name = "parallel" if parallel else "sequential"
     s = WhitenedNUTS(post, chains=2, warmup=10, window=10, chunk=5, parallel=parallel)
-    s.start(lap, post._counts(None), key=jax.random.PRNGKey(3), rng=np.random.default_rng(3),
+    s.start(lap, post.inputs(), key=jax.random.PRNGKey(3), rng=np.random.default_rng(3),
             samples=0)
     n0 = len(compiles)
     s.extend(5)  # the first draws after warm-up, with the step size fixed
@@ -411,7 +411,7 @@ assert cells is not None and len(cells.device_set) == 4
 plain = Posterior(d, "flat-beta", 50.0)
 sharded = Posterior(d, "flat-beta", 50.0, cells=cells)
 rng = np.random.default_rng(5)
-c = jax.numpy.asarray(d.counts)
+c = plain.inputs()
 out = []
 for k in range(4):
     f = plain.flat0 + (0.0 if k == 0 else 0.05) * rng.standard_normal(plain.flat0.shape)
@@ -468,9 +468,7 @@ def test_a_draws_signal_conditional_is_the_models_density_along_the_signal(
     zs = np.repeat(flat[None], v.size, axis=0)
     to_v = biject_to(signal_prior(post.data, prior, upper).support)  # the site's own map
     zs[:, index] = np.asarray(to_v.inv(jnp.asarray(v)))
-    pot = np.asarray(
-        jax.vmap(post._flat_pot, in_axes=(0, None))(jnp.asarray(zs), post._counts(None))
-    )
+    pot = np.asarray(jax.vmap(post._flat_pot, in_axes=(0, None))(jnp.asarray(zs), post.inputs()))
     # the potential holds log |dv/dz|: take it out
     logp = -pot - np.asarray(to_v.log_abs_det_jacobian(jnp.asarray(zs[:, index]), jnp.asarray(v)))
     dens = np.exp(logp - logp.max())
@@ -588,8 +586,49 @@ def test_the_signals_coordinate_does_not_change_the_model(energy_run, monkeypatc
             y = to_b.inv(jnp.asarray(b))
             z["beta2half_1e29"] = y
             flat = ravel_pytree(z)[0]
-            pot = float(post._pot(flat, post._counts(None)))
+            pot = float(post._pot(flat, post.inputs()))
             out.append(pot + float(to_b.log_abs_det_jacobian(y, jnp.asarray(b))))
         pots[soft] = np.array(out)
     np.testing.assert_allclose(pots[True], pots[False], rtol=1e-12, atol=1e-8)
     assert np.ptp(pots[True]) > 1.0  # the density does depend on the signal: the check can fail
+
+
+def test_runs_of_one_layout_share_the_compiled_log_density(energy_run):
+    """The run's numbers are arguments of the compiled program, not constants in it.
+
+    Two posteriors of the same layout whose numbers all differ (edges, live times, prior
+    centres, the bound, the centroid slopes) lower to the same program, and its value and
+    gradient with the other run's numbers are that run's own posterior's.
+    """
+    from dataclasses import replace
+
+    from bayes_vip.bayes.sampling import Posterior
+
+    d1 = _data(energy_run)
+    prior = {
+        **d1.prior,
+        "fano": d1.prior["fano"] * 1.05,
+        "noise_p": np.asarray(d1.prior["noise_p"]) * 1.1,
+        "tail_beta": d1.prior["tail_beta"] * 0.9,
+        "rate": np.asarray(d1.prior["rate"]) * 1.2,
+        "slope_sd": d1.prior["slope_sd"] * 2.0,
+    }
+    d2 = replace(d1, edges=d1.edges + 1.5, live_s=d1.live_s * 0.8, prior=prior)
+    p1 = Posterior(d1, "flat-beta", 50.0, centroid_offsets=np.full(d1.n_sdd, 0.9))
+    p2 = Posterior(d2, "flat-beta", 60.0, centroid_offsets=np.full(d1.n_sdd, 0.5))
+    in1, in2 = p1.inputs(), p2.inputs(d1.counts + 1.0)
+    changed = [k for k in in1 if not np.array_equal(np.asarray(in1[k]), np.asarray(in2[k]))]
+    assert {"edges", "live_s", "upper", "alpha", "prior_fano", "counts"} <= set(changed)
+    f = p1.flat0
+
+    def text(p, inputs):
+        return p._vg.lower(f, inputs).as_text(debug_info=False)
+
+    assert text(p1, in1) == text(p2, in2)
+    # p1's compiled program with p2's numbers is p2's posterior, and not p1's
+    v12, g12 = p1._vg(f, in2)
+    v2, g2 = p2._vg(f, in2)
+    v1, _ = p1._vg(f, in1)
+    np.testing.assert_allclose(float(v12), float(v2), rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(g12), np.asarray(g2), rtol=1e-10, atol=1e-9)
+    assert abs(float(v12) - float(v1)) > 1.0
