@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -126,14 +127,69 @@ def _classic_start(data, prior, upper, centroid_offsets: Any = CENTROID_OFFSETS)
     return z0
 
 
-class Posterior:
-    """The posterior of one data layout, compiled once.
+#: The jitted functions of each layout, per thread (a Dask worker may run toys in threads,
+#: and the chains' samplers hold state): ``_layout_programs``.
+_PROGRAMS = threading.local()
+#: Layouts kept per thread (the oldest is dropped first).
+PROGRAMS_KEPT = 4
 
-    ``laplace``, ``constrained``, ``rates`` and ``laplace_idata`` take the observed counts as
-    an argument, so simulated toys of the same layout (cells, bins, exposure) reuse the
-    compiled log density, gradient and constraining map instead of compiling for every toy;
-    ``sample_posterior`` takes a ``Posterior`` and its Laplace approximation for the same
-    reason.
+
+def _layout_key(post: Posterior, z0: dict) -> tuple:
+    """What the compiled programs of ``post`` depend on besides ``model_inputs``.
+
+    The layout (level, prior, line groups, cell indices, observed bins, usable calibration
+    lines, site and input shapes, the cells' sharding, peak or centroid offsets) and the
+    model's module constants (a test or a user may change them in a session).
+    """
+    from bayes_vip.bayes import model as m
+
+    data = post.data
+    arrays = (data.period, data.sdd, data.batch, data.mask, data.line_ok)
+    soft = (float(post.upper), repr(data.init.get("sigma_N_X"))) if m.SIGNAL_SOFTPLUS else None
+    return (
+        data.level,
+        post.prior,
+        centroid_coefficients(post.centroid, data.n_sdd) is None,
+        repr(data.groups),
+        repr(data.signal),
+        tuple(None if a is None else (np.shape(a), np.asarray(a).tobytes()) for a in arrays),
+        tuple((k, np.shape(v)) for k, v in sorted(z0.items())),
+        tuple((k, np.shape(v)) for k, v in sorted(post._inputs.items())),
+        post.cells,
+        soft,
+        m.NOISE_CENTRING,
+        m.SHELF_PRIOR_SD,
+        m.NOISE_TAU_PRIOR,
+        tuple(sorted(m.PRIOR_SCALES.items())),
+        bool(jax.config.jax_enable_x64),
+    )
+
+
+def _layout_programs(post: Posterior, z0: dict) -> dict:
+    """The dict of jitted functions that every ``Posterior`` of ``post``'s layout shares.
+
+    Empty for a layout this thread has not seen: ``Posterior._compile`` fills it. A toy of a
+    layout seen before then traces and compiles nothing for its log density, gradient,
+    constraining map, conditionals and chains; only its numbers differ (``model_inputs``).
+    """
+    store = getattr(_PROGRAMS, "by_layout", None)
+    if store is None:
+        store = _PROGRAMS.by_layout = {}
+    key = _layout_key(post, z0)
+    if key not in store:
+        while len(store) >= PROGRAMS_KEPT:
+            store.pop(next(iter(store)))
+        store[key] = {"samplers": {}}
+    return store[key]
+
+
+class Posterior:
+    """The posterior of one data layout, compiled once per layout.
+
+    Every compiled function takes the run's numbers and counts (``inputs``) as a traced
+    argument, and posteriors of the same layout share them (``_layout_programs``): runs and
+    simulated toys of one layout (cells, bins, lines) compile once. ``sample_posterior``
+    takes a ``Posterior`` and its Laplace approximation too.
     """
 
     def __init__(
@@ -146,13 +202,9 @@ class Posterior:
         centroid_offsets: Any = CENTROID_OFFSETS,
     ):
         from jax.flatten_util import ravel_pytree
-        from numpyro.infer.util import constrain_fn, potential_energy
 
         self.data, self.prior, self.upper, self.cells = data, prior, upper, cells
         self.centroid = centroid_offsets
-        # WhitenedNUTS instances by (chains, warm-up, target, parallel): their compiled
-        # kernels serve every toy of this layout (``sample_posterior`` restarts them)
-        self.samplers: dict[tuple, Any] = {}
         z0 = _classic_start(data, prior, upper, centroid_offsets)
         self.flat0, self.unravel = ravel_pytree(z0)
         self.sites = tuple(sorted(z0))
@@ -162,6 +214,38 @@ class Posterior:
         self._inputs = {
             k: jnp.asarray(v) for k, v in model_inputs(data, upper, centroid_offsets).items()
         }
+        self._programs = _layout_programs(self, z0)
+        if "flat_pot" not in self._programs:
+            self._compile(self._programs)
+        progs = self._programs
+        self._flat_pot, self._pot, self._vg = progs["flat_pot"], progs["pot"], progs["vg"]
+        self._vg_nc, self._constrain, self._to_nc = (
+            progs["vg_nc"],
+            progs["constrain"],
+            progs["to_nc"],
+        )
+        # WhitenedNUTS instances by (chains, warm-up, target, parallel): their compiled
+        # kernels serve every run and toy of this layout (``sample_posterior`` restarts them)
+        self.samplers: dict[tuple, Any] = progs["samplers"]
+        self._from_nc = functools.partial(self._recentre, c_from=0.0, c_to=NOISE_CENTRING)
+        val, grad = self._vg_nc(self._to_nc(self.flat0), self.inputs())
+        if not np.isfinite(float(val)):
+            msg = (
+                "the model's log density is not finite at the classic starting point "
+                "(NaN in the expected counts)"
+            )
+            raise AnalysisError(msg)
+        bad = [k for k, g in self.unravel(grad).items() if not np.all(np.isfinite(g))]
+        if bad:
+            msg = f"NaN in the model's gradient at the starting point, sites {bad}"
+            raise AnalysisError(msg)
+
+    def _compile(self, progs: dict) -> None:
+        """Jit the layout's functions into ``progs`` (``_layout_programs``)."""
+        from numpyro.infer.util import constrain_fn, potential_energy
+
+        data, prior, upper = self.data, self.prior, self.upper
+        kw = {"cells": self.cells, "centroid_offsets": self.centroid}
 
         def flat_pot(flat, inputs):
             return potential_energy(self.model, (), {"inputs": inputs}, self.unravel(flat))
@@ -181,24 +265,14 @@ class Posterior:
         def flat_pot_nc(flat, inputs):
             return potential_energy(model_nc, (), {"inputs": inputs}, self.unravel(flat))
 
-        self._flat_pot = flat_pot
-        self._pot = jax.jit(flat_pot)
-        self._vg = jax.jit(jax.value_and_grad(flat_pot))
-        self._vg_nc = jax.jit(jax.value_and_grad(flat_pot_nc))
-        self._constrain = jax.jit(constrain)
-        self._to_nc = jax.jit(functools.partial(self._recentre, c_from=NOISE_CENTRING, c_to=0.0))
-        self._from_nc = functools.partial(self._recentre, c_from=0.0, c_to=NOISE_CENTRING)
-        val, grad = self._vg_nc(self._to_nc(self.flat0), self.inputs())
-        if not np.isfinite(float(val)):
-            msg = (
-                "the model's log density is not finite at the classic starting point "
-                "(NaN in the expected counts)"
-            )
-            raise AnalysisError(msg)
-        bad = [k for k, g in self.unravel(grad).items() if not np.all(np.isfinite(g))]
-        if bad:
-            msg = f"NaN in the model's gradient at the starting point, sites {bad}"
-            raise AnalysisError(msg)
+        progs.update(
+            flat_pot=flat_pot,
+            pot=jax.jit(flat_pot),
+            vg=jax.jit(jax.value_and_grad(flat_pot)),
+            vg_nc=jax.jit(jax.value_and_grad(flat_pot_nc)),
+            constrain=jax.jit(constrain),
+            to_nc=jax.jit(functools.partial(self._recentre, c_from=NOISE_CENTRING, c_to=0.0)),
+        )
 
     def centroid_slopes(self, lap: dict) -> np.ndarray:
         """Each SDD's regression slope of its offset on the tail's centroid shift.
@@ -421,7 +495,7 @@ class Posterior:
         from numpyro.infer.util import constrain_fn
 
         c = self.inputs(counts)
-        if not hasattr(self, "_rate"):
+        if "rate" not in self._programs:
 
             def rate(f, inputs):
                 sites = constrain_fn(self.model, (), {"inputs": inputs}, self.unravel(f))
@@ -430,8 +504,8 @@ class Posterior:
                 )
                 return tr["obs"]["fn"].rate
 
-            self._rate = jax.jit(jax.vmap(rate, in_axes=(0, None)))
-        return np.asarray(self._rate(jnp.asarray(flat), c))
+            self._programs["rate"] = jax.jit(jax.vmap(rate, in_axes=(0, None)))
+        return np.asarray(self._programs["rate"](jnp.asarray(flat), c))
 
     def conditionals(self, flat: np.ndarray, counts=None, *, batch: int = 256):
         """The signal's conditional posterior of each of (k, n) unconstrained draws.
@@ -446,7 +520,7 @@ class Posterior:
         from bayes_vip.bayes.conditional import tabulate
 
         c = self.inputs(counts)
-        if not hasattr(self, "_split"):
+        if "split" not in self._programs:
             site = "beta2half_1e29" if self.prior == "flat-beta" else "N_X"
 
             def split(f, inputs):
@@ -465,8 +539,8 @@ class Posterior:
                     return mu0, mu1 - mu0, 1.0 / b1, upper
                 return mu0, (mu1 - mu0) / n1, n1, upper * n1
 
-            self._split = jax.jit(jax.vmap(split, in_axes=(0, None)))
-        m, s, kb, nmax = _in_batches(self._split, flat, c, batch)
+            self._programs["split"] = jax.jit(jax.vmap(split, in_axes=(0, None)))
+        m, s, kb, nmax = _in_batches(self._programs["split"], flat, c, batch)
         obs = np.asarray(c["counts"])[np.asarray(self.data.mask)]
         return tabulate(m, np.maximum(s, 0.0), obs, np.broadcast_to(nmax, (len(m),)), kb)
 

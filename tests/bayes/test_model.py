@@ -632,3 +632,31 @@ def test_runs_of_one_layout_share_the_compiled_log_density(energy_run):
     np.testing.assert_allclose(float(v12), float(v2), rtol=1e-13)
     np.testing.assert_allclose(np.asarray(g12), np.asarray(g2), rtol=1e-10, atol=1e-9)
     assert abs(float(v12) - float(v1)) > 1.0
+
+
+def test_posteriors_of_one_layout_share_their_programs_in_a_thread(energy_run, monkeypatch):
+    """A second toy of a layout reuses the first's jitted functions and chains' kernels."""
+    import threading
+
+    from bayes_vip.bayes import model
+    from bayes_vip.bayes.sampling import Posterior
+
+    d = _data(energy_run)
+    a = Posterior(d, "flat-beta", 50.0, centroid_offsets=np.full(d.n_sdd, 0.9))
+    b = Posterior(d, "flat-beta", 70.0, centroid_offsets=np.full(d.n_sdd, 0.2))
+    assert b._vg is a._vg
+    assert b.samplers is a.samplers
+    # another layout of sites, or other module constants of the model: other programs
+    peak = Posterior(d, "flat-beta", 50.0, centroid_offsets=False)
+    assert peak._vg is not a._vg
+    monkeypatch.setattr(model, "SHELF_PRIOR_SD", 0.03)
+    assert Posterior(d, "flat-beta", 50.0, centroid_offsets=np.full(d.n_sdd, 0.9))._vg is not a._vg
+    monkeypatch.undo()
+    # another thread has its own (the chains' samplers hold state)
+    got = []
+    same = {"centroid_offsets": np.full(d.n_sdd, 0.9)}
+    t = threading.Thread(target=lambda: got.append(Posterior(d, "flat-beta", 50.0, **same)._vg))
+    t.start()
+    t.join()
+    assert got
+    assert got[0] is not a._vg
