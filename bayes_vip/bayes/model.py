@@ -150,7 +150,7 @@ PRIOR_SCALES = {
 
 @dataclass
 class BayesData:
-    """Everything the model needs, as numpy arrays (constants of the compiled model)."""
+    """Everything the model needs, as numpy arrays (its numbers: ``model_inputs``)."""
 
     level: str  # "energy" or "adc"
     edges: np.ndarray  # (n_cell, n_bin + 1), observed coordinate (eV or ADC)

@@ -147,7 +147,7 @@ def _layout(key: str) -> tuple[Any, float, Any]:
     """The reference toy's ``BayesData``, the signal prior's upper bound, a ``Posterior``.
 
     Cached per worker process: every simulation of a study shares them (the ``Posterior``,
-    compiled once, serves every simulation at energy level).
+    compiled once, serves every simulation, at both levels).
     """
     import jax
 
