@@ -319,20 +319,6 @@ class WhitenedNUTS:
         ch.seconds["sampling"] = ch.seconds.get("sampling", 0.0) + time.perf_counter() - t0
         return ch
 
-    def restep(self, factor: float, samples: int) -> Chains:
-        """Drop the draws, scale the shared step size by ``factor``, draw ``samples`` anew.
-
-        The chains go on from where they are, in the adapted coordinates: no second warm-up.
-        Any step size leaves the posterior invariant; the adapted one only made the chains
-        cheap. The new draws' record has no warm-up gradients of its own.
-        """
-        step = float(np.exp(np.mean(np.log(self.step_size()))))
-        self._set_step_size(step * factor)
-        warm = self.chains_drawn.seconds.get("warmup", 0.0)
-        self.chains_drawn = Chains(seconds={"warmup": warm})
-        self._total = self.warmup + samples
-        return self.extend(samples)
-
     # -- results -------------------------------------------------------------------------
     def step_size(self) -> np.ndarray:
         """The adapted step size of each chain."""

@@ -602,12 +602,6 @@ def _extension(lim: dict, draws: int, max_draws: int, chunk: int) -> int:
 #: a smaller step for the stiff noise, Fano and slope region where the rare post-warm-up
 #: divergences arise (docs/bayes.md, "The signal's coordinate").
 DIVERGENCE_RETRY_TARGET = 0.99
-#: How a run with divergent transitions is run again: ``"restart"`` (new overdispersed
-#: starts, a new warm-up at ``DIVERGENCE_RETRY_TARGET``) or ``"smaller-step"`` (the warmed-up
-#: chains go on from where they are, in the same coordinates, with the shared step size
-#: times ``DIVERGENCE_RETRY_STEP``, and draw ``samples`` anew; no second warm-up).
-DIVERGENCE_RETRY = "restart"
-DIVERGENCE_RETRY_STEP = 0.5
 
 
 def _retry_divergent(lim: dict, target_accept: float) -> bool:
@@ -693,10 +687,6 @@ def sample_posterior(
             )
         sampler = post.samplers[spec]
         sampler.start(lap, c, key=run_key, rng=run_rng, samples=samples, progress=report)
-        return sampler, *gated(sampler)
-
-    def gated(sampler):
-        """The draws so far, extended while a gate that more draws can fix fails."""
         extensions = []
         blocks: list = []  # the signal's conditionals of the draws so far (Rao-Blackwell)
         t_cond = 0.0
@@ -718,7 +708,7 @@ def sample_posterior(
                 else _extension(lim, sampler.chains_drawn.draws, max_draws, sampler.chunk)
             )
             if not more:
-                return flat, idata, cond, lim, extensions, t_cond
+                return sampler, flat, idata, cond, lim, extensions, t_cond
             extensions.append(
                 {
                     "after_draws": sampler.chains_drawn.draws,
@@ -732,28 +722,21 @@ def sample_posterior(
     sampler, flat, idata, cond, lim, extensions, t_cond = run(target_accept, key, rng)
     retried = []
     if _retry_divergent(lim, target_accept):
-        # divergences do not go away with more draws: the chains run again with a smaller
-        # step, and the first run's draws are dropped (DIVERGENCE_RETRY)
+        # divergences do not go away with more draws: the chains start again, with a
+        # smaller step (a higher target acceptance), and the first run's draws are dropped
         retried.append(
             {
                 "target_accept": target_accept,
-                "step_size": float(np.exp(np.mean(np.log(sampler.step_size())))),
                 "draws_per_chain": sampler.chains_drawn.draws,
                 "gradients": sampler.chains_drawn.gradients,
-                "warmup_gradients": sampler.chains_drawn.warmup_steps,
                 "failed": lim["gates"]["failed"],
-                "how": DIVERGENCE_RETRY,
             }
         )
-        if DIVERGENCE_RETRY == "smaller-step":
-            sampler.restep(DIVERGENCE_RETRY_STEP, samples)
-            flat, idata, cond, lim, extensions, t_cond = gated(sampler)
-        else:
-            target_accept = DIVERGENCE_RETRY_TARGET
-            retry_rng = np.random.default_rng(rng.integers(2**63))
-            sampler, flat, idata, cond, lim, extensions, t_cond = run(
-                target_accept, jax.random.fold_in(key, 2), retry_rng
-            )
+        target_accept = DIVERGENCE_RETRY_TARGET
+        retry_rng = np.random.default_rng(rng.integers(2**63))
+        sampler, flat, idata, cond, lim, extensions, t_cond = run(
+            target_accept, jax.random.fold_in(key, 2), retry_rng
+        )
     t_nuts = time.perf_counter() - t1
     t2 = time.perf_counter()
     if predictive_draws > 0:
