@@ -10,7 +10,8 @@
 - how the wall time to reach the gates grows with the number of (SDD, batch) cells:
   ``vip2-2016`` energy-level campaigns with 6 x k SDDs (12 x k cells, ``--scales``,
   default 1,2,4,8), the same default settings; ``wall_per_cell_s`` is the wall time of
-  ``sample`` (Laplace, NUTS, extensions) over the cells.
+  ``sample`` (classic fit, Laplace, NUTS, extensions; no figures, the classic fit's
+  neither) over the cells.
 
 Run from the repository root:
     python benchmarks/bench_sample.py [--parts demo,measured,simulated,scaling] [--scales 1,2,4,8]

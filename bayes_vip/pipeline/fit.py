@@ -73,12 +73,12 @@ def fit(
 
 
 def ensure_classic(
-    run: str | Path, config: AnalysisConfig, *, progress: Progress = SILENT
+    run: str | Path, config: AnalysisConfig, *, progress: Progress = SILENT, figures: bool = True
 ) -> dict[str, Any]:
     """The run's ``classic.json`` for the full sum of SDDs under ``config``.
 
     Fitted if there is none, or if the one there was made with another signal, N_int or fit
-    options.
+    options; ``figures``: draw the fit's figures then.
     """
     cfg = with_values(config, fit={"sdd": None})
     man = load_manifest(run)
@@ -90,7 +90,7 @@ def ensure_classic(
         if all(have.get(k) == want[k] for k in ("signal", "n_int", "fit")):
             return c
     progress.stage("classic fit")
-    return fit(run, cfg, progress=progress)
+    return fit(run, cfg, progress=progress, figures=figures)
 
 
 def fit_below(

@@ -26,10 +26,12 @@ def bayes_data(
     config: AnalysisConfig,
     *,
     progress: Progress = SILENT,
+    figures: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """The model's data (``bayes.data.BayesData``) of ``run`` and its classic fit.
 
-    Calibrates (ADC level) and fits first where the run has no such results under ``config``.
+    Calibrates (ADC level) and fits first where the run has no such results under ``config``
+    (``figures``: with the classic fit's figures).
     """
     from bayes_vip.bayes.data import build_data
     from bayes_vip.io.campaign import build_campaign
@@ -39,7 +41,7 @@ def bayes_data(
     man = load_manifest(run)
     ds = build_campaign(man)
     cal = ensure_calibration(run, config, progress=progress)
-    classic = ensure_classic(run, config, progress=progress)
+    classic = ensure_classic(run, config, progress=progress, figures=figures)
     below = None
     if config.sample.priors == "external":
         below = fit_below(run, config, progress=progress)
@@ -77,7 +79,7 @@ def sample(
 
     The run is calibrated (ADC level) and fitted classically first where it has no such
     results; ``config.sample.seed`` becomes the random key of the chains here, and nowhere
-    deeper.
+    deeper. ``figures``: draw the figures (the classic fit's too, where it runs here).
     """
     import jax
     import numpy as np
@@ -90,7 +92,7 @@ def sample(
     signal = config.signal_line()
     man = load_manifest(run)
     t0 = time.perf_counter()
-    data, classic = bayes_data(run, config, progress=progress)
+    data, classic = bayes_data(run, config, progress=progress, figures=figures)
     upper = signal_upper(data, classic, s)
     classic_est = max(float(classic["N_X"]), 0.0)
     est = (

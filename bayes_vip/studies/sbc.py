@@ -161,7 +161,7 @@ def _layout(key: str) -> tuple[Any, float, Any]:
     with tempfile.TemporaryDirectory(prefix="bayes-vip-sbc-") as tmp:
         run = Path(tmp) / "reference"
         _simulate_toy(spec, seed, 0.0, run)
-        data, classic = bayes_data(run, cfg)
+        data, classic = bayes_data(run, cfg, figures=False)
     upper = signal_upper(data, classic, cfg.sample)
     return data, float(upper), Posterior(data, cfg.sample.prior, upper)
 

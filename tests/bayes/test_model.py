@@ -660,3 +660,29 @@ def test_posteriors_of_one_layout_share_their_programs_in_a_thread(energy_run, m
     t.join()
     assert got
     assert got[0] is not a._vg
+
+
+def test_sample_without_figures_fits_the_classic_step_without_figures(
+    energy_run, tmp_path, monkeypatch
+):
+    """``sample(..., figures=False)`` on a run with no classic fit asks for none of its figures."""
+    import shutil
+
+    from bayes_vip.io.config import load_config
+    from bayes_vip.pipeline import fit as fit_mod
+    from bayes_vip.pipeline.sample import bayes_data
+
+    run = tmp_path / "run"
+    shutil.copytree(energy_run, run)
+    shutil.rmtree(run / "results")
+    asked = []
+    real = fit_mod.fit
+
+    def spy(*args, **kw):
+        asked.append(kw.get("figures", True))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(fit_mod, "fit", spy)
+    bayes_data(run, load_config(run), figures=False)
+    assert asked == [False]
+    assert not list((run / "results").glob("*.png"))
