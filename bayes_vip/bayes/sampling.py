@@ -145,7 +145,9 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
 
     data = post.data
     arrays = (data.period, data.sdd, data.batch, data.mask, data.line_ok)
-    soft = (float(post.upper), repr(data.init.get("sigma_N_X"))) if m.SIGNAL_SOFTPLUS else None
+    # the softplus map's bend is static (model.signal_prior)
+    soft = (float(post.upper), repr(data.init.get("sigma_N_X")), float(data.counts_per_beta2half))
+    soft = soft if m.SIGNAL_SOFTPLUS else None
     return (
         data.level,
         post.prior,
