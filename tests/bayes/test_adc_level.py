@@ -87,3 +87,24 @@ def test_centroid_offsets_are_the_same_model_at_adc_level(adc_data):
     from tests.bayes._density import check_centroid_offsets_keep_the_density
 
     check_centroid_offsets_keep_the_density(adc_data[2])
+
+
+def test_calibration_lines_and_reference_are_inputs_of_one_program(adc_data):
+    """SBC at the ADC level draws the lines' energies anew: an input, not a new model."""
+    from dataclasses import replace
+
+    from bayes_vip.bayes.sampling import Posterior
+
+    _, _, d = adc_data
+    shifted = replace(d, line_eV=d.line_eV + 3.0, p_ref=d.p_ref * (1 + 1e-4))
+    p1 = Posterior(d, "flat-beta", 30.0)
+    p2 = Posterior(shifted, "flat-beta", 30.0)
+    assert p2._vg is p1._vg  # one layout, one program
+    f = p1.flat0
+    mine = {**p1.inputs(), "line_eV": p2.inputs()["line_eV"], "p_ref": p2.inputs()["p_ref"]}
+    v_mine, g_mine = p1._vg(f, mine)
+    v2, g2 = p2._vg(f, p2.inputs())
+    v1, _ = p1._vg(f, p1.inputs())
+    np.testing.assert_allclose(float(v_mine), float(v2), rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(g_mine), np.asarray(g2), rtol=1e-10, atol=1e-8)
+    assert abs(float(v_mine) - float(v1)) > 1.0
