@@ -128,7 +128,7 @@ def _classic_start(data, prior, upper, centroid_offsets: Any = CENTROID_OFFSETS)
 
 
 #: The jitted functions of each layout, per thread (a Dask worker may run toys in threads,
-#: and the chains' samplers hold state): ``_layout_programs``.
+#: and the chains' samplers hold state): ``_thread_programs``.
 _PROGRAMS = threading.local()
 #: Layouts kept per thread (the oldest is dropped first).
 PROGRAMS_KEPT = 4
@@ -139,7 +139,9 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
 
     The layout (level, prior, line groups, cell indices, observed bins, usable calibration
     lines, site and input shapes, the cells' sharding, peak or centroid offsets) and the
-    model's module constants (a test or a user may change them in a session).
+    model's module constants (a test or a user may change them in a session). The physics
+    modules' constants (the line kernel's) are not in it: changing one of those in a session
+    needs a new process.
     """
     from bayes_vip.bayes import model as m
 
@@ -159,7 +161,6 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
         tuple((k, np.shape(v)) for k, v in sorted(post._inputs.items())),
         post.cells,
         soft,
-        m.NOISE_CENTRING,
         m.SHELF_PRIOR_SD,
         m.NOISE_TAU_PRIOR,
         tuple(sorted(m.PRIOR_SCALES.items())),
@@ -167,29 +168,31 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
     )
 
 
-def _layout_programs(post: Posterior, z0: dict) -> dict:
-    """The dict of jitted functions that every ``Posterior`` of ``post``'s layout shares.
+def _thread_programs(key: tuple) -> dict:
+    """The dict of jitted functions that every ``Posterior`` of a layout shares in a thread.
 
-    Empty for a layout this thread has not seen: ``Posterior._compile`` fills it. A toy of a
-    layout seen before then traces and compiles nothing for its log density, gradient,
-    constraining map, conditionals and chains; only its numbers differ (``model_inputs``).
+    ``key`` is the layout's (``_layout_key``). Empty for a layout this thread has not seen:
+    ``Posterior._compile`` fills it. A toy of a layout seen before then traces and compiles
+    nothing for its log density, gradient, constraining map, conditionals and chains; only
+    its numbers differ (``model_inputs``). The least recently used layout is dropped first.
     """
     store = getattr(_PROGRAMS, "by_layout", None)
     if store is None:
         store = _PROGRAMS.by_layout = {}
-    key = _layout_key(post, z0)
-    if key not in store:
+    progs = store.pop(key, None)
+    if progs is None:
         while len(store) >= PROGRAMS_KEPT:
             store.pop(next(iter(store)))
-        store[key] = {"samplers": {}}
-    return store[key]
+        progs = {"samplers": {}}
+    store[key] = progs  # the most recent, last
+    return progs
 
 
 class Posterior:
     """The posterior of one data layout, compiled once per layout.
 
     Every compiled function takes the run's numbers and counts (``inputs``) as a traced
-    argument, and posteriors of the same layout share them (``_layout_programs``): runs and
+    argument, and posteriors of the same layout share them (``_thread_programs``): runs and
     simulated toys of one layout (cells, bins, lines) compile once. ``sample_posterior``
     takes a ``Posterior`` and its Laplace approximation too.
     """
@@ -216,7 +219,8 @@ class Posterior:
         self._inputs = {
             k: jnp.asarray(v) for k, v in model_inputs(data, upper, centroid_offsets).items()
         }
-        self._programs = _layout_programs(self, z0)
+        self._key = _layout_key(self, z0)
+        self._programs = _thread_programs(self._key)
         if "flat_pot" not in self._programs:
             self._compile(self._programs)
         progs = self._programs
@@ -226,9 +230,6 @@ class Posterior:
             progs["constrain"],
             progs["to_nc"],
         )
-        # WhitenedNUTS instances by (chains, warm-up, target, parallel): their compiled
-        # kernels serve every run and toy of this layout (``sample_posterior`` restarts them)
-        self.samplers: dict[tuple, Any] = progs["samplers"]
         self._from_nc = functools.partial(self._recentre, c_from=0.0, c_to=NOISE_CENTRING)
         val, grad = self._vg_nc(self._to_nc(self.flat0), self.inputs())
         if not np.isfinite(float(val)):
@@ -242,8 +243,18 @@ class Posterior:
             msg = f"NaN in the model's gradient at the starting point, sites {bad}"
             raise AnalysisError(msg)
 
+    @property
+    def samplers(self) -> dict[tuple, Any]:
+        """WhitenedNUTS instances by (chains, warm-up, target, parallel), of this thread.
+
+        Their compiled kernels serve every run and toy of this layout (``sample_posterior``
+        restarts them); they hold the chains' state, so each thread has its own, also for a
+        ``Posterior`` that another thread built.
+        """
+        return _thread_programs(self._key)["samplers"]
+
     def _compile(self, progs: dict) -> None:
-        """Jit the layout's functions into ``progs`` (``_layout_programs``)."""
+        """Jit the layout's functions into ``progs`` (``_thread_programs``)."""
         from numpyro.infer.util import constrain_fn, potential_energy
 
         data, prior, upper = self.data, self.prior, self.upper
@@ -357,10 +368,11 @@ class Posterior:
         """The compiled functions' traced argument: the run's numbers, with ``counts``.
 
         ``counts``: observed counts (n_cell, n_bin) (default: the data's), or an inputs dict
-        already (returned as it is).
+        already (its bound and centroid slopes are replaced by this posterior's own).
         """
         if isinstance(counts, dict):
-            return counts
+            # the bound and the centroid slopes are this posterior's coordinates
+            return {**counts, "upper": self._inputs["upper"], "alpha": self._inputs["alpha"]}
         c = self.data.counts if counts is None else counts
         return {**self._inputs, "counts": jnp.asarray(c, dtype=jnp.float64)}
 

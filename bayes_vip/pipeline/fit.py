@@ -78,7 +78,8 @@ def ensure_classic(
     """The run's ``classic.json`` for the full sum of SDDs under ``config``.
 
     Fitted if there is none, or if the one there was made with another signal, N_int or fit
-    options; ``figures``: draw the fit's figures then.
+    options; ``figures``: draw the fit's figures then (and fit again where the one there
+    was made without them).
     """
     cfg = with_values(config, fit={"sdd": None})
     man = load_manifest(run)
@@ -87,7 +88,8 @@ def ensure_classic(
         c = read_json(path)
         want = cfg.to_dict()
         have = c.get("config", {})
-        if all(have.get(k) == want[k] for k in ("signal", "n_int", "fit")):
+        drawn = bool(c.get("figures")) or not figures
+        if drawn and all(have.get(k) == want[k] for k in ("signal", "n_int", "fit")):
             return c
     progress.stage("classic fit")
     return fit(run, cfg, progress=progress, figures=figures)

@@ -660,12 +660,23 @@ def test_posteriors_of_one_layout_share_their_programs_in_a_thread(energy_run, m
     t.join()
     assert got
     assert got[0] is not a._vg
+    # the samplers of a posterior built here are that thread's own there
+    theirs = []
+    t = threading.Thread(target=lambda: theirs.append(a.samplers))
+    t.start()
+    t.join()
+    assert theirs
+    assert theirs[0] is not a.samplers
+    assert a.samplers is b.samplers
 
 
 def test_sample_without_figures_fits_the_classic_step_without_figures(
     energy_run, tmp_path, monkeypatch
 ):
-    """``sample(..., figures=False)`` on a run with no classic fit asks for none of its figures."""
+    """``sample(..., figures=False)`` on a run with no classic fit asks for none of its figures.
+
+    A later analysis that wants them fits again.
+    """
     import shutil
 
     from bayes_vip.io.config import load_config
@@ -686,3 +697,20 @@ def test_sample_without_figures_fits_the_classic_step_without_figures(
     bayes_data(run, load_config(run), figures=False)
     assert asked == [False]
     assert not list((run / "results").glob("*.png"))
+    # a later run that wants the figures fits again, once, and draws them
+    bayes_data(run, load_config(run))
+    bayes_data(run, load_config(run))
+    assert asked == [False, True]
+    assert list((run / "results").glob("*.png"))
+
+
+def test_an_inputs_dict_keeps_the_posteriors_bound_and_slopes(energy_run):
+    from bayes_vip.bayes.sampling import Posterior
+
+    d = _data(energy_run)
+    post = Posterior(d, "flat-beta", 40.0, centroid_offsets=np.full(d.n_sdd, 0.7))
+    foreign = {**post.inputs(), "upper": np.asarray(99.0), "alpha": np.zeros(d.n_sdd)}
+    got = post.inputs(foreign)
+    assert float(got["upper"]) == 40.0
+    np.testing.assert_array_equal(np.asarray(got["alpha"]), np.full(d.n_sdd, 0.7))
+    assert got["counts"] is foreign["counts"]
