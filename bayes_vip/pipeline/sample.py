@@ -61,6 +61,17 @@ def bayes_data(
     return data, classic
 
 
+def sampler_settings(s: SampleConfig) -> dict[str, Any]:
+    """``sample_posterior``'s settings from the configuration: prior, chains and draws."""
+    return {
+        "prior": s.prior,
+        "chains": s.chains,
+        "warmup": s.warmup,
+        "samples": s.samples,
+        "max_draws": s.draw_bound,
+    }
+
+
 def signal_upper(data: Any, classic: dict[str, Any], s: SampleConfig) -> float:
     """The flat signal prior's upper bound: ``s.prior_upper``, else ``bayes.data.default_upper``."""
     from bayes_vip.bayes.data import default_upper
@@ -114,12 +125,8 @@ def sample(
     t1 = time.perf_counter()
     run = sample_posterior(
         data,
-        prior=s.prior,
         upper=upper,
-        chains=s.chains,
-        warmup=s.warmup,
-        samples=s.samples,
-        max_draws=s.draw_bound,
+        **sampler_settings(s),
         key=key,
         rng=np.random.default_rng(s.seed),
         progress=lambda done, total, info: progress.update("NUTS iterations", done, total, info),

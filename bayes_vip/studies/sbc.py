@@ -223,6 +223,7 @@ def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
 
     jax.config.update("jax_enable_x64", True)
     from bayes_vip.bayes.sampling import sample_posterior
+    from bayes_vip.pipeline.sample import sampler_settings
 
     compilation_cache()
     data, upper, post = _layout(layout_key(spec))
@@ -238,12 +239,8 @@ def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
         inputs["line_eV"] = jnp.asarray(lines, dtype=jnp.float64)
     run = sample_posterior(
         data,
-        prior=s.prior,
         upper=upper,
-        chains=s.chains,
-        warmup=s.warmup,
-        samples=s.samples,
-        max_draws=s.draw_bound,
+        **sampler_settings(s),
         key=k_fit,
         rng=np.random.default_rng(toy.seed),
         counts=inputs,

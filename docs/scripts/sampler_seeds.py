@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from bayes_vip.io.config import load_config
     from bayes_vip.io.provenance import write_record
     from bayes_vip.pipeline.devices import compilation_cache
-    from bayes_vip.pipeline.sample import bayes_data, signal_upper
+    from bayes_vip.pipeline.sample import bayes_data, sampler_settings, signal_upper
 
     compilation_cache()
     run = Path(args.run)
@@ -52,12 +52,8 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         res = sampling.sample_posterior(
             data,
-            prior=s.prior,
             upper=upper,
-            chains=s.chains,
-            warmup=s.warmup,
-            samples=s.samples,
-            max_draws=s.draw_bound,
+            **sampler_settings(s),
             key=jax.random.PRNGKey(seed),
             rng=np.random.default_rng(seed),
         )

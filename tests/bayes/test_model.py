@@ -598,9 +598,14 @@ def test_runs_of_one_layout_share_the_compiled_log_density(energy_run):
 
     Two posteriors of the same layout whose numbers all differ (edges, live times, prior
     centres, the bound, the centroid slopes) lower to the same program, and its value and
-    gradient with the other run's numbers are that run's own posterior's.
+    gradient with the other run's numbers are that run's own posterior's. The second is
+    built in another thread, so that it compiles its own programs instead of sharing the
+    first's (``test_posteriors_of_one_layout_share_their_programs_in_a_thread``).
     """
+    import threading
     from dataclasses import replace
+
+    from numpyro.infer.util import potential_energy
 
     from bayes_vip.bayes.sampling import Posterior
 
@@ -615,7 +620,16 @@ def test_runs_of_one_layout_share_the_compiled_log_density(energy_run):
     }
     d2 = replace(d1, edges=d1.edges + 1.5, live_s=d1.live_s * 0.8, prior=prior)
     p1 = Posterior(d1, "flat-beta", 50.0, centroid_offsets=np.full(d1.n_sdd, 0.9))
-    p2 = Posterior(d2, "flat-beta", 60.0, centroid_offsets=np.full(d1.n_sdd, 0.5))
+    built = []
+    t = threading.Thread(
+        target=lambda: built.append(
+            Posterior(d2, "flat-beta", 60.0, centroid_offsets=np.full(d1.n_sdd, 0.5))
+        )
+    )
+    t.start()
+    t.join()
+    (p2,) = built
+    assert p2._vg is not p1._vg  # its own programs, compiled from d2
     in1, in2 = p1.inputs(), p2.inputs(d1.counts + 1.0)
     changed = [k for k in in1 if not np.array_equal(np.asarray(in1[k]), np.asarray(in2[k]))]
     assert {"edges", "live_s", "upper", "alpha", "prior_fano", "counts"} <= set(changed)
@@ -632,6 +646,9 @@ def test_runs_of_one_layout_share_the_compiled_log_density(energy_run):
     np.testing.assert_allclose(float(v12), float(v2), rtol=1e-13)
     np.testing.assert_allclose(np.asarray(g12), np.asarray(g2), rtol=1e-10, atol=1e-9)
     assert abs(float(v12) - float(v1)) > 1.0
+    # and the numbers as inputs give the density of the model with d2's numbers as constants
+    v_const = potential_energy(p2.model, (), {"counts": d1.counts + 1.0}, p2.unravel(f))
+    np.testing.assert_allclose(float(v12), float(v_const), rtol=1e-12)
 
 
 def test_posteriors_of_one_layout_share_their_programs_in_a_thread(energy_run, monkeypatch):
