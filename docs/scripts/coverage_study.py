@@ -1,8 +1,8 @@
 """The coverage study of docs/validation.md, on the Dask toy engine (`bayes-vip study coverage`).
 
     python docs/scripts/coverage_study.py [--toys 400] [--multiples 0,1,2,3,5] [--level energy]
-        [--methods classic,bayes] [--priors empirical-bayes|external] [--scheduler ADDRESS]
-        [--workers N] [--stop-after N]
+        [--methods classic,bayes] [--priors empirical-bayes|external] [--statistic chi2|poisson]
+        [--scheduler ADDRESS] [--workers N] [--stop-after N]
 
 The layout is the demo preset's (2 SDDs, 10 + 10 days), simulated with seed 2026 at the
 chosen level; every toy is analysed as `bayes-vip fit` and `bayes-vip sample` analyse a run,
@@ -31,6 +31,12 @@ def main(argv=None) -> int:
     ap.add_argument("--level", default="energy", choices=["energy", "adc"])
     ap.add_argument("--methods", default="classic,bayes")
     ap.add_argument("--priors", default="empirical-bayes", choices=["empirical-bayes", "external"])
+    ap.add_argument(
+        "--statistic",
+        default=None,
+        choices=["chi2", "poisson"],
+        help="the classic fit's statistic (default: the configuration's)",
+    )
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--scheduler", default=None, help="a Dask scheduler's address")
     ap.add_argument("--workers", type=int, default=None)
@@ -43,8 +49,12 @@ def main(argv=None) -> int:
     from bayes_vip.results import console
     from bayes_vip.studies.coverage import coverage_study
 
-    tag = ("" if args.level == "energy" else "-adc") + (
-        "" if args.priors == "empirical-bayes" else "-external"
+    methods = tuple(args.methods.split(","))
+    tag = (
+        ("" if args.level == "energy" else "-adc")
+        + ("" if args.priors == "empirical-bayes" else "-external")
+        + ("" if args.statistic in (None, "chi2") else f"-{args.statistic}")
+        + ("" if "bayes" in methods else "-" + "-".join(methods))
     )
     out = Path("docs/figures/studies/coverage" + tag)
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,12 +66,16 @@ def main(argv=None) -> int:
         with console.TerminalProgress(con, bars=False) as progress:
             rec = coverage_study(
                 run,
-                with_values(load_config(run), sample={"priors": args.priors}),
+                with_values(
+                    load_config(run),
+                    sample={"priors": args.priors},
+                    **({"fit": {"statistic": args.statistic}} if args.statistic else {}),
+                ),
                 out=out,
                 multiples=tuple(float(k) for k in args.multiples.split(",")),
                 toys=args.toys,
                 seed=args.seed,
-                methods=tuple(args.methods.split(",")),
+                methods=methods,
                 scheduler=args.scheduler,
                 workers=args.workers,
                 progress=progress,
