@@ -1,6 +1,7 @@
 """The default sampler over many seeds on one run (docs/bayes.md, "Seeds").
 
-    python docs/scripts/sampler_seeds.py [RUN] [--seeds 0,1,...,9] [--out FILE]
+    python docs/scripts/sampler_seeds.py [RUN] [--seeds 0,1,...,9] [--softplus]
+        [--retry-target 0.99] [--out FILE]
 
 Runs ``sampling.sample_posterior`` on RUN (default: the measured 2016-17 run) as
 ``bayes-vip sample RUN --seed SEED`` does (the same data, bound, key and starting points,
@@ -9,6 +10,10 @@ in one process (the sampler compiles once). For each seed it records the gradien
 gradients per effective draw of beta^2/2, the step size, the divergences and retries, the
 worst R-hat, the gates, the 95 % and 99.7 % limits with their MCSE, and NUTS's wall time;
 then the spread over the seeds. Output: ``docs/figures/sampler_seeds.json``.
+
+``--softplus`` samples the signal through the softplus map (``model.SIGNAL_SOFTPLUS``)
+instead of the logit. ``--retry-target`` sets the target acceptance of the one retry (new
+starts, a new warm-up) after divergent transitions (``sampling.DIVERGENCE_RETRY_TARGET``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", nargs="?", default="runs/vip2-2016-17")
     ap.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9")
+    ap.add_argument("--softplus", action="store_true", help="the signal's softplus map")
+    ap.add_argument("--retry-target", type=float, default=None)
     ap.add_argument("--out", default="docs/figures/sampler_seeds.json")
     args = ap.parse_args(argv)
     os.chdir(REPO)
@@ -34,13 +41,18 @@ def main(argv=None) -> int:
     import numpy as np
 
     jax.config.update("jax_enable_x64", True)
-    from bayes_vip.bayes import sampling
+    from bayes_vip.bayes import model, sampling
     from bayes_vip.io.config import load_config
     from bayes_vip.io.provenance import write_record
     from bayes_vip.pipeline.devices import compilation_cache
     from bayes_vip.pipeline.sample import bayes_data, sampler_settings, signal_upper
 
     compilation_cache()
+    model.SIGNAL_SOFTPLUS = args.softplus or model.SIGNAL_SOFTPLUS
+    if args.retry_target is not None:
+        if not 0 < args.retry_target < 1:
+            ap.error(f"--retry-target: a probability in (0, 1), got {args.retry_target}")
+        sampling.DIVERGENCE_RETRY_TARGET = args.retry_target
     run = Path(args.run)
     cfg = load_config(run)
     s = cfg.sample
@@ -64,6 +76,7 @@ def main(argv=None) -> int:
         row = {
             "seed": seed,
             "retries": len(info["retries"]),
+            "retried_after": [r["failed"] for r in info["retries"]],
             "gradients": info["gradients"],
             "gradients_per_effective_draw": round(info["gradients_per_effective_draw"], 1),
             "step_size_after": float(np.mean(info["step_size"])),
@@ -92,8 +105,15 @@ def main(argv=None) -> int:
         "ul95_N_X_mcse_median": float(np.median(ul[:, 1])),
         "nuts_wall_s_median": float(np.median([r["wall_s"] for r in rows])),
     }
-    print(summary)
-    write_record(args.out, {"run": run.name, "seeds": seeds, "rows": rows, "summary": summary})
+    settings = {
+        "signal_map": "softplus" if model.SIGNAL_SOFTPLUS else "logit",
+        "retry_target": sampling.DIVERGENCE_RETRY_TARGET,
+    }
+    print(settings, summary)
+    write_record(
+        args.out,
+        {"run": run.name, "seeds": seeds, "settings": settings, "rows": rows, "summary": summary},
+    )
     return 0
 
 
