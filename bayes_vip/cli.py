@@ -46,7 +46,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "calibration.batch_hours": ("--batch-hours", str | None, None, "batch length \\[h]"),
     "calibration.refine_lines": ("--refine-lines", str | None, None, "cu (seed 002) or all"),
     "calibration.iterations": ("--iterations", str | None, None, "Adam iterations (200)"),
-    "fit.statistic": ("--statistic", str | None, None, "chi2 (seed 000) or poisson"),
+    "fit.statistic": ("--statistic", str | None, None, "poisson (the default) or chi2 (seed 000)"),
     "fit.sdd": ("--sdd", str | None, None, "fit one SDD instead of the sum"),
     "fit.bin_eV": ("--bin-eV", str | None, None, "fit bin width \\[eV] (10)"),
     "fit.signal_shape": ("--signal-shape", str | None, None, "response, or gaussian (seed 000)"),

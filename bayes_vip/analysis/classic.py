@@ -14,10 +14,13 @@ continuum slope shared; line intensities and continuum levels per spectrum; the 
 spectrum has a PEP line of ``N_X`` counts (free sign, as in the seed's N_X = 54 +- 67) whose
 width follows the resolution. Choices and their reasons: docs/classic.md.
 
-Statistics: ``"chi2"`` is Neyman's chi-square, sum (n - mu)^2 / n, as ROOT/MINUIT fits with
-Gaussian errors (seed 000's choice); an empty bin gets variance 1 instead of being dropped.
-``"poisson"`` is the Baker-Cousins likelihood ratio 2 sum(mu - n + n ln(n/mu)), exact for any
-count including 0. Both are on the chi-square scale (errordef 1).
+Statistics: ``"poisson"`` (the default) is the Baker-Cousins likelihood ratio
+2 sum(mu - n + n ln(n/mu)), exact for any count including 0. ``"chi2"`` is Neyman's
+chi-square, sum (n - mu)^2 / n, as ROOT/MINUIT fits with Gaussian errors (seed 000's
+choice); an empty bin gets variance 1 instead of being dropped. On spectra of a few counts
+per bin Neyman's weights, the observed counts, make N_X spread more than its quoted sigma,
+and its limits under-cover (docs/validation.md, "Coverage"). Both are on the chi-square
+scale (errordef 1).
 
 Outputs: N_X +- sigma (Hesse), the seed's 3-sigma upper limit 3 sigma(N_X), profile-likelihood
 upper limits on N_X >= 0 at 90, 95 and 99.7 % CL, the FWHM at Cu Ka1 per spectrum, fit
@@ -124,7 +127,7 @@ class FitResult:
             "is_valid": self.is_valid,
             "has_accurate_covar": self.has_accurate_covar,
             "parameters_at_limit": self.at_limit,
-            "fixed_at_limit_after_invalid_fit": self.fixed_at_limit,
+            "fixed_at_limit": self.fixed_at_limit,
             "statistic": self.fval,
             "ndf": self.ndf,
             "chi2_ndf": self.fval / self.ndf,
@@ -212,6 +215,20 @@ class _Fitter:
             m.strategy = 2
             m.migrad(ncall=100000)
             m.hesse()
+        near = [p.name for p in m.params if not p.is_fixed and _near_limit(p)]
+        if m.valid and near:
+            # a valid minimum with a line a small fraction of its error above its zero bound:
+            # HESSE's second derivatives cross the bound (MINUIT's internal arcsine map), and
+            # the covariance can come out "accurate" and wrong (every line's error 2 counts
+            # instead of 20-40 in one coverage toy of the demo, docs/validation.md). Fix such
+            # a line at its bound, where the minimum is to a small fraction of a sigma
+            for name in near:
+                p = m.params[name]
+                m.values[name] = p.lower_limit if _near_lower(p) else p.upper_limit
+                m.fixed[name] = True
+            m.migrad(ncall=100000)
+            m.hesse()
+            fixed_at_limit += near
         names = self.jm.free_names
         at_limit = [p.name for p in m.params if _at_limit(p)]
         res = FitResult(
@@ -231,6 +248,22 @@ class _Fitter:
             range_eV=(float(self.spectra.edges[0]), float(self.spectra.edges[-1])),
         )
         return m, res
+
+
+#: A free parameter closer than this fraction of its error to a bound is fixed there
+#: (``_Fitter.run``): its HESSE error is not to be trusted.
+NEAR_LIMIT_SIGMA = 0.1
+
+
+def _near_lower(p) -> bool:
+    return bool(p.has_lower_limit and p.value - p.lower_limit < NEAR_LIMIT_SIGMA * p.error)
+
+
+def _near_limit(p) -> bool:
+    """A parameter within ``NEAR_LIMIT_SIGMA`` of its error of a limit."""
+    return _near_lower(p) or bool(
+        p.has_upper_limit and p.upper_limit - p.value < NEAR_LIMIT_SIGMA * p.error
+    )
 
 
 def _at_limit(p) -> bool:
@@ -339,8 +372,10 @@ def _decide(simple: FitResult, richer: FitResult, what: str) -> dict:
     (p < 0.0027) of chi2 with as many degrees of freedom as it adds parameters.
 
     If one of the two fits has no valid minimum, the other is kept and the reason recorded.
-    A richer fit that ends with a parameter at its limit, or without an accurate covariance,
-    is not chosen either: its errors (sigma(N_X) above all) would not be trustworthy.
+    A richer fit that ends with a free parameter at its limit, or without an accurate
+    covariance, is not chosen either: its errors (sigma(N_X) above all) would not be
+    trustworthy. Parameters that the fit fixed at their bound and refitted without
+    (``FitResult.fixed_at_limit``) do not count: the errors are those of the refit.
     """
     dof = richer.n_free - simple.n_free
     delta = simple.fval - richer.fval
@@ -352,12 +387,13 @@ def _decide(simple: FitResult, richer: FitResult, what: str) -> dict:
         "threshold": threshold,
         "chosen": bool(delta > threshold),
     }
-    if out["chosen"] and richer.is_valid and (richer.at_limit or not richer.has_accurate_covar):
+    free_at_limit = [n for n in richer.at_limit if n not in richer.fixed_at_limit]
+    if out["chosen"] and richer.is_valid and (free_at_limit or not richer.has_accurate_covar):
         out["chosen"] = False
         out["note"] = (
             "the richer model would be chosen, but its fit has "
-            + (f"{richer.at_limit} at their limits" if richer.at_limit else "")
-            + (" and " if richer.at_limit and not richer.has_accurate_covar else "")
+            + (f"{free_at_limit} at their limits" if free_at_limit else "")
+            + (" and " if free_at_limit and not richer.has_accurate_covar else "")
             + ("no accurate covariance" if not richer.has_accurate_covar else "")
             + ": kept the simpler one"
         )
@@ -376,7 +412,7 @@ def fit_two_step(
     spectra2: Spectra,
     *,
     signal: LineGroup,
-    statistic: str = "chi2",
+    statistic: str = "poisson",
     roi_groups=ROI_GROUPS,
     cls=CLS,
     profile: bool = True,
@@ -500,7 +536,7 @@ def fit_two_step(
     )
 
 
-def fit_lines_below(spectra: Spectra, *, fano: float, statistic: str = "chi2") -> FitResult:
+def fit_lines_below(spectra: Spectra, *, fano: float, statistic: str = "poisson") -> FitResult:
     """The detector response from the calibration lines below the model's region.
 
     A simultaneous fit of the current-on and current-off ``spectra`` (``BELOW_RANGE_EV``:

@@ -6,9 +6,13 @@
 
 The layout is the demo preset's (2 SDDs, 10 + 10 days), simulated with seed 2026 at the
 chosen level; every toy is analysed as `bayes-vip fit` and `bayes-vip sample` analyse a run,
-with the default configuration. The toys are stored in docs/figures/studies/coverage/
+with the default configuration. The toys are stored in docs/figures/studies/coverage<TAG>/
 (toys.parquet), so that the study resumes where it stopped, also in a later session; the
-summary goes to docs/figures/coverage.json and the figure to docs/figures/coverage.png.
+summary goes to docs/figures/coverage<TAG>.json and the figure to coverage<TAG>.png. TAG
+names what differs from the first study (energy level, empirical-Bayes priors, Neyman's
+chi-square, classic and Bayesian): `-adc`, `-external`, `-poisson` (the classic fit's
+default statistic since the tenth session), `-classic`. So `--statistic chi2` resumes the
+first study, and no option starts `coverage-poisson`.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def main(argv=None) -> int:
         "--statistic",
         default=None,
         choices=["chi2", "poisson"],
-        help="the classic fit's statistic (default: the configuration's)",
+        help="the classic fit's statistic (default: the configuration's, poisson)",
     )
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--scheduler", default=None, help="a Dask scheduler's address")
@@ -50,16 +54,19 @@ def main(argv=None) -> int:
     from bayes_vip.studies.coverage import coverage_study
 
     methods = tuple(args.methods.split(","))
-    tag = (
-        ("" if args.level == "energy" else "-adc")
-        + ("" if args.priors == "empirical-bayes" else "-external")
-        + ("" if args.statistic in (None, "chi2") else f"-{args.statistic}")
-        + ("" if "bayes" in methods else "-" + "-".join(methods))
-    )
-    out = Path("docs/figures/studies/coverage" + tag)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / f"demo-{args.level}"
         simulate(SimulationRequest.validated("demo", seed=2026, level=args.level), run)
+        statistic = args.statistic or load_config(run).fit.statistic
+        # the first study (docs/figures/studies/coverage) ran with Neyman's chi-square, the
+        # default then; each statistic keeps its own store
+        tag = (
+            ("" if args.level == "energy" else "-adc")
+            + ("" if args.priors == "empirical-bayes" else "-external")
+            + ("" if statistic == "chi2" else f"-{statistic}")
+            + ("" if "bayes" in methods else "-" + "-".join(methods))
+        )
+        out = Path("docs/figures/studies/coverage" + tag)
         from rich.console import Console
 
         con = Console()
@@ -67,9 +74,7 @@ def main(argv=None) -> int:
             rec = coverage_study(
                 run,
                 with_values(
-                    load_config(run),
-                    sample={"priors": args.priors},
-                    **({"fit": {"statistic": args.statistic}} if args.statistic else {}),
+                    load_config(run), sample={"priors": args.priors}, fit={"statistic": statistic}
                 ),
                 out=out,
                 multiples=tuple(float(k) for k in args.multiples.split(",")),

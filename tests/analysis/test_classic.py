@@ -155,6 +155,33 @@ def test_toys_recover_the_injected_signal(tmp_path):
     assert 0.4 < pulls.std(ddof=1) < 1.8
 
 
+def test_a_line_just_above_zero_is_fixed_there_and_the_errors_are_right(tmp_path):
+    """A valid minimum with a line 0.013 sigma above its bound: HESSE's covariance was wrong.
+
+    Toy 198 of the Poisson coverage study (docs/validation.md): the current-on Ni Ka line
+    ended at 0.016 +- 1.2 counts and every line's error, N_X's included, came out as 2 counts
+    with an "accurate" covariance. The fit now fixes that line at zero and fits again.
+    """
+    seed = 1398576459
+    sim = simulate_campaign(
+        preset("demo"), rng=np.random.default_rng(seed), signal_counts=59.363029, signal="ka1"
+    )
+    write_energy_campaign(sim, tmp_path / "t", signal="ka1", rng=np.random.default_rng(seed))
+    ds = load_campaign(tmp_path / "t")
+    r = classic.fit_two_step(
+        spectra_from_campaign(ds, 3500, 11000, 10),
+        spectra_from_campaign(ds, 7000, 11000, 10),
+        signal=pep_signal("ka1"),
+        statistic="poisson",
+    )
+    assert "on.Ni Ka" in r.step2.fixed_at_limit, "the toy no longer puts Ni Ka at its bound"
+    assert r.step2.values["on.Ni Ka"] == 0.0
+    # the profile limit does not use HESSE: the 95 % limit is N_X + 1.645 sigma within 20 %
+    profile_sigma = (r.profile_limits["0.95"] - r.n_x) / 1.645
+    assert 0.8 < r.sigma_n_x / profile_sigma < 1.25
+    assert r.step2.errors["on.Cu Ka"] > 10
+
+
 def _one_period_run(tmp_path, measured_root):
     text = (
         (MEASURED_RUN / "run.toml")

@@ -497,9 +497,12 @@ def test_centroid_slopes_and_the_carried_laplace(energy_run):
     carried = shifted.carried_laplace(plain, lap0)
     fresh = shifted.laplace(start=carried["flat_map"])
     np.testing.assert_allclose(carried["flat_map"], fresh["flat_map"], atol=1e-6)
-    # the fresh Hessian is a finite difference (step 1e-5): its own error is about 1e-5
+    # the fresh Hessian is a finite difference (step 1e-5): its own error is about 1e-5, and
+    # the covariance's relative error is that times the variance, up to 2.5e-3 in the
+    # loosest direction (variance about 250 on the demo)
     big = np.abs(fresh["cov"]).max()
-    np.testing.assert_allclose(carried["cov"], fresh["cov"], rtol=1e-4, atol=1e-6 * big)
+    rtol = max(1e-4, 1e-5 * big)
+    np.testing.assert_allclose(carried["cov"], fresh["cov"], rtol=rtol, atol=1e-6 * big)
     # the offsets' entries did move (a shear by 0.5 + slope of the tail's shift)
     assert np.max(np.abs(carried["flat_map"] - lap0["flat_map"])) > 1e-3
 

@@ -38,7 +38,12 @@ numbers from the run (edges, live times, prior centres, the bound, the centroid 
 became a traced argument of the compiled programs instead of constants in them
 (``model.model_inputs``): the same density, to 1e-14 relative in the potential and 3e-12
 in its gradient on the demo at both levels (XLA folds constants in another order), and the
-draws followed.
+draws followed. Retaken when the classic fit's default statistic became the Poisson
+likelihood instead of Neyman's chi-square (docs/validation.md, "Coverage"): the fit of the
+measured run and the demo's classic fit, on which the demo's priors are centred, changed,
+and the draws followed; at the same time the fits' quality record renamed
+``fixed_at_limit_after_invalid_fit`` to ``fixed_at_limit``, which also lists a line fixed
+at zero because it ended within 0.1 of its error above it (``classic.NEAR_LIMIT_SIGMA``).
 """
 
 from __future__ import annotations

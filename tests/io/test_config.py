@@ -37,7 +37,7 @@ def _run(tmp_path, analysis: str = ""):
 def test_defaults_are_the_documented_ones():
     c = default_config()
     assert (c.signal, c.n_int) == ("ka1", "rs")
-    assert (c.fit.statistic, c.fit.bin_eV, c.fit.sdd) == ("chi2", 10.0, None)
+    assert (c.fit.statistic, c.fit.bin_eV, c.fit.sdd) == ("poisson", 10.0, None)
     assert (c.sample.chains, c.sample.warmup, c.sample.samples) == (4, 300, 1000)
     assert (c.sample.prior, c.sample.prior_upper, c.sample.seed) == ("flat-beta", None, 0)
     assert c.calibration.refine
