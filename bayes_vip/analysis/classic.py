@@ -215,20 +215,23 @@ class _Fitter:
             m.strategy = 2
             m.migrad(ncall=100000)
             m.hesse()
-        near = [p.name for p in m.params if not p.is_fixed and _near_limit(p)]
+        near = {
+            p.name: b
+            for p in m.params
+            if not p.is_fixed and (b := _bound_near(p, NEAR_LIMIT_SIGMA)) is not None
+        }
         if m.valid and near:
             # a valid minimum with a line a small fraction of its error above its zero bound:
             # HESSE's second derivatives cross the bound (MINUIT's internal arcsine map), and
             # the covariance can come out "accurate" and wrong (every line's error 2 counts
             # instead of 20-40 in one coverage toy of the demo, docs/validation.md). Fix such
             # a line at its bound, where the minimum is to a small fraction of a sigma
-            for name in near:
-                p = m.params[name]
-                m.values[name] = p.lower_limit if _near_lower(p) else p.upper_limit
+            for name, bound in near.items():
+                m.values[name] = bound
                 m.fixed[name] = True
             m.migrad(ncall=100000)
             m.hesse()
-            fixed_at_limit += near
+            fixed_at_limit += list(near)
         names = self.jm.free_names
         at_limit = [p.name for p in m.params if _at_limit(p)]
         res = FitResult(
@@ -255,24 +258,19 @@ class _Fitter:
 NEAR_LIMIT_SIGMA = 0.1
 
 
-def _near_lower(p) -> bool:
-    return bool(p.has_lower_limit and p.value - p.lower_limit < NEAR_LIMIT_SIGMA * p.error)
-
-
-def _near_limit(p) -> bool:
-    """A parameter within ``NEAR_LIMIT_SIGMA`` of its error of a limit."""
-    return _near_lower(p) or bool(
-        p.has_upper_limit and p.upper_limit - p.value < NEAR_LIMIT_SIGMA * p.error
-    )
+def _bound_near(p, sigmas: float) -> float | None:
+    """The bound that parameter ``p`` lies within ``sigmas`` of its error (or 1e-9) of."""
+    tol = max(sigmas * p.error, 1e-9)
+    if p.has_lower_limit and p.value - p.lower_limit < tol:
+        return float(p.lower_limit)
+    if p.has_upper_limit and p.upper_limit - p.value < tol:
+        return float(p.upper_limit)
+    return None
 
 
 def _at_limit(p) -> bool:
     """A parameter within 1e-3 of its error (or 1e-9 absolute) of a limit."""
-    tol = max(1e-3 * p.error, 1e-9)
-    return bool(
-        (p.has_lower_limit and p.value - p.lower_limit < tol)
-        or (p.has_upper_limit and p.upper_limit - p.value < tol)
-    )
+    return _bound_near(p, 1e-3) is not None
 
 
 def _line_window(spectra: Spectra, group: LineGroup, half_width: float = 150.0) -> np.ndarray:

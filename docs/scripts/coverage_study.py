@@ -57,7 +57,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / f"demo-{args.level}"
         simulate(SimulationRequest.validated("demo", seed=2026, level=args.level), run)
-        statistic = args.statistic or load_config(run).fit.statistic
+        cfg = load_config(run)
+        statistic = args.statistic or cfg.fit.statistic
         # the first study (docs/figures/studies/coverage) ran with Neyman's chi-square, the
         # default then; each statistic keeps its own store
         tag = (
@@ -73,9 +74,7 @@ def main(argv=None) -> int:
         with console.TerminalProgress(con, bars=False) as progress:
             rec = coverage_study(
                 run,
-                with_values(
-                    load_config(run), sample={"priors": args.priors}, fit={"statistic": statistic}
-                ),
+                with_values(cfg, sample={"priors": args.priors}, fit={"statistic": statistic}),
                 out=out,
                 multiples=tuple(float(k) for k in args.multiples.split(",")),
                 toys=args.toys,

@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     from bayes_vip.pipeline.sample import bayes_data, sampler_settings, signal_upper
 
     compilation_cache()
-    model.SIGNAL_SOFTPLUS = args.softplus or model.SIGNAL_SOFTPLUS
+    if args.softplus:
+        model.SIGNAL_SOFTPLUS = True
     if args.retry_target is not None:
         if not 0 < args.retry_target < 1:
             ap.error(f"--retry-target: a probability in (0, 1), got {args.retry_target}")

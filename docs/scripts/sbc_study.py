@@ -60,7 +60,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / f"demo-{args.level}"
         simulate(SimulationRequest.validated("demo", seed=2026, level=args.level), run)
-        statistic = args.statistic or load_config(run).fit.statistic
+        cfg = load_config(run)
+        statistic = args.statistic or cfg.fit.statistic
         # the first studies (sbc, sbc-control) centred the fixed priors on a classic fit with
         # Neyman's chi-square, the default then; each statistic keeps its own store
         tag = (
@@ -74,9 +75,7 @@ def main(argv=None) -> int:
         with console.TerminalProgress(con, bars=False) as progress:
             rec = sbc_study(
                 run,
-                with_values(
-                    load_config(run), sample={"priors": args.priors}, fit={"statistic": statistic}
-                ),
+                with_values(cfg, sample={"priors": args.priors}, fit={"statistic": statistic}),
                 out=out,
                 sims=args.sims,
                 seed=args.seed,
