@@ -23,7 +23,8 @@ and its limits under-cover (docs/validation.md, "Coverage"). Both are on the chi
 scale (errordef 1).
 
 Outputs: N_X +- sigma (Hesse), the seed's 3-sigma upper limit 3 sigma(N_X), profile-likelihood
-upper limits on N_X >= 0 at 90, 95 and 99.7 % CL, the FWHM at Cu Ka1 per spectrum, fit
+and CLs upper limits on N_X >= 0 at 90, 95 and 99.7 % CL with their expected bands
+(asymptotic, ``analysis.asymptotic``), the FWHM at Cu Ka1 per spectrum, fit
 quality of both steps, and beta^2/2 through ``physics.conversion``. An invalid minimum is
 never reported as a result: it raises ``AnalysisError``.
 """
@@ -38,6 +39,7 @@ import numpy as np
 from iminuit import Minuit
 from scipy import optimize, stats
 
+from bayes_vip.analysis.asymptotic import frequentist_limits
 from bayes_vip.analysis.conventions import BELOW_GROUPS, CLS, ROI_GROUPS, STEP1_GROUPS
 from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
 from bayes_vip.errors import AnalysisError, InputError
@@ -336,6 +338,11 @@ class ClassicResult:
     decisions: dict[str, dict]
     jm1: JointModel = field(repr=False)
     jm2: JointModel = field(repr=False)
+    #: CLs upper limits on N_X (asymptotic, q~_mu; ``analysis.asymptotic``) per level
+    cls_limits: dict[str, float] = field(default_factory=dict)
+    #: the expected limits of background-only data, asymptotically (Asimov):
+    #: ``{"cls"|"profile": {level: {band: N}}, "sigma_A": ...}``
+    expected_limits: dict = field(default_factory=dict)
 
     @property
     def ul_3sigma(self) -> float:
@@ -516,6 +523,7 @@ def fit_two_step(
     _check(r2, "step 2")
     n_x, s_x = r2.values["N_X"], r2.errors["N_X"]
     limits = profile_upper_limits(fit2, r2, cls) if profile else {}
+    freq = frequentist_limits(_ClassicProfile(fit2, r2), fit2.counts, cls) if profile else {}
     cu = line_group("Cu Ka").lines[0].energy_eV
     fwhm = {s: _fwhm(r2 if d2["chosen"] else r1, s, cu) for s in SPECTRA}
     decisions = {"noise_split_step1": d1, "noise_refit_step2": d2, "tail_refit_step2": d3}
@@ -531,6 +539,8 @@ def fit_two_step(
         decisions=decisions,
         jm1=jm1,
         jm2=jm2,
+        cls_limits=freq.get("cls", {}),
+        expected_limits={k: freq[k] for k in ("expected", "sigma_A") if k in freq},
     )
 
 
@@ -552,6 +562,51 @@ def fit_lines_below(spectra: Spectra, *, fano: float, statistic: str = "poisson"
     return res
 
 
+class _ClassicProfile:
+    """Step 2's fit as an ``asymptotic.Profile`` in N_X: the CLs limits and expected bands.
+
+    Every fit starts from the best fit's values, with the parameters that the best fit fixed
+    at a bound fixed there too.
+    """
+
+    def __init__(self, fitter: _Fitter, best: FitResult):
+        self.fitter, self.start = fitter, dict(best.values)
+        self.fixed = list(best.fixed_at_limit)
+        self.scale = float(best.errors["N_X"])
+        self.observed = fitter.counts
+        self._best = (float(best.values["N_X"]), float(best.fval))
+
+    def _fit(self, data, n: float | None) -> Minuit:
+        m = self.fitter.minuit(self.start if n is None else {**self.start, "N_X": n}, data)
+        for name in self.fixed if n is None else ("N_X", *self.fixed):
+            m.fixed[name] = True
+        m.migrad(ncall=100000)
+        if not m.valid:
+            what = "N_X free" if n is None else f"N_X = {n:.4g}"
+            msg = f"profile scan: no valid minimum at {what}"
+            raise AnalysisError(msg)
+        return m
+
+    def best(self, data) -> tuple[float, float]:
+        """``(N_X hat, S)``: the step-2 fit itself on the observed data."""
+        if data is self.observed:
+            return self._best
+        m = self._fit(data, None)
+        return float(m.values["N_X"]), float(m.fval)
+
+    def deviance(self, mu: float, data) -> float:
+        """The statistic at N_X = ``mu`` minimised over every other parameter."""
+        return float(self._fit(data, float(mu)).fval)
+
+    def asimov(self, mu: float):
+        """The expected counts at N_X = ``mu``, the rest fitted to the observed data there."""
+        m = self._fit(self.observed, float(mu))
+        f = self.fitter
+        return f.jm.expected(
+            jnp.asarray(np.array(m.values)), jnp.asarray(f.spectra.edges), f.fixed_values
+        )
+
+
 def profile_upper_limits(fitter: _Fitter, best: FitResult, cls=CLS) -> dict[str, float]:
     """Profile-likelihood upper limits on N_X >= 0 at each confidence level.
 
@@ -559,17 +614,10 @@ def profile_upper_limits(fitter: _Fitter, best: FitResult, cls=CLS) -> dict[str,
     S the fit statistic minimised over every other parameter; the one-sided asymptotic
     upper limit at CL is where q = Phi^-1(CL)^2 (1.64, 2.71, 7.55 for 90, 95, 99.7 %).
     """
-    start = dict(best.values)
+    prof = _ClassicProfile(fitter, best)
 
     def profiled(n: float) -> float:
-        m = fitter.minuit({**start, "N_X": n})
-        for name in ("N_X", *best.fixed_at_limit):
-            m.fixed[name] = True
-        m.migrad(ncall=100000)
-        if not m.valid:
-            msg = f"profile scan: no valid minimum at N_X = {n:.4g}"
-            raise AnalysisError(msg)
-        return float(m.fval)
+        return prof.deviance(n, fitter.counts)
 
     n_hat = max(best.values["N_X"], 0.0)
     s_hat = best.fval if best.values["N_X"] >= 0 else profiled(0.0)

@@ -15,6 +15,7 @@ import numpy as np
 
 from bayes_vip.analysis.conventions import MODEL_ROI_EV
 from bayes_vip.bayes.model import BayesData
+from bayes_vip.results.console import expected_band
 from bayes_vip.results.plots import save
 
 __all__ = ["bayes_figures", "comparison_rows", "limits_record"]
@@ -32,6 +33,7 @@ def comparison_rows(classic: dict, lim: dict) -> list[dict]:
                 "beta2half": cb[k],
                 "mcse_N_X": None,
                 "mcse_beta2half": None,
+                "expected_N_X": expected_band(classic, k),
             }
         )
     for q, v in lim["upper_limits"]["N_X"].items():

@@ -18,7 +18,7 @@ import numpy as np
 from bayes_vip.analysis.classic import ClassicResult
 from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
 from bayes_vip.physics.conversion import Exposure, beta2half_from_counts
-from bayes_vip.results.plots import save
+from bayes_vip.results.plots import brazil, save
 
 __all__ = ["classic_figures", "classic_record", "plot_joint_fit"]
 
@@ -49,7 +49,9 @@ def classic_record(
     limits_counts = {
         "3sigma (seed 000: 3 x sigma(N_X))": res.ul_3sigma,
         **{f"profile {k}": v for k, v in res.profile_limits.items()},
+        **{f"CLs {k}": v for k, v in res.cls_limits.items()},
     }
+    expected = _expected_record(res, exp)
     return {
         "run": run_name,
         "statistic": res.statistic,
@@ -74,8 +76,11 @@ def classic_record(
         "upper_limits_counts": limits_counts,
         "profile_limit_note": (
             "one-sided asymptotic profile-likelihood limits on N_X >= 0: "
-            "q(N) = S(N) - S(N_hat >= 0) = Phi^-1(CL)^2"
+            "q(N) = S(N) - S(N_hat >= 0) = Phi^-1(CL)^2; CLs: asymptotic CLs = p_mu / "
+            "(1 - p_b) of q~_mu with q_A(N) from the background-only Asimov data "
+            "(Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554)"
         ),
+        **({"expected_limits": expected} if expected else {}),
         "conversion": {
             **exp.to_dict(),
             "n_int_model": exp.n_int_model,
@@ -85,6 +90,31 @@ def classic_record(
             "formula": "beta^2/2 = N_X / (N_new * capture * N_int * efficiency) (seed 000 eq. 2)",
         },
         "config": config,
+    }
+
+
+def _expected_record(res: ClassicResult, exp: Exposure) -> dict[str, Any]:
+    """The asymptotic expected limits in counts and in beta^2/2 (empty without them)."""
+    ex = res.expected_limits
+    if not ex:
+        return {}
+    return {
+        "method": (
+            "asymptotic: the background-only Asimov data (the step-2 model at N_X = 0, "
+            "every other parameter fitted to the data there) give sigma_A(N) = N / "
+            "sqrt(q_A(N)); the limit of data at band n (n > 0: fewer counts than expected) is "
+            "where sqrt(q_A) = Phi^-1(1 - alpha Phi(n)) + n (CLs) or Phi^-1(CL) + n (profile)"
+        ),
+        "reference": "Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554, secs. 3.2 and 3.7",
+        "sigma_A_counts": ex["sigma_A"],
+        "counts": ex["expected"],
+        "beta2half": {
+            method: {
+                level: {b: beta2half_from_counts(v, exp) for b, v in bands.items()}
+                for level, bands in levels.items()
+            }
+            for method, levels in ex["expected"].items()
+        },
     }
 
 
@@ -124,7 +154,26 @@ def classic_figures(
         mark=pep,
         extra={"PEP at upper limit": ul * curves2.signal},
     )
+    if res.expected_limits:
+        figs["expected"] = expected_figure(run_name, res, out / f"classic_expected_{tag}.png")
     return {k: str(v) for k, v in figs.items()}
+
+
+def expected_figure(run_name: str, res: ClassicResult, path: Path) -> Path:
+    """The observed profile and CLs limits against their asymptotic expected bands."""
+    rows = []
+    names = {"profile": ("profile", res.profile_limits), "cls": ("CLs", res.cls_limits)}
+    for method, (name, observed) in names.items():
+        for level, b in res.expected_limits["expected"][method].items():
+            bands = {"median": b["+0"], **{k: v for k, v in b.items() if k != "+0"}}
+            rows.append((f"{name} {100 * float(level):g} %", bands, observed.get(level)))
+    return brazil(
+        rows,
+        xlabel="upper limit on $N_X$ [counts]",
+        title=f"{run_name}: asymptotic (Asimov), {res.statistic}",
+        label="classic limits",
+        path=path,
+    )
 
 
 class _Curves(NamedTuple):

@@ -18,6 +18,7 @@ from rich.table import Table
 
 __all__ = [
     "TerminalProgress",
+    "expected_band",
     "render_calibrate",
     "render_convert",
     "render_fit",
@@ -144,12 +145,34 @@ def render_fit(console: Console, out: dict[str, Any]) -> None:
     )
     console.print(f"  N_X = {out['N_X']:.1f} +- {out['sigma_N_X']:.1f}")
     n_int = out["conversion"]["n_int_model"]
-    t = Table("upper limit", "N_X (counts)", f"beta^2/2 (N_int: {n_int})")
+    t = Table(
+        "upper limit",
+        "N_X (counts)",
+        f"beta^2/2 (N_int: {n_int})",
+        "expected: median (+-1 sigma)",
+    )
     b = out["conversion"]["beta2half_upper_limits"]
     for k, v in out["upper_limits_counts"].items():
-        t.add_row(k, f"{v:.1f}", f"{b[k]:.3e}")
+        t.add_row(k, f"{v:.1f}", f"{b[k]:.3e}", _band(expected_band(out, k)))
     console.print(t)
     console.print(f"wrote {out['json']} and {len(out['figures'])} figures")
+
+
+def expected_band(classic: dict[str, Any], limit: str) -> list[float] | None:
+    """``[-1 sigma, median, +1 sigma]`` expected counts of a limit of ``classic.json``.
+
+    ``limit`` is a key of its ``upper_limits_counts`` ("CLs 0.95", "profile 0.9"); None for
+    a limit without asymptotic bands (the 3-sigma one) or a record without them.
+    """
+    method, _, level = limit.partition(" ")
+    bands = classic.get("expected_limits", {}).get("counts", {})
+    got = bands.get({"CLs": "cls", "profile": "profile"}.get(method, ""), {}).get(level)
+    return None if got is None else [got["-1"], got["+0"], got["+1"]]
+
+
+def _band(band: list[float] | None) -> str:
+    """An expected limit as "median (lower-upper)", or "" without one."""
+    return "" if band is None else f"{band[1]:.0f} ({band[0]:.0f}-{band[2]:.0f})"
 
 
 def render_calibrate(console: Console, out: dict[str, Any], written: str) -> None:
@@ -204,6 +227,7 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         "upper limit",
         "N_X [counts]",
         f"beta^2/2 (N_int {res['n_int_model']})",
+        "expected: median (+-1 sigma)",
         title=f"classic and Bayesian limits, PEP line {res['signal']['key']}",
     )
     for r in res["comparison"]:
@@ -211,7 +235,7 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         b = f"{r['beta2half']:.3e}" + (
             f" +- {r['mcse_beta2half']:.1e}" if r["mcse_beta2half"] is not None else ""
         )
-        t.add_row(r["method"], n, b)
+        t.add_row(r["method"], n, b, _band(r.get("expected_N_X")))
     console.print(t)
     bf = res["bayes_factor"]
     console.print(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bayes_vip.results.plots import save
+from bayes_vip.results.plots import brazil, save
 
 __all__ = ["bands_figure", "coverage_figure", "sbc_figure"]
 
@@ -61,41 +61,22 @@ def bands_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> P
     For each method and level: the median of the background-only toys' limits, the +-1 sigma
     (green) and +-2 sigma (yellow) bands, and the run's observed limit where it has one.
     """
-    import matplotlib.pyplot as plt
-    import mplhep as hep
-
     rows = [(k, v) for k, v in summary["limits"].items() if v["counts"]["n"] > 0]
     names = {"classic": "classic profile", "bayes": "Bayesian"}
-    with plt.style.context(hep.style.ROOT):
-        fig, ax = plt.subplots(figsize=(9, 1.2 + 0.8 * max(len(rows), 1)))
-        for i, (_, v) in enumerate(rows):
-            b = v["counts"]
-            y = len(rows) - 1 - i
-            first = i == 0
-            span = [y - 0.35, y + 0.35]
-            for k, colour in (("2", "#fdd835"), ("1", "#43a047")):
-                label = f"expected $\\pm {k}\\sigma$" if first else None
-                lo, hi = b["-" + k]["value"], b["+" + k]["value"]
-                ax.fill_betweenx(span, lo, hi, color=colour, label=label)
-            median = "expected median" if first else None
-            ax.plot([b["median"]["value"]] * 2, span, "k--", label=median)
-            if "observed_counts" in v:
-                ax.plot(v["observed_counts"], y, "ko", label="observed" if first else None)
-        method_level = [col.split("_ul") for col, _ in rows]
-        ax.set_yticks(
-            range(len(rows) - 1, -1, -1),
-            [f"{names.get(m, m)} {lvl} %" for m, lvl in method_level],
-        )
-        ax.set_ylim(-0.7, len(rows) - 0.3)
-        ax.set_xlabel("upper limit on $N_X$ [counts]")
-        ax.legend(
-            loc="lower right",
-            fontsize=11,
-            title=f"{spec['run']} layout, {summary['toys_done']} background-only toys",
-            title_fontsize=11,
-        )
-        hep.label.exp_text("VIP-2", "expected limits", ax=ax, loc=0)
-        return save(fig, path)
+    drawn = []
+    for col, v in rows:
+        method, level = col.split("_ul")
+        b = v["counts"]
+        bands = {k: b[k]["value"] for k in ("-2", "-1", "+1", "+2")}
+        bands["median"] = b["median"]["value"]
+        drawn.append((f"{names.get(method, method)} {level} %", bands, v.get("observed_counts")))
+    return brazil(
+        drawn,
+        xlabel="upper limit on $N_X$ [counts]",
+        title=f"{spec['run']} layout, {summary['toys_done']} background-only toys",
+        label="expected limits",
+        path=path,
+    )
 
 
 def sbc_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> Path:

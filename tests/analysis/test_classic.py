@@ -129,6 +129,28 @@ def test_measured_run_converges_with_valid_minimum(measured_fit):
         assert (run / "results" / f.split("/results/")[-1]).stat().st_size > 10_000
 
 
+def test_cls_limits_and_expected_bands_of_the_measured_run(measured_fit):
+    _, out = measured_fit
+    ul, ex = out["upper_limits_counts"], out["expected_limits"]
+    factor = out["conversion"]["beta2half_upper_limits"]["CLs 0.95"] / ul["CLs 0.95"]
+    for level in ("0.9", "0.95", "0.997"):
+        # CLs divides p_mu by 1 - p_b <= 1: its limit is above the profile limit
+        assert ul[f"CLs {level}"] > ul[f"profile {level}"]
+        for method in ("cls", "profile"):
+            b = ex["counts"][method][level]
+            assert 0 <= b["-2"] < b["-1"] < b["+0"] < b["+1"] < b["+2"]
+            for k, v in b.items():
+                assert ex["beta2half"][method][level][k] == pytest.approx(v * factor)
+        # N_X is 0.13 sigma above 0: each observed limit lies within its +-1 sigma band, and
+        # near the median
+        for method, key in (("cls", "CLs"), ("profile", "profile")):
+            b = ex["counts"][method][level]
+            assert b["-1"] < ul[f"{key} {level}"] < b["+1"]
+            assert ul[f"{key} {level}"] == pytest.approx(b["+0"], rel=0.1)
+    # the Asimov width is the fit's own error of N_X, to the model's nonlinearity
+    assert ex["sigma_A_counts"] == pytest.approx(out["sigma_N_X"], rel=0.1)
+
+
 def test_toys_recover_the_injected_signal(tmp_path):
     """Quick CI version of benchmarks/toys_classic.py.
 

@@ -44,6 +44,10 @@ measured run and the demo's classic fit, on which the demo's priors are centred,
 and the draws followed; at the same time the fits' quality record renamed
 ``fixed_at_limit_after_invalid_fit`` to ``fixed_at_limit``, which also lists a line fixed
 at zero because it ended within 0.1 of its error above it (``classic.NEAR_LIMIT_SIGMA``).
+Retaken when the classic fit gained asymptotic CLs limits and expected bands (issue 15):
+``upper_limits_counts`` gained the CLs entries, ``classic.json`` its ``expected_limits``,
+``limits.json``'s comparison three rows, and the profile limits' note a sentence; every
+number that was there before, and every draw, stayed the same bit for bit.
 """
 
 from __future__ import annotations
