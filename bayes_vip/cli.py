@@ -26,6 +26,7 @@ from bayes_vip.io.config import AnalysisConfig, load_config
 from bayes_vip.pipeline import convert as _convert
 from bayes_vip.pipeline import fit as _fit
 from bayes_vip.pipeline import sample as _sample
+from bayes_vip.pipeline import scan as _scan
 from bayes_vip.pipeline import simulate as _simulate
 from bayes_vip.pipeline import train as _train
 from bayes_vip.pipeline.devices import compilation_cache, host_devices
@@ -98,6 +99,10 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "length_cm": ("--length-cm", float, ..., "effective target length D \\[cm]"),
     "mean_free_path_cm": ("--mfp-cm", float, ..., "mean free path mu \\[cm]"),
     "efficiency": ("--efficiency", float, ..., "detection efficiency (a fraction)"),
+    "scan.start_eV": ("--from-eV", float, 7600.0, "first energy of the line \\[eV]"),
+    "scan.stop_eV": ("--to-eV", float, 7900.0, "last energy of the line \\[eV]"),
+    "scan.step_eV": ("--step-eV", float, 10.0, "step \\[eV]"),
+    "scan.level": ("--cl", float, 0.95, "confidence level of the limits"),
     "cross_section_cm2": ("--cross-section-cm2", float | None, None, "strip z w \\[cm^2]"),
 }
 #: The flag of every field: the library names fields and keys, the CLI alone shows flags.
@@ -220,6 +225,31 @@ def fit(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o
     """Classic two-step simultaneous fit (seed 000): N_X, upper limits, beta^2/2."""
     cfg = load_config(run, config_file=config, overrides=o)
     _run(json_out, _render.render_fit, _analysis(cfg, _fit.fit, run))
+
+
+@app.command()
+@_options("scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level", "signal", "n_int",
+          "fit.statistic", "fit.bin_eV", "fit.signal_shape")  # fmt: skip
+def scan(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
+    """Classic limits for a PEP line anywhere in an energy window, and the local significance.
+
+    The two-step fit runs at --signal-energy; step 2 is then refitted with the line at each
+    energy from --from-eV to --to-eV. Writes RUN/results/scan.json and a figure.
+    """
+    req = _scan.ScanRequest.validated(
+        o.pop("scan.start_eV"), o.pop("scan.stop_eV"), o.pop("scan.step_eV"), o.pop("scan.level")
+    )
+    cfg = load_config(run, config_file=config, overrides=o)
+
+    def job(progress: Any) -> dict:
+        compilation_cache()
+        try:
+            path = ensure_demo(run, progress=progress)
+            return _scan.scan(path, cfg, req, progress=progress)
+        except InputError as exc:
+            raise cfg.locate(exc) from None
+
+    _run(json_out, _render.render_scan, job)
 
 
 @app.command()

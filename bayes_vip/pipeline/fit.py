@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayes_vip.analysis.conventions import BELOW_RANGE_EV, ROI_EV, STEP1_RANGE_EV
 from bayes_vip.analysis.exposure import run_exposure
@@ -14,7 +14,12 @@ from bayes_vip.io.outputs import classic_path, read_json, results_dir
 from bayes_vip.physics.constants import FANO_SI_PRIOR
 from bayes_vip.pipeline.progress import SILENT, Progress
 
-__all__ = ["ensure_classic", "fit", "fit_below"]
+if TYPE_CHECKING:
+    from bayes_vip.analysis.spectral import Spectra
+    from bayes_vip.io.manifest import Manifest
+    from bayes_vip.physics.conversion import Exposure
+
+__all__ = ["ensure_classic", "fit", "fit_below", "fit_inputs"]
 
 
 def fit(
@@ -31,32 +36,15 @@ def fit(
     ADC-level runs are analysed through their calibration (``bayes-vip calibrate``).
     Nothing is written unless both fits are valid (``AnalysisError`` otherwise).
     """
-    import numpy as np
-
     from bayes_vip.analysis import classic
-    from bayes_vip.analysis.spectral import spectra_from_campaign
-    from bayes_vip.pipeline.calibrate import energy_campaign
     from bayes_vip.results.classic import classic_figures, classic_record
 
     f = config.fit
     man = load_manifest(run)
-    ds = energy_campaign(man)
-    top = float(ds["channel_hi"].values[-1])
-    (lo1, hi1), (lo2, hi2) = STEP1_RANGE_EV, ROI_EV
-    s1 = spectra_from_campaign(ds, lo1, min(hi1, top), f.bin_eV, f.sdd, run=man.path)
-    s2 = spectra_from_campaign(ds, lo2, min(hi2, top), f.bin_eV, f.sdd, run=man.path)
-    progress.stage("two-step fit and profile-likelihood scan")
+    s1, s2, exp = fit_inputs(man, config)
+    progress.stage("two-step fit, profile-likelihood and CLs limits")
     res = classic.fit_two_step(
         s1, s2, signal=config.signal_line(), statistic=f.statistic, signal_shape=f.signal_shape
-    )
-    cells = ds if f.sdd is None else ds.sel(sdd=[f.sdd])
-    live = cells["live_time_s"].values  # (period, sdd, batch)
-    exp = run_exposure(
-        man,
-        current_A=np.broadcast_to(cells["current_A"].values[:, None, None], live.shape),
-        live_s=live,
-        n_sdd=ds.sizes["sdd"],
-        n_int_model=config.n_int,
     )
     out = classic_record(
         man.name, res, s1, s2, exp, signal_shape=f.signal_shape, config=config.to_dict()
@@ -70,6 +58,31 @@ def fit(
     write_json(classic_path(man), out)
     out["json"] = str(classic_path(man))
     return out
+
+
+def fit_inputs(man: Manifest, config: AnalysisConfig) -> tuple[Spectra, Spectra, Exposure]:
+    """The spectra of steps 1 and 2 (``config.fit``'s bins and SDD) and the exposure."""
+    import numpy as np
+
+    from bayes_vip.analysis.spectral import spectra_from_campaign
+    from bayes_vip.pipeline.calibrate import energy_campaign
+
+    f = config.fit
+    ds = energy_campaign(man)
+    top = float(ds["channel_hi"].values[-1])
+    (lo1, hi1), (lo2, hi2) = STEP1_RANGE_EV, ROI_EV
+    s1 = spectra_from_campaign(ds, lo1, min(hi1, top), f.bin_eV, f.sdd, run=man.path)
+    s2 = spectra_from_campaign(ds, lo2, min(hi2, top), f.bin_eV, f.sdd, run=man.path)
+    cells = ds if f.sdd is None else ds.sel(sdd=[f.sdd])
+    live = cells["live_time_s"].values  # (period, sdd, batch)
+    exp = run_exposure(
+        man,
+        current_A=np.broadcast_to(cells["current_A"].values[:, None, None], live.shape),
+        live_s=live,
+        n_sdd=ds.sizes["sdd"],
+        n_int_model=config.n_int,
+    )
+    return s1, s2, exp
 
 
 def ensure_classic(

@@ -24,6 +24,7 @@ __all__ = [
     "render_fit",
     "render_info",
     "render_sample",
+    "render_scan",
     "render_simulate",
     "render_study_bands",
     "render_study_coverage",
@@ -173,6 +174,43 @@ def expected_band(classic: dict[str, Any], limit: str) -> list[float] | None:
 def _band(band: list[float] | None) -> str:
     """An expected limit as "median (lower-upper)", or "" without one."""
     return "" if band is None else f"{band[1]:.0f} ({band[0]:.0f}-{band[2]:.0f})"
+
+
+def render_scan(console: Console, out: dict[str, Any]) -> None:
+    """``bayes-vip scan``: the limits at each energy and the largest excess."""
+    level = 100 * out["level"]
+    t = Table(
+        "energy [eV]",
+        "N_X [counts]",
+        "local Z",
+        f"profile {level:g} %",
+        f"CLs {level:g} %",
+        "expected CLs (+-1 sigma)",
+        f"CLs {level:g} %: beta^2/2",
+        title=f"{out['run']}: a line at {out['window_eV'][0]:g}-{out['window_eV'][1]:g} eV",
+    )
+    for p in out["points"]:
+        if not p["valid"]:
+            t.add_row(f"{p['energy_eV']:g}", "no valid fit", "", "", "", "", "")
+            continue
+        ex = p["expected_cls"]
+        t.add_row(
+            f"{p['energy_eV']:g}",
+            f"{p['N_X']:.1f} +- {p['sigma_N_X']:.1f}",
+            f"{p['z_local']:.2f}",
+            f"{p['profile']:.1f}",
+            f"{p['cls']:.1f}",
+            _band([ex["-1"], ex["+0"], ex["+1"]]),
+            f"{p['beta2half']['cls']:.3e}",
+        )
+    console.print(t)
+    lee = out["largest_excess"]
+    console.print(
+        f"  largest excess at {lee['energy_eV']:g} eV: local Z = {lee['z_local']:.2f} "
+        f"(p = {lee['p_local']:.3g}); {lee['upcrossings']} upcrossing(s) of Z = 1 in the "
+        f"window; global p = {lee['p_global']:.3g} (Gross-Vitells)"
+    )
+    console.print(f"wrote {out['json']}" + (" and a figure" if out.get("figures") else ""))
 
 
 def render_calibrate(console: Console, out: dict[str, Any], written: str) -> None:
