@@ -25,6 +25,7 @@ from bayes_vip.errors import BayesVipError, InputError
 from bayes_vip.io.config import AnalysisConfig, load_config
 from bayes_vip.pipeline import convert as _convert
 from bayes_vip.pipeline import fit as _fit
+from bayes_vip.pipeline import reproduce as _reproduce
 from bayes_vip.pipeline import sample as _sample
 from bayes_vip.pipeline import scan as _scan
 from bayes_vip.pipeline import simulate as _simulate
@@ -99,6 +100,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "length_cm": ("--length-cm", float, ..., "effective target length D \\[cm]"),
     "mean_free_path_cm": ("--mfp-cm", float, ..., "mean free path mu \\[cm]"),
     "efficiency": ("--efficiency", float, ..., "detection efficiency (a fraction)"),
+    "reproduce.sum": ("--sum", str, "sdds", "sdds (our sum of the SDDs) or authors (the file's)"),
     "scan.start_eV": ("--from-eV", float, 7600.0, "first energy of the line \\[eV]"),
     "scan.stop_eV": ("--to-eV", float, 7900.0, "last energy of the line \\[eV]"),
     "scan.step_eV": ("--step-eV", float, 10.0, "step \\[eV]"),
@@ -250,6 +252,31 @@ def scan(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, 
             raise cfg.locate(exc) from None
 
     _run(json_out, _render.render_scan, job)
+
+
+@app.command()
+@_options("reproduce.sum", "n_int", "fit.bin_eV")
+def reproduce(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
+    """The published analyses of a measured run, each by its method, in one table.
+
+    (a) ROI subtraction, (b) the simultaneous chi-square fit, (c) Bayesian counting; writes
+    RUN/results/reproduce_SUM.json.
+    """
+    sum_of = o.pop("reproduce.sum")
+    if sum_of not in _reproduce.SUMS:
+        msg = f"must be one of {', '.join(_reproduce.SUMS)}, got {sum_of!r}"
+        raise InputError(msg, field="reproduce.sum")
+    cfg = load_config(run, config_file=config, overrides=o)
+
+    def job(progress: Any) -> dict:
+        compilation_cache()
+        try:
+            path = ensure_demo(run, progress=progress)
+            return _reproduce.reproduce(path, cfg, sum_of=sum_of, progress=progress)
+        except InputError as exc:
+            raise cfg.locate(exc) from None
+
+    _run(json_out, _render.render_reproduce, job)
 
 
 @app.command()

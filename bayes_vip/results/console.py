@@ -23,6 +23,7 @@ __all__ = [
     "render_convert",
     "render_fit",
     "render_info",
+    "render_reproduce",
     "render_sample",
     "render_scan",
     "render_simulate",
@@ -174,6 +175,29 @@ def expected_band(classic: dict[str, Any], limit: str) -> list[float] | None:
 def _band(band: list[float] | None) -> str:
     """An expected limit as "median (lower-upper)", or "" without one."""
     return "" if band is None else f"{band[1]:.0f} ({band[0]:.0f}-{band[2]:.0f})"
+
+
+def render_reproduce(console: Console, out: dict[str, Any]) -> None:
+    """``bayes-vip reproduce``: one row per published analysis."""
+    t = Table(
+        "analysis",
+        "N_X [counts]",
+        "limit on N_X",
+        f"limit on beta^2/2 (N_int {out['n_int_model']})",
+        "limit",
+        title=f"{out['run']}: the published analyses, spectra summed as {out['sum']}",
+    )
+    for r in out["rows"]:
+        t.add_row(
+            r["method"],
+            f"{r['N_X']:.1f} +- {r['sigma_N_X']:.1f}",
+            f"{r['limit']:.1f}",
+            f"{r['limit_beta2half']:.3e}",
+            r["limit_rule"],
+        )
+    console.print(t)
+    console.print(f"  not yet: {out['not_yet']}")
+    console.print(f"wrote {out['json']}")
 
 
 def render_scan(console: Console, out: dict[str, Any]) -> None:
