@@ -255,12 +255,12 @@ def scan(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, 
 
 
 @app.command()
-@_options("reproduce.sum", "n_int", "fit.bin_eV")
+@_options("reproduce.sum", "n_int", "fit.bin_eV", "sample.seed")
 def reproduce(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
     """The published analyses of a measured run, each by its method, in one table.
 
-    (a) ROI subtraction, (b) the simultaneous chi-square fit, (c) Bayesian counting; writes
-    RUN/results/reproduce_SUM.json.
+    (a) ROI subtraction, (b) the simultaneous chi-square fit, (c) Bayesian counting, (d) the
+    binned Bayesian fit; writes RUN/results/reproduce_SUM.json.
     """
     sum_of = o.pop("reproduce.sum")
     if sum_of not in _reproduce.SUMS:

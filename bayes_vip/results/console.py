@@ -178,7 +178,7 @@ def _band(band: list[float] | None) -> str:
 
 
 def render_reproduce(console: Console, out: dict[str, Any]) -> None:
-    """``bayes-vip reproduce``: one row per published analysis."""
+    """``bayes-vip reproduce``: one row per published analysis, and (d)'s diagnostics."""
     t = Table(
         "analysis",
         "N_X [counts]",
@@ -196,7 +196,12 @@ def render_reproduce(console: Console, out: dict[str, Any]) -> None:
             r["limit_rule"],
         )
     console.print(t)
-    console.print(f"  not yet: {out['not_yet']}")
+    d = out["rows"][-1]
+    if "r_hat" in d:
+        console.print(
+            f"  (d): {d['draws']} draws, R-hat {d['r_hat']:.3f}, bulk ESS {d['ess_bulk']:.0f}, "
+            f"{d['divergences']} divergences"
+        )
     console.print(f"wrote {out['json']}")
 
 

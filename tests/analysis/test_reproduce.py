@@ -63,7 +63,11 @@ def test_a_wrong_sum_exits_2_with_one_line(capsys):
 
 @pytest.mark.slow
 def test_reproduce_on_the_measured_run(tmp_path, measured_root, capsys):
-    """(a) and (c) count the file's own per-SDD histograms; (b) finds no line at 7729 eV."""
+    """The four analyses of the measured run, each checked where it can fail.
+
+    (a) and (c) count the file's own per-SDD histograms; (b) finds no line at 7729 eV;
+    (d) converges.
+    """
     run = tmp_path / "vip2-2016-17"
     run.mkdir()
     text = (MEASURED_RUN / "run.toml").read_text()
@@ -77,12 +81,39 @@ def test_reproduce_on_the_measured_run(tmp_path, measured_root, capsys):
     for kind, key in (("on", "withCurrentsdd"), ("off", "noCurrentSmallsdd")):
         hists = [read_th1(measured_root, f"{key}{i}") for i in range(1, 7)]
         n[kind] = window_counts(sum(h.counts for h in hists), hists[0].edges, ROI_WINDOW_EV)
-    a, b, c = out["rows"]
+    a, b, c, d = out["rows"]
     assert (a["N_on"], a["N_off"]) == (n["on"], n["off"])
     assert a["N_X"] == n["on"] - n["off"]
     assert abs(b["N_X"]) < b["sigma_N_X"]  # the fit sees no line where the window sees 3.5 sigma
     assert b["step2_chi2_ndf"] < 1.2
     assert c["limit"] > c["N_X"] > 0
+    assert d["r_hat"] < 1.02
+    assert d["divergences"] == 0
+    assert 0 < d["limit"] <= 700.0  # the signal's prior is uniform on 0-700
     conv = c["limit_beta2half"] / c["limit"]
     assert a["limit_beta2half"] == pytest.approx(a["limit"] * conv)
     assert (run / "results" / "reproduce_sdds.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_published_bayesian_fit_recovers_an_injected_line():
+    """(d) on spectra drawn from its own model: 400 PEP counts at 7729 eV are found."""
+    import jax.numpy as jnp
+
+    from bayes_vip.bayes import published
+
+    edges = np.arange(7000.0, 8600.1, 10.0)
+    truth = {
+        **{"n_cu": 25000.0, "n_ni": 1500.0, "cu_mu": 8047.8, "ni_mu": 7478.2},
+        **{"cu_sigma": 78.0, "ni_sigma": 75.0, "bkg": 32000.0, "c1": -0.1, "c2": 0.05},
+    }
+    rng = np.random.default_rng(11)
+    e = jnp.asarray(edges)
+    off = rng.poisson(np.asarray(published._expected(truth, e, with_signal=False)))
+    on = rng.poisson(np.asarray(published._expected({**truth, "n_x": 400.0}, e, True)))
+    r = published.published_bayes_fit(on, off, edges, chains=2, warmup=300, samples=500)
+    assert r["r_hat"] < 1.05
+    assert r["divergences"] == 0
+    assert abs(r["N_X"] - 400.0) < 3 * r["sigma_N_X"]
+    assert r["limit"] > 400.0
+    assert r["background_off_counts"] == pytest.approx(truth["bkg"], rel=0.05)
