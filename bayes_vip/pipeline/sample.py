@@ -14,7 +14,7 @@ from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig, SampleConfig
 from bayes_vip.io.manifest import load_manifest
-from bayes_vip.io.outputs import results_dir, save_netcdf
+from bayes_vip.io.outputs import read_json, results_dir, save_netcdf
 from bayes_vip.pipeline.fit import ensure_classic
 from bayes_vip.pipeline.progress import SILENT, Progress
 
@@ -79,6 +79,28 @@ def signal_upper(data: Any, classic: dict[str, Any], s: SampleConfig) -> float:
     return default_upper(data, classic, s.prior) if s.prior_upper is None else s.prior_upper
 
 
+def _matching_bands(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
+    """The run's bands study, where its toys were analysed as this run is.
+
+    ``RUN/results/study-bands/bands.json`` if its signal, N_int, prior, prior set and prior
+    bound are this configuration's; None if there is none or it was made otherwise. A file
+    there that cannot be read is an ``InputError``.
+    """
+    path = results_dir(man) / "study-bands" / "bands.json"
+    if not path.is_file():
+        return None
+    bands = read_json(path)
+    try:
+        have, want = bands["config"], config.to_dict()
+        same = all(have[k] == want[k] for k in ("signal", "n_int")) and all(
+            have["sample"][k] == want["sample"][k] for k in ("prior", "priors", "prior_upper")
+        )
+    except (KeyError, TypeError):
+        msg = "is not a bands study's summary (no config with signal, n_int and sample)"
+        raise InputError(msg, file=path) from None
+    return bands if same else None
+
+
 def sample(
     run: str | Path,
     config: AnalysisConfig,
@@ -102,6 +124,7 @@ def sample(
     s = config.sample
     signal = config.signal_line()
     man = load_manifest(run)
+    bands = _matching_bands(man, config)  # read before the long work: a bad file stops here
     t0 = time.perf_counter()
     data, classic = bayes_data(run, config, progress=progress, figures=figures)
     upper = signal_upper(data, classic, s)
@@ -140,6 +163,7 @@ def sample(
     }
     lim = limits_record(
         run.limits,
+        bands=bands,
         run_name=man.name,
         data=data,
         signal=signal.to_dict(),

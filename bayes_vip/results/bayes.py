@@ -21,8 +21,27 @@ from bayes_vip.results.plots import save
 __all__ = ["bayes_figures", "comparison_rows", "limits_record"]
 
 
-def comparison_rows(classic: dict, lim: dict) -> list[dict]:
-    """Classic and Bayesian limits side by side (counts and beta^2/2)."""
+def bayes_band(bands: dict | None, level: str) -> list[float] | None:
+    """``[-1 sigma, median, +1 sigma]`` of the Bayesian limit at ``level`` in a bands study.
+
+    ``bands`` is a ``bands.json`` (``bayes-vip study bands``); None where there is none or it
+    has no Bayesian limits.
+    """
+    if not bands:
+        return None
+    got = bands.get("limits", {}).get(f"bayes_ul{100 * float(level):g}")
+    if not got or got["counts"].get("n", 0) == 0:
+        return None
+    c = got["counts"]
+    return [c["-1"]["value"], c["median"]["value"], c["+1"]["value"]]
+
+
+def comparison_rows(classic: dict, lim: dict, bands: dict | None = None) -> list[dict]:
+    """Classic and Bayesian limits side by side (counts and beta^2/2).
+
+    The classic rows carry their asymptotic expected bands; the Bayesian rows carry those of
+    a bands study of the run (``bands``, its ``bands.json``) where one is given.
+    """
     rows = []
     cb = classic["conversion"]["beta2half_upper_limits"]
     for k, v in classic["upper_limits_counts"].items():
@@ -47,6 +66,7 @@ def comparison_rows(classic: dict, lim: dict) -> list[dict]:
                 "mcse_N_X": v["mcse"],
                 "beta2half": b["value"],
                 "mcse_beta2half": b["mcse"],
+                "expected_N_X": bayes_band(bands, q),
             }
         )
     return rows
@@ -149,11 +169,13 @@ def limits_record(
     sampler: dict[str, Any],
     seconds: dict[str, float],
     config: dict[str, Any],
+    bands: dict | None = None,
 ) -> dict[str, Any]:
     """What ``limits.json`` holds.
 
     The limits and gates of ``sampling.limits`` (``lim``) with the run, the model's layout,
-    timings, the classic result and the configuration.
+    timings, the classic result and the configuration; ``bands``: a bands study of the run
+    whose configuration matches (its expected Bayesian limits go into the comparison).
     """
     lim["run"] = run_name
     lim["level"] = data.level
@@ -180,7 +202,13 @@ def limits_record(
         "beta2half_upper_limits": classic["conversion"]["beta2half_upper_limits"],
         "n_int_model": classic["conversion"]["n_int_model"],
     }
-    lim["comparison"] = comparison_rows(classic, lim)
+    lim["comparison"] = comparison_rows(classic, lim, bands)
+    if bands:
+        lim["expected_from"] = {
+            "study": "bayes-vip study bands",
+            "toys": bands.get("toys_done"),
+            "seed": bands.get("seed"),
+        }
     lim["priors"] = prior_summary(data)
     lim["config"] = config
     return lim

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bayes_vip.cli import main
+from bayes_vip.errors import InputError
 from bayes_vip.studies.bands import BANDS, band_quantiles
 
 
@@ -74,3 +75,41 @@ def test_quick_bands_with_the_observed_limit(tmp_path, capsys):
     assert (out / "bands.png").stat().st_size > 10_000
     assert (out / "toys.parquet").is_file()
     assert "bayes_ul95" not in rec["limits"]
+
+
+def test_a_matching_bands_study_gives_the_bayesian_rows_their_band(tmp_path):
+    """``sample``'s comparison takes the Bayesian bands of RUN/results/study-bands."""
+    from bayes_vip.io.config import default_config, with_values
+    from bayes_vip.pipeline.sample import _matching_bands
+    from bayes_vip.results.bayes import bayes_band, comparison_rows
+
+    def q(v):
+        return {"value": v}
+
+    counts = {"n": 200, "-2": q(20.0), "-1": q(30.0), "median": q(40.0), "+1": q(55.0),
+              "+2": q(75.0)}  # fmt: skip
+    cfg = default_config()
+    bands = {"limits": {"bayes_ul95": {"counts": counts}}, "config": cfg.to_dict(),
+             "toys_done": 200, "seed": 3}  # fmt: skip
+    assert bayes_band(bands, "0.95") == [30.0, 40.0, 55.0]
+    assert bayes_band(bands, "0.9") is None
+    assert bayes_band(None, "0.95") is None
+    classic = {"upper_limits_counts": {}, "conversion": {"beta2half_upper_limits": {}}}
+    ul = {"value": 45.0, "mcse": 0.1}
+    lim = {"prior": "flat-beta", "upper_limits": {"N_X": {"0.95": ul}, "beta2half": {"0.95": ul}}}
+    (row,) = comparison_rows(classic, lim, bands)
+    assert row["expected_N_X"] == [30.0, 40.0, 55.0]
+
+    class _Man:
+        path = tmp_path / "run.toml"
+
+    out = tmp_path / "results" / "study-bands"
+    out.mkdir(parents=True)
+    assert _matching_bands(_Man(), cfg) is None  # no study
+    (out / "bands.json").write_text(json.dumps(bands))
+    assert _matching_bands(_Man(), cfg) == bands
+    other = with_values(cfg, sample={"prior": "flat-counts"})
+    assert _matching_bands(_Man(), other) is None  # made with another prior
+    (out / "bands.json").write_text('{"limits": ')
+    with pytest.raises(InputError, match="not valid JSON"):
+        _matching_bands(_Man(), cfg)
