@@ -15,10 +15,11 @@ q_A(mu) = mu^2 / sigma_A^2. With q = q~_mu(observed), CCGV sec. 3.7 gives
 
 where p_b is the background-only probability of q~_mu at most the observed one. CLs = p_mu /
 (1 - p_b) (A. L. Read, J. Phys. G 28 (2002) 2693); the upper limit at CL is where CLs = 1 - CL.
-Under the background alone sqrt q~_mu is about Normal(sqrt q_A, 1), so the data at N sigma
-(N > 0: fewer events than expected, the weaker limit) have sqrt q = sqrt q_A - N, and their
-CLs limit is where sqrt q_A(mu) = Phi^-1(1 - alpha Phi(N)) + N, alpha = 1 - CL: the "Brazil"
-band. The profile (CLs+b) limit of the same data is where sqrt q_A(mu) = Phi^-1(CL) + N.
+Under the background alone mu_hat is about Normal(0, sigma_A). The data at N sigma have
+mu_hat = N sigma_A (N > 0: more events than expected, the higher limit); their CLs limit is
+where sqrt q_A(mu) = Phi^-1(1 - alpha Phi(N)) + N, alpha = 1 - CL, in both branches: the
+"Brazil" band. Their profile limit, where q~ = Phi^-1(CL)^2 = z^2, is where sqrt q_A(mu) =
+z + N for N >= 0, and N + sqrt(N^2 + z^2) below (q~ = (mu^2 - 2 mu mu_hat) / sigma^2 there).
 
 Everything here needs only a ``Profile``: the minimum of S at a fixed mu on given data, the
 best fit, and the Asimov data. ``PoissonProfile`` is one for binned Poisson models written as
@@ -54,22 +55,25 @@ __all__ = [
 BANDS = (-2, -1, 0, 1, 2)
 
 
-def p_values(q: float, q_a: float) -> tuple[float, float]:
-    """``(p_mu, 1 - p_b)`` of an observed q~_mu given q_A(mu) (CCGV sec. 3.7)."""
+def _arguments(q: float, q_a: float) -> tuple[float, float]:
+    """``(a, b)`` with p_mu = 1 - Phi(a) and 1 - p_b = Phi(b) (CCGV sec. 3.7)."""
     q, q_a = max(q, 0.0), max(q_a, 1e-300)
     sq, sa = math.sqrt(q), math.sqrt(q_a)
     if q <= q_a:
-        return float(stats.norm.sf(sq)), float(stats.norm.cdf(sa - sq))
-    return (
-        float(stats.norm.sf((q + q_a) / (2 * sa))),
-        float(stats.norm.cdf((q_a - q) / (2 * sa))),
-    )
+        return sq, sa - sq
+    return (q + q_a) / (2 * sa), (q_a - q) / (2 * sa)
+
+
+def p_values(q: float, q_a: float) -> tuple[float, float]:
+    """``(p_mu, 1 - p_b)`` of an observed q~_mu given q_A(mu) (CCGV sec. 3.7)."""
+    a, b = _arguments(q, q_a)
+    return float(stats.norm.sf(a)), float(stats.norm.cdf(b))
 
 
 def cls_value(q: float, q_a: float) -> float:
-    """CLs = p_mu / (1 - p_b) of an observed q~_mu given q_A(mu)."""
-    p_mu, clb = p_values(q, q_a)
-    return p_mu / clb if clb > 0 else 1.0
+    """CLs = p_mu / (1 - p_b) of an observed q~_mu given q_A(mu), in logs (no underflow)."""
+    a, b = _arguments(q, q_a)
+    return float(math.exp(stats.norm.logsf(a) - stats.norm.logcdf(b)))
 
 
 def _target(level: float, n_sigma: float, method: str) -> float:
@@ -78,14 +82,15 @@ def _target(level: float, n_sigma: float, method: str) -> float:
     if method == "cls":
         return float(stats.norm.isf(alpha * stats.norm.cdf(n_sigma)) + n_sigma)
     if method == "profile":
-        return float(stats.norm.isf(alpha) + n_sigma)
+        z = float(stats.norm.isf(alpha))
+        return z + n_sigma if n_sigma >= 0 else n_sigma + math.sqrt(n_sigma**2 + z * z)
     msg = f"unknown limit method {method!r}; choose cls or profile"
     raise ValueError(msg)
 
 
 def expected_limit(sigma_a: float, level: float, n_sigma: float = 0.0, method="cls") -> float:
-    """The expected limit for a constant Asimov width ``sigma_a`` (0 where it is negative)."""
-    return max(sigma_a * _target(level, n_sigma, method), 0.0)
+    """The expected limit for a constant Asimov width ``sigma_a``."""
+    return sigma_a * _target(level, n_sigma, method)
 
 
 class Profile(Protocol):
@@ -204,6 +209,9 @@ class AsimovCurve:
             return 0.0
         s = self.unit
         while math.sqrt(self(self.grid[-1])) < target:
+            if self.grid[-1] > 100 * s:
+                msg = f"Asimov profile: sqrt q_A does not reach {target:.4g} within 100 sigma_A"
+                raise AnalysisError(msg)
             self.extend(self.grid[-1] / s + 2.0)
         mu = math.nan
         for _ in range(8):
@@ -295,6 +303,8 @@ def _observed_limit(
             lo = max(q.mu_hat, lo - s)
         while g(hi) > 0:
             hi += s
+            if hi > q.mu_hat + 100 * s:
+                break
     msg = f"{method} limit at {level:g} CL: the root did not settle"
     raise AnalysisError(msg)
 
@@ -307,7 +317,7 @@ def frequentist_limits(
     *,
     refine: bool = False,
 ) -> dict[str, Any]:
-    """Observed CLs and profile limits, and the expected bands of both.
+    """Observed CLs and profile limits, and the expected bands of both (levels above 1/2).
 
     q_A(mu) and q~_mu are interpolated between fits (``AsimovCurve``, ``_ObservedCurve``),
     and q~ is fitted again at each observed limit until the limit settles to 1e-3 sigma_A.
@@ -319,6 +329,9 @@ def frequentist_limits(
     mu}}}, "sigma_A": ..., "asimov_grid": ...}``, levels as ``f"{level:g}"`` and bands as
     ``f"{band:+g}"`` (``"+0"`` the median). The profile limit is where q~_mu = Phi^-1(CL)^2.
     """
+    if not all(0.5 < level < 1 for level in levels):
+        msg = f"the levels must lie between 0.5 and 1, got {list(levels)}"
+        raise ValueError(msg)
     q = _QTilde(profile, data)
     qa = AsimovCurve.of(profile)
     qi = _ObservedCurve(q, qa.unit)

@@ -582,6 +582,11 @@ class _ClassicProfile:
         for name in self.fixed if n is None else ("N_X", *self.fixed):
             m.fixed[name] = True
         m.migrad(ncall=100000)
+        if not m.valid:  # as _Fitter.run: once more from there, then MINUIT's careful strategy
+            m.migrad(ncall=100000)
+        if not m.valid:
+            m.strategy = 2
+            m.migrad(ncall=100000)
         if not m.valid:
             what = "N_X free" if n is None else f"N_X = {n:.4g}"
             msg = f"profile scan: no valid minimum at {what}"

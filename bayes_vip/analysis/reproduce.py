@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
+from bayes_vip.errors import InputError
+
 __all__ = ["ROI_WINDOW_EV", "bayes_counting", "roi_subtraction", "window_counts"]
 
 #: The counting window of the published analyses [eV]: 200 eV centred on 7729 eV, the
@@ -29,8 +31,11 @@ ROI_WINDOW_EV = (7629.0, 7829.0)
 
 
 def window_counts(counts: np.ndarray, edges: np.ndarray, window=ROI_WINDOW_EV) -> float:
-    """The counts of the bins that lie inside ``window`` [eV] (bin edges on its ends)."""
+    """The counts of the bins inside ``window`` [eV], whose ends must be bin edges."""
     lo, hi = window
+    if not all(np.any(np.abs(edges - x) < 1e-6) for x in (lo, hi)):
+        msg = f"the window {lo:g}-{hi:g} eV does not start and end on bin edges"
+        raise InputError(msg, field="binning")
     inside = (edges[:-1] >= lo - 1e-9) & (edges[1:] <= hi + 1e-9)
     return float(np.asarray(counts)[inside].sum())
 
@@ -61,9 +66,11 @@ def bayes_counting(
     b = stats.gamma.ppf((np.arange(nodes) + 0.5) / nodes, n_off + 1.0)
     width = math.sqrt(n_on + n_off + 1.0)
     s = np.linspace(0.0, max(n_on - n_off, 0.0) + 10.0 * width + 30.0, 4001)
-    mu = s[:, None] + b[None, :]
-    log_pois = n_on * np.log(mu) - mu - special.gammaln(n_on + 1.0)
-    log_like = special.logsumexp(log_pois, axis=1) - math.log(nodes)
+    log_like = np.empty_like(s)
+    for j in range(0, s.size, 250):  # in chunks: 250 x nodes at a time (4 MB), not all
+        mu = s[j : j + 250, None] + b[None, :]
+        log_pois = n_on * np.log(mu) - mu - special.gammaln(n_on + 1.0)
+        log_like[j : j + 250] = special.logsumexp(log_pois, axis=1) - math.log(nodes)
     post = np.exp(log_like - log_like.max())
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (post[1:] + post[:-1]) * np.diff(s))])
     cdf /= cdf[-1]

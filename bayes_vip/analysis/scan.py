@@ -11,7 +11,8 @@ The look-elsewhere effect follows Gross and Vitells, EPJC 70 (2010) 525: the glo
 of the largest q0 in the window is about p_local + <N(u0)> exp(-(q0_max - u0) / 2), with
 <N(u0)> the mean number of upcrossings of the level u0 by q0(E). Here <N(u0)> is the
 number counted in the observed scan at u0 = 1 (Z = 1), which is a noisy estimate of the
-mean: the record says so and gives the count.
+mean: the record says so and gives the count. A scan that starts above u0 counts that as
+one upcrossing (the excursion's Euler characteristic), which errs on the conservative side.
 """
 
 from __future__ import annotations

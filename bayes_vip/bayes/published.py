@@ -6,9 +6,10 @@ Its method, as issue 15 states it:
 - Gaussian Cu Ka1/Ka2 lines, intensity ratio 0.51, 19.95 eV apart, and Gaussian Ni Ka1/Ka2,
   17.26 eV apart (their intensity ratio from xraydb through ``physics.lines``: 0.509), each
   doublet with a free position and width;
-- a second-order Chebyshev background whose normalisation (its counts over the range) has a
-  0.8 % Gaussian constraint centred on the background fitted to the current-off spectrum
-  (equal live times) with the same lines;
+- a second-order Chebyshev background (coefficients within +-0.5, so that it stays
+  positive) whose normalisation (its counts over the range) has a 0.8 % Gaussian
+  constraint centred on the background fitted to the current-off spectrum (equal live
+  times) with the same lines;
 - a Gaussian PEP line at 7729 eV with the Cu Ka width, its counts uniform in [0, 700];
 - every nuisance marginalised (NUTS), the limit the 99.7 % quantile of the signal's counts.
 """
@@ -26,9 +27,10 @@ import numpyro.distributions as dist
 from jax.scipy.special import erf
 from scipy import optimize
 
+from bayes_vip.errors import AnalysisError, InputError
 from bayes_vip.physics.lines import line_group
 
-__all__ = ["PUBLISHED_FIT", "published_bayes_fit"]
+__all__ = ["PUBLISHED_FIT", "published_bayes_fit", "published_bins"]
 
 #: The published fit's settings (issue 15, item 6d).
 PUBLISHED_FIT = {
@@ -75,24 +77,62 @@ def _expected(p: dict, edges: jnp.ndarray, with_signal: bool) -> jnp.ndarray:
 _NAMES = ("n_cu", "n_ni", "cu_mu", "ni_mu", "cu_sigma", "ni_sigma", "bkg", "c1", "c2")
 
 
+#: Bounds of the maximum-likelihood fits (the supports of the NUTS priors below).
+_BOUNDS = {
+    "cu_sigma": (30.0, 200.0),
+    "ni_sigma": (30.0, 200.0),
+    "c1": (-0.5, 0.5),
+    "c2": (-0.5, 0.5),
+}
+
+
 def _fit_off(counts: np.ndarray, edges: np.ndarray) -> dict[str, float]:
-    """Maximum-likelihood fit of the lines and background to one spectrum (no PEP line)."""
+    """Maximum-likelihood fit of the lines and background to one spectrum (no PEP line).
+
+    Minimises the Poisson deviance 2 sum(mu - n + n ln(n / mu)) with L-BFGS-B inside the
+    priors' supports, to a tight tolerance; a fit that does not converge is an error.
+    """
     e = jnp.asarray(edges)
     n = jnp.asarray(counts)
     total = float(counts.sum())
     x0 = np.array([0.5 * total, 0.02 * total, 8047.8, 7478.2, 80.0, 80.0, 0.4 * total, 0.0, 0.0])
     scale = np.array([total, total, 10.0, 10.0, 10.0, 10.0, total, 1.0, 1.0])
+    lo = {"n_cu": 0.0, "n_ni": 0.0, "bkg": 1e-6 * total, **{k: v[0] for k, v in _BOUNDS.items()}}
+    hi = {k: v[1] for k, v in _BOUNDS.items()}
+    bounds = [
+        (None if k not in lo else (lo[k] - x0[i]) / scale[i],
+         None if k not in hi else (hi[k] - x0[i]) / scale[i])
+        for i, k in enumerate(_NAMES)
+    ]  # fmt: skip
+    n_safe = jnp.where(n > 0, n, 1.0)
 
-    def nll(u):
+    def deviance(u):
         p = dict(zip(_NAMES, u * scale + x0, strict=True))
         mu = _expected(p, e, with_signal=False)
-        return jnp.sum(mu - n * jnp.log(mu))
+        return 2.0 * jnp.sum(mu - n + jnp.where(n > 0, n * jnp.log(n_safe / mu), 0.0))
 
-    f = jax.jit(nll)
-    g = jax.jit(jax.grad(nll))
+    f = jax.jit(deviance)
+    g = jax.jit(jax.grad(deviance))
     r = optimize.minimize(
-        lambda u: float(f(u)), np.zeros(9), jac=lambda u: np.asarray(g(u)), method="L-BFGS-B"
+        lambda u: float(f(u)),
+        np.zeros(9),
+        jac=lambda u: np.asarray(g(u)),
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-12, "gtol": 1e-6, "maxiter": 5000},
     )
+    # L-BFGS-B can stop "abnormally" in its line search at the minimum itself (the deviance
+    # is flat there to rounding): a small projected gradient is a converged fit too
+    grad = np.asarray(g(r.x))
+    free = [
+        not ((b[0] is not None and x <= b[0] + 1e-9 and gi > 0)
+             or (b[1] is not None and x >= b[1] - 1e-9 and gi < 0))
+        for x, b, gi in zip(r.x, bounds, grad, strict=True)
+    ]  # fmt: skip
+    small = float(np.max(np.abs(grad[free]), initial=0.0)) < 1e-3
+    if not ((r.success or small) and np.isfinite(r.fun)):
+        msg = f"the published fit's maximum-likelihood start did not converge: {r.message}"
+        raise AnalysisError(msg)
     return dict(zip(_NAMES, r.x * scale + x0, strict=True))
 
 
@@ -104,15 +144,36 @@ def _model(edges, counts, bkg_off: float, start: dict[str, float]):
         "n_ni": numpyro.sample("n_ni", dist.Uniform(0.0, total)),
         "cu_mu": numpyro.sample("cu_mu", dist.Uniform(start["cu_mu"] - 50, start["cu_mu"] + 50)),
         "ni_mu": numpyro.sample("ni_mu", dist.Uniform(start["ni_mu"] - 50, start["ni_mu"] + 50)),
-        "cu_sigma": numpyro.sample("cu_sigma", dist.Uniform(30.0, 200.0)),
-        "ni_sigma": numpyro.sample("ni_sigma", dist.Uniform(30.0, 200.0)),
+        "cu_sigma": numpyro.sample("cu_sigma", dist.Uniform(*_BOUNDS["cu_sigma"])),
+        "ni_sigma": numpyro.sample("ni_sigma", dist.Uniform(*_BOUNDS["ni_sigma"])),
         "bkg": numpyro.sample("bkg", dist.Normal(bkg_off, s["background_constraint"] * bkg_off)),
-        "c1": numpyro.sample("c1", dist.Uniform(-1.0, 1.0)),
-        "c2": numpyro.sample("c2", dist.Uniform(-1.0, 1.0)),
+        "c1": numpyro.sample("c1", dist.Uniform(*_BOUNDS["c1"])),
+        "c2": numpyro.sample("c2", dist.Uniform(*_BOUNDS["c2"])),
         "n_x": numpyro.sample("n_x", dist.Uniform(0.0, s["signal_upper"])),
     }
     mu = _expected(p, edges, with_signal=True)
     numpyro.sample("counts", dist.Poisson(mu), obs=counts)
+
+
+def published_bins(edges: np.ndarray) -> tuple[int, int, int]:
+    """``(i0, k, n)``: the first bin, the rebinning factor and the bins of the published fit.
+
+    An ``InputError`` where the spectra's bins are not uniform divisors of 10 eV or do not
+    cover 7000-8600 eV.
+    """
+    s = PUBLISHED_FIT
+    lo, hi = s["range_eV"]
+    w = np.diff(edges)
+    k = s["bin_eV"] / float(w[0])
+    if not np.allclose(w, w[0]) or k < 1 or abs(k - round(k)) > 1e-9:
+        msg = f"the published fit needs uniform bins that divide {s['bin_eV']:g} eV"
+        raise InputError(msg, field="binning")
+    if edges[0] > lo + 1e-9 or edges[-1] < hi - 1e-9:
+        msg = f"the published fit needs {lo:g}-{hi:g} eV; the bins span {edges[0]:g}-{edges[-1]:g}"
+        raise InputError(msg, field="binning")
+    k = round(k)
+    i0 = int(np.searchsorted(edges, lo - 1e-9))
+    return i0, k, (int(np.searchsorted(edges, hi - 1e-9)) - i0) // k
 
 
 def published_bayes_fit(
@@ -135,19 +196,13 @@ def published_bayes_fit(
     import arviz as az
     from numpyro.infer import MCMC, NUTS, init_to_value
 
-    s = PUBLISHED_FIT
-    lo, hi = s["range_eV"]
-    w = float(edges[1] - edges[0])
-    k = round(s["bin_eV"] / w)
-    i0 = int(np.searchsorted(edges, lo - 1e-9))
-    i1 = int(np.searchsorted(edges, hi - 1e-9))
-    n = (i1 - i0) // k
+    i0, k, n = published_bins(edges)
     e = np.asarray(edges[i0 : i0 + n * k + 1 : k], dtype=float)
     c_on = np.asarray(on[i0 : i0 + n * k], dtype=float).reshape(n, k).sum(axis=1)
     c_off = np.asarray(off[i0 : i0 + n * k], dtype=float).reshape(n, k).sum(axis=1)
     fit_off = _fit_off(c_off, e)
     fit_on = _fit_off(c_on, e)
-    start = {**fit_on, "bkg": fit_off["bkg"], "n_x": 50.0}
+    start = {**fit_on, "bkg": fit_off["bkg"], "n_x": 50.0}  # inside every prior's support
     kernel = NUTS(_model, init_strategy=init_to_value(values=start), target_accept_prob=0.9)
     mcmc = MCMC(
         kernel,

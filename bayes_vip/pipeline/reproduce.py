@@ -84,7 +84,7 @@ def reproduce(
         window_counts,
     )
     from bayes_vip.analysis.spectral import spectra_from_campaign
-    from bayes_vip.bayes.published import published_bayes_fit
+    from bayes_vip.bayes.published import published_bayes_fit, published_bins
     from bayes_vip.io.campaign import edges as campaign_edges
     from bayes_vip.pipeline.calibrate import energy_campaign
     from bayes_vip.pipeline.fit import fit_inputs
@@ -92,6 +92,9 @@ def reproduce(
     if sum_of not in SUMS:
         msg = f"must be one of {', '.join(SUMS)}, got {sum_of!r}"
         raise InputError(msg, field="reproduce.sum")
+    if config.fit.sdd is not None:
+        msg = f"the published analyses sum every SDD; remove fit.sdd = {config.fit.sdd}"
+        raise InputError(msg, field="fit.sdd")
     man = load_manifest(run)
     _, _, exp = fit_inputs(man, config)
     if sum_of == "authors":
@@ -101,6 +104,7 @@ def reproduce(
         e = campaign_edges(ds)
         sp = spectra_from_campaign(ds, e[0], e[-1], float(e[1] - e[0]), run=man.path)
         counts, edges = sp.counts, sp.edges
+    published_bins(edges)  # (d)'s binning checked before any fit
     n_on, n_off = (window_counts(counts[i], edges) for i in (0, 1))
     rows: list[dict[str, Any]] = []
     a = roi_subtraction(n_on, n_off)

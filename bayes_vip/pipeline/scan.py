@@ -65,8 +65,8 @@ class ScanRequest:
         if round((stop - start) / step) + 1 > MAX_POINTS:
             msg = f"gives over {MAX_POINTS} energies in {start:g}-{stop:g} eV; take a larger step"
             raise InputError(msg, field="scan.step_eV")
-        if not 0 < level < 1:
-            msg = f"must be a confidence level between 0 and 1, got {level:g}"
+        if not 0.5 < level < 1:
+            msg = f"must be a confidence level between 0.5 and 1, got {level:g}"
             raise InputError(msg, field="scan.level")
         return cls(float(start), float(stop), float(step), float(level))
 

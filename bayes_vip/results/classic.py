@@ -102,8 +102,10 @@ def _expected_record(res: ClassicResult, exp: Exposure) -> dict[str, Any]:
         "method": (
             "asymptotic: the background-only Asimov data (the step-2 model at N_X = 0, "
             "every other parameter fitted to the data there) give sigma_A(N) = N / "
-            "sqrt(q_A(N)); the limit of data at band n (n > 0: fewer counts than expected) is "
-            "where sqrt(q_A) = Phi^-1(1 - alpha Phi(n)) + n (CLs) or Phi^-1(CL) + n (profile)"
+            "sqrt(q_A(N)); the data at band n (N_X hat = n sigma_A; n > 0: more counts than "
+            "expected, the higher limit) have their CLs limit where sqrt(q_A) = Phi^-1(1 - "
+            "alpha Phi(n)) + n, and their profile limit where sqrt(q_A) = z + n (n >= 0) or "
+            "n + sqrt(n^2 + z^2) (n < 0), z = Phi^-1(CL)"
         ),
         "reference": "Cowan, Cranmer, Gross, Vitells, EPJC 71 (2011) 1554, secs. 3.2 and 3.7",
         "sigma_A_counts": ex["sigma_A"],

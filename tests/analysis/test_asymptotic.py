@@ -42,9 +42,8 @@ def test_a_gaussian_measurement_gives_the_closed_forms(x, refine):
 
     For x < 0 the CCGV q~ branch q > q_A applies (mu_hat counts as 0), and gives the same
     closed form. The profile limit is sigma (x + z) for x >= 0 and sigma (x + sqrt(x^2 +
-    z^2)) below, z = Phi^-1(CL). The bands are sigma (Phi^-1(1 - alpha Phi(n)) + n) and,
-    for the profile limits, sigma (Phi^-1(CL) + n), at least 0. The observed limits settle
-    to 1e-3 sigma by default, to 1e-5 sigma with ``refine``.
+    z^2)) below, z = Phi^-1(CL); the bands are the same expressions at x = n. The observed
+    limits settle to 1e-3 sigma by default, to 1e-5 sigma with ``refine``.
     """
     sigma = 2.0
     out = asy.frequentist_limits(_Gaussian(x * sigma, sigma), x * sigma, refine=refine)
@@ -58,11 +57,28 @@ def test_a_gaussian_measurement_gives_the_closed_forms(x, refine):
         assert out["profile"][f"{level:g}"] == pytest.approx(prof, **tol)
         for n in asy.BANDS:
             cls = sigma * (stats.norm.isf(alpha * stats.norm.cdf(n)) + n)
-            prof = max(sigma * (stats.norm.isf(alpha) + n), 0.0)
+            prof = sigma * (n + (z if n >= 0 else math.sqrt(n * n + z * z)))
             assert out["expected"]["cls"][f"{level:g}"][f"{n:+g}"] == pytest.approx(cls, rel=1e-6)
             got = out["expected"]["profile"][f"{level:g}"][f"{n:+g}"]
-            assert got == pytest.approx(prof, rel=1e-6, abs=1e-9)
+            assert got == pytest.approx(prof, rel=1e-6)
     assert out["sigma_A"] == pytest.approx(sigma)
+
+
+@pytest.mark.parametrize("n", asy.BANDS)
+def test_each_band_is_the_observed_limit_of_the_data_there(n):
+    """Data at n sigma (mu_hat = n sigma) have exactly the band's limits, both methods."""
+    sigma = 1.5
+    expected = asy.frequentist_limits(_Gaussian(0.0, sigma), 0.0)["expected"]
+    seen = asy.frequentist_limits(_Gaussian(n * sigma, sigma), n * sigma, refine=True)
+    for method in ("cls", "profile"):
+        for level in ("0.9", "0.95", "0.997"):
+            band = expected[method][level][f"{n:+g}"]
+            assert seen[method][level] == pytest.approx(band, rel=1e-5), (method, level)
+
+
+def test_levels_at_or_below_one_half_are_refused():
+    with pytest.raises(ValueError, match=r"between 0\.5 and 1"):
+        asy.frequentist_limits(_Gaussian(0.0, 1.0), 0.0, levels=(0.4,))
 
 
 def test_cls_is_the_ratio_of_the_two_p_values():
@@ -74,6 +90,11 @@ def test_cls_is_the_ratio_of_the_two_p_values():
     lo, hi = asy.p_values(4.0 - 1e-9, 4.0), asy.p_values(4.0 + 1e-9, 4.0)
     assert lo == pytest.approx(hi, abs=1e-8)
     assert asy.cls_value(9.0, 4.0) == pytest.approx(stats.norm.sf(13 / 4) / stats.norm.cdf(-5 / 4))
+    # far beyond the limit, where p_mu and 1 - p_b both underflow: excluded, not CLs = 1
+    assert asy.cls_value(60.0**2, 1.0) < 1e-10
+    assert asy.cls_value(8.0**2, 1.0) == pytest.approx(
+        stats.norm.sf(32.5) / stats.norm.cdf(-31.5), rel=1e-9
+    )
 
 
 def _uncorrelated(signal, bkg, unc, observed):

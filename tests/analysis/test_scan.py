@@ -41,6 +41,7 @@ def test_look_elsewhere_counts_upcrossings_and_never_lowers_p():
         ({"stop": 12000.0}, "scan.stop_eV"),
         ({"step": 0.5}, "scan.step_eV"),  # 601 energies
         ({"level": 1.0}, "scan.level"),
+        ({"level": 0.4}, "scan.level"),
         ({"start": math.nan}, "scan.start_eV"),
     ],
 )

@@ -50,6 +50,9 @@ Retaken when the classic fit gained asymptotic CLs limits and expected bands (is
 profile limits now come from the same interpolated q~ as the CLs limits, settled to 1e-3
 sigma (``analysis.asymptotic``), instead of Brent's method to 1e-3 sigma: they moved by
 up to 0.007 counts on the measured run (4e-5 relative). The draws did not change.
+Retaken when the profile limits' lower expected bands were corrected: the data at n < 0
+sigma have the profile limit sigma_A (n + sqrt(n^2 + z^2)), not sigma_A (z + n), since q~
+counts a negative best fit as 0 (a review found it); only those bands changed.
 """
 
 from __future__ import annotations
