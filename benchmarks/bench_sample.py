@@ -11,10 +11,12 @@
   ``vip2-2016`` energy-level campaigns with 6 x k SDDs (12 x k cells, ``--scales``,
   default 1,2,4,8), the same default settings; ``wall_per_cell_s`` is the wall time of
   ``sample`` (classic fit, Laplace, NUTS, extensions; no figures, the classic fit's
-  neither) over the cells.
+  neither) over the cells. ``--seeds 0,1,2`` runs each size once per seed, the first with
+  an empty compilation cache, and compares the sizes by their medians.
 
 Run from the repository root:
     python benchmarks/bench_sample.py [--parts demo,measured,simulated,scaling] [--scales 1,2,4,8]
+        [--seeds 0,1,2]
 Every NUTS run happens in a fresh subprocess (one JAX host device per chain, as the CLI).
 """
 
@@ -42,14 +44,17 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np
 from pathlib import Path
 run = Path(sys.argv[1])
-from bayes_vip.io.config import load_config
+from bayes_vip.io.config import load_config, with_values
 from bayes_vip.pipeline.sample import sample
 cfg = load_config(run)
+if sys.argv[3] != "-":
+    cfg = with_values(cfg, sample={"seed": int(sys.argv[3])})
 t = time.perf_counter()
 lim = sample(run, cfg, figures=False)
 wall = time.perf_counter() - t
 smp = lim["sampler"]
-out = {"wall_s": round(wall, 1), "seconds": {k: round(v, 1) for k, v in lim["seconds"].items()},
+out = {"seed": cfg.sample.seed, "wall_s": round(wall, 1),
+       "seconds": {k: round(v, 1) for k, v in lim["seconds"].items()},
        "cells": lim["model"]["cells"], "bins": lim["model"]["bins"],
        "parameters": smp["parameters"],
        "wall_per_cell_s": round(wall / lim["model"]["cells"], 2),
@@ -89,7 +94,14 @@ print(json.dumps(out))
 """
 
 
-def _child(run: Path, grad: bool = False) -> dict:
+def _child(
+    run: Path, grad: bool = False, seed: int | None = None, cache: Path | None = None
+) -> dict:
+    """``sample`` on ``run`` in a fresh process.
+
+    ``seed`` overrides the run's; ``cache`` is the JAX compilation cache to use (default:
+    the user's).
+    """
     from bayes_vip.io.config import load_config
 
     chains = load_config(run).sample.chains  # one host device per chain, as the CLI asks
@@ -98,8 +110,17 @@ def _child(run: Path, grad: bool = False) -> dict:
         "JAX_ENABLE_X64": "1",
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={chains}",
     }
+    if cache is not None:
+        env["BAYES_VIP_CACHE"] = str(cache)
     r = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(run), "grad" if grad else "-"],
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(run),
+            "grad" if grad else "-",
+            "-" if seed is None else str(seed),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -122,13 +143,99 @@ def _simulated(tmp: Path, n_sdd: int) -> Path:
     return run
 
 
+def _median(xs: list[float]) -> float:
+    import statistics
+
+    return float(statistics.median(xs))
+
+
+def _scaling(tmp: Path, scales: list[int], seeds: list[int] | None) -> dict:
+    """The ``scaling`` part: each size once (``seeds`` None), or once per seed.
+
+    With seeds, every run starts from a fresh copy of the simulated run (so each refits the
+    classic fit), the first seed with an empty compilation cache (a newcomer's first run of
+    that layout: "cold"), the others with the cache that run filled ("warm": a user's later
+    runs). The summary compares the sizes by the median wall time per cell of the warm runs,
+    and gives the cold runs' ratio too.
+    """
+    rows, summary = [], {}
+    for k in scales:
+        pristine = _simulated(tmp, 6 * k)
+        if seeds is None:
+            r = _child(pristine, grad=True)
+            r["scale"] = f"{k}x"
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+            continue
+        cache = tmp / f"jax-cache-{k}x"
+        for i, seed in enumerate(seeds):
+            run = tmp / f"{pristine.name}-seed{seed}"
+            shutil.copytree(pristine, run)
+            r = _child(run, grad=(i == len(seeds) - 1), seed=seed, cache=cache)
+            r["scale"] = f"{k}x"
+            r["cache"] = "cold" if i == 0 else "warm"
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+            shutil.rmtree(run)
+    if seeds is None:
+        per_cell = [r["wall_per_cell_s"] for r in rows]
+        summary = {"wall_per_cell_max_over_min": round(max(per_cell) / min(per_cell), 2)}
+    else:
+        by = {}
+        for cache in ("cold", "warm"):
+            per = {
+                f"{k}x": [
+                    r["wall_per_cell_s"]
+                    for r in rows
+                    if r["scale"] == f"{k}x" and r["cache"] == cache
+                ]
+                for k in scales
+            }
+            per = {k: v for k, v in per.items() if v}
+            if not per:
+                continue
+            med = {k: round(_median(v), 2) for k, v in per.items()}
+            by[cache] = {
+                "runs_per_size": len(next(iter(per.values()))),
+                "median_wall_per_cell_s": med,
+                "max_over_min": round(max(med.values()) / min(med.values()), 2),
+                "median_gradients_per_effective_draw": {
+                    f"{k}x": round(
+                        _median(
+                            [
+                                r["gradients_per_effective_draw"]
+                                for r in rows
+                                if r["scale"] == f"{k}x" and r["cache"] == cache
+                            ]
+                        ),
+                        1,
+                    )
+                    for k in scales
+                    if f"{k}x" in per
+                },
+            }
+        summary = {"seeds": seeds, **by}
+        if "warm" in by:
+            summary["wall_per_cell_max_over_min"] = by["warm"]["max_over_min"]
+    summary["all_gates_passed"] = all(r["gates_passed"] for r in rows)
+    return {"cells_scaling": rows, "cells_scaling_summary": summary}
+
+
 def main() -> int:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="demo,measured,simulated,scaling")
     ap.add_argument("--scales", default="1,2,4,8", help="multiples of the 6-SDD layout")
+    ap.add_argument(
+        "--seeds",
+        default=None,
+        help="scaling: run each size with these chain seeds, the first with an empty "
+        "compilation cache, the others with the cache it filled (default: the run's seed, "
+        "the user's cache)",
+    )
     args = ap.parse_args()
+    seeds = None if args.seeds is None else [int(k) for k in args.seeds.split(",")]
     parts = set(args.parts.split(","))
     scales = [int(k) for k in args.scales.split(",")]
     out: dict = {
@@ -168,18 +275,7 @@ def main() -> int:
             out["simulated_vip2_2016"] = _child(_simulated(Path(tmp), 6))
             print(json.dumps(out), flush=True)
         if "scaling" in parts:
-            scaling = []
-            for k in scales:
-                r = _child(_simulated(Path(tmp), 6 * k), grad=True)
-                r["scale"] = f"{k}x"
-                scaling.append(r)
-                print(json.dumps(r), flush=True)
-            per_cell = [r["wall_per_cell_s"] for r in scaling]
-            out["cells_scaling"] = scaling
-            out["cells_scaling_summary"] = {
-                "wall_per_cell_max_over_min": round(max(per_cell) / min(per_cell), 2),
-                "all_gates_passed": all(r["gates_passed"] for r in scaling),
-            }
+            out.update(_scaling(Path(tmp), scales, seeds))
     print(json.dumps(record(out), indent=1))
     return 0
 
