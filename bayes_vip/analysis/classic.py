@@ -145,8 +145,9 @@ _COMPILED: dict[tuple, tuple] = {}
 
 
 def _compiled(jm: JointModel, edges: np.ndarray, statistic: str):
-    """Jitted statistic and gradient ``f(x, counts, fixed_values)`` of ``jm`` on ``edges``.
+    """Jitted statistic, gradient and expected counts of ``jm`` on ``edges``.
 
+    ``f(x, counts, fixed_values)``, its gradient in ``x``, and ``expected(x, fixed_values)``.
     Shared by all JointModels of the same structure on the same bins (toys and profile scans
     compile once).
     """
@@ -158,7 +159,10 @@ def _compiled(jm: JointModel, edges: np.ndarray, statistic: str):
         def f(x, counts, fixed_values):
             return stat(jm.expected(x, e, fixed_values), counts)
 
-        _COMPILED[key] = (jax.jit(f), jax.jit(jax.grad(f)))
+        def expected(x, fixed_values):
+            return jm.expected(x, e, fixed_values)
+
+        _COMPILED[key] = (jax.jit(f), jax.jit(jax.grad(f)), jax.jit(expected))
     return _COMPILED[key]
 
 
@@ -169,10 +173,11 @@ class _Fitter:
         self.jm, self.spectra = jm, spectra
         self.counts = jnp.asarray(spectra.counts)
         self.fixed_values = jnp.asarray(jm.fixed_vector())
-        f, g = _compiled(jm, np.asarray(spectra.edges, dtype=float), statistic)
+        f, g, ex = _compiled(jm, np.asarray(spectra.edges, dtype=float), statistic)
         fv = self.fixed_values
         self.f = lambda x, c: f(x, c, fv)
         self.g = lambda x, c: g(x, c, fv)
+        self.expected = lambda x: ex(x, fv)
 
     def minuit(self, start: dict, counts=None) -> Minuit:
         c = self.counts if counts is None else counts
@@ -607,7 +612,4 @@ class _ClassicProfile:
     def asimov(self, mu: float):
         """The expected counts at N_X = ``mu``, the rest fitted to the observed data there."""
         m = self._fit(self.observed, float(mu))
-        f = self.fitter
-        return f.jm.expected(
-            jnp.asarray(np.array(m.values)), jnp.asarray(f.spectra.edges), f.fixed_values
-        )
+        return self.fitter.expected(jnp.asarray(np.array(m.values)))
