@@ -155,8 +155,8 @@ def _scaling(tmp: Path, scales: list[int], seeds: list[int] | None) -> dict:
     With seeds, every run starts from a fresh copy of the simulated run (so each refits the
     classic fit), the first seed with an empty compilation cache (a newcomer's first run of
     that layout: "cold"), the others with the cache that run filled ("warm": a user's later
-    runs). The summary compares the sizes by the median wall time per cell of the warm runs,
-    and gives the cold runs' ratio too.
+    runs). The summary compares the sizes by the median wall time per cell over every run,
+    and gives the cold and warm runs' medians too.
     """
     rows, summary = [], {}
     for k in scales:
@@ -182,12 +182,12 @@ def _scaling(tmp: Path, scales: list[int], seeds: list[int] | None) -> dict:
         summary = {"wall_per_cell_max_over_min": round(max(per_cell) / min(per_cell), 2)}
     else:
         by = {}
-        for cache in ("cold", "warm"):
+        for cache in ("all", "cold", "warm"):
             per = {
                 f"{k}x": [
                     r["wall_per_cell_s"]
                     for r in rows
-                    if r["scale"] == f"{k}x" and r["cache"] == cache
+                    if r["scale"] == f"{k}x" and cache in ("all", r["cache"])
                 ]
                 for k in scales
             }
@@ -205,7 +205,7 @@ def _scaling(tmp: Path, scales: list[int], seeds: list[int] | None) -> dict:
                             [
                                 r["gradients_per_effective_draw"]
                                 for r in rows
-                                if r["scale"] == f"{k}x" and r["cache"] == cache
+                                if r["scale"] == f"{k}x" and cache in ("all", r["cache"])
                             ]
                         ),
                         1,
@@ -215,8 +215,10 @@ def _scaling(tmp: Path, scales: list[int], seeds: list[int] | None) -> dict:
                 },
             }
         summary = {"seeds": seeds, **by}
-        if "warm" in by:
-            summary["wall_per_cell_max_over_min"] = by["warm"]["max_over_min"]
+        # the sizes compare by the median over every seed: at 7aa85f7 the compilation cache
+        # did not shorten the time before NUTS (12.1 s cold, 12.6 and 13.5 s warm at 1x), and
+        # with few seeds a warm-only median is a mean of two
+        summary["wall_per_cell_max_over_min"] = by["all"]["max_over_min"]
     summary["all_gates_passed"] = all(r["gates_passed"] for r in rows)
     return {"cells_scaling": rows, "cells_scaling_summary": summary}
 
