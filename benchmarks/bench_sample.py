@@ -183,35 +183,21 @@ def _scaling(tmp: Path, scales: list[int], seeds: list[int] | None) -> dict:
     else:
         by = {}
         for cache in ("all", "cold", "warm"):
-            per = {
-                f"{k}x": [
-                    r["wall_per_cell_s"]
-                    for r in rows
-                    if r["scale"] == f"{k}x" and cache in ("all", r["cache"])
-                ]
+            runs = {
+                f"{k}x": [r for r in rows if r["scale"] == f"{k}x" and cache in ("all", r["cache"])]
                 for k in scales
             }
-            per = {k: v for k, v in per.items() if v}
-            if not per:
+            runs = {k: v for k, v in runs.items() if v}
+            if not runs:
                 continue
-            med = {k: round(_median(v), 2) for k, v in per.items()}
+            med = {k: round(_median([r["wall_per_cell_s"] for r in v]), 2) for k, v in runs.items()}
             by[cache] = {
-                "runs_per_size": len(next(iter(per.values()))),
+                "runs_per_size": len(next(iter(runs.values()))),
                 "median_wall_per_cell_s": med,
                 "max_over_min": round(max(med.values()) / min(med.values()), 2),
                 "median_gradients_per_effective_draw": {
-                    f"{k}x": round(
-                        _median(
-                            [
-                                r["gradients_per_effective_draw"]
-                                for r in rows
-                                if r["scale"] == f"{k}x" and cache in ("all", r["cache"])
-                            ]
-                        ),
-                        1,
-                    )
-                    for k in scales
-                    if f"{k}x" in per
+                    k: round(_median([r["gradients_per_effective_draw"] for r in v]), 1)
+                    for k, v in runs.items()
                 },
             }
         summary = {"seeds": seeds, **by}

@@ -46,7 +46,6 @@ __all__ = [
     "PoissonProfile",
     "Profile",
     "cls_value",
-    "expected_limit",
     "frequentist_limits",
     "p_values",
 ]
@@ -88,11 +87,6 @@ def _target(level: float, n_sigma: float, method: str) -> float:
     raise ValueError(msg)
 
 
-def expected_limit(sigma_a: float, level: float, n_sigma: float = 0.0, method="cls") -> float:
-    """The expected limit for a constant Asimov width ``sigma_a``."""
-    return sigma_a * _target(level, n_sigma, method)
-
-
 class Profile(Protocol):
     """What the limits need of a likelihood with one signal strength ``mu >= 0``."""
 
@@ -113,6 +107,31 @@ class Profile(Protocol):
 #: Where q_A is fitted, in units of sigma_A (``AsimovCurve``): the expected limits of the
 #: bands lie at 0.3-4.8 sigma_A for the levels 90-99.7 %.
 ASIMOV_GRID = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.5, 6.0)
+
+
+class _Grid:
+    """Points (x, y) kept sorted by x, and the PCHIP interpolant through them.
+
+    The interpolant is built once per set of points, not at every evaluation.
+    """
+
+    def __init__(self) -> None:
+        self.x: list[float] = []
+        self.y: list[float] = []
+        self._pchip: Any = None
+
+    def insert(self, x: float, y: float) -> None:
+        """Add the point (x, y) in order."""
+        i = int(np.searchsorted(self.x, x))
+        self.x.insert(i, x)
+        self.y.insert(i, y)
+        self._pchip = None
+
+    def interpolate(self, x: float) -> float:
+        """The interpolant at ``x``, clipped to the points' range."""
+        if self._pchip is None:
+            self._pchip = interpolate.PchipInterpolator(self.x, self.y)
+        return float(self._pchip(float(np.clip(x, self.x[0], self.x[-1]))))
 
 
 class _QTilde:
@@ -148,8 +167,8 @@ class AsimovCurve:
     #: the grid's unit: sigma_A near mu = sigma_A (the profile's scale is only a start: a
     #: HESSE error at a bound can be far off)
     unit: float = math.nan
-    grid: list[float] = field(default_factory=list)
-    inv_sigma: list[float] = field(default_factory=list)
+    #: mu -> sqrt(q_A(mu)) / mu = 1 / sigma_A(mu), at every fit so far
+    points: _Grid = field(default_factory=_Grid)
 
     @classmethod
     def of(cls, profile: Profile, reach: float = 6.0) -> AsimovCurve:
@@ -158,7 +177,7 @@ class AsimovCurve:
         s = float(profile.scale)
         for _ in range(6):
             curve.add(s)
-            new = 1.0 / curve.inv_sigma[curve.grid.index(s)]
+            new = 1.0 / curve.points.y[curve.points.x.index(s)]
             done = abs(new / s - 1.0) < 0.2
             s = new
             if done:
@@ -166,6 +185,11 @@ class AsimovCurve:
         curve.unit = s
         curve.extend(reach)
         return curve
+
+    @property
+    def grid(self) -> list[float]:
+        """Where q_A was fitted."""
+        return self.points.x
 
     def extend(self, reach: float) -> None:
         """Fit the points of ``ASIMOV_GRID`` up to ``reach`` units, then every 2 units."""
@@ -184,16 +208,11 @@ class AsimovCurve:
         if qa <= 0:
             msg = f"Asimov profile: q_A = {qa:.3g} at mu = {mu:.4g}; the fit has no sensitivity"
             raise AnalysisError(msg)
-        i = int(np.searchsorted(self.grid, mu))
-        self.grid.insert(i, mu)
-        self.inv_sigma.insert(i, math.sqrt(qa) / mu)
+        self.points.insert(mu, math.sqrt(qa) / mu)
 
     def sigma_a(self, mu: float) -> float:
         """sigma_A at ``mu``: interpolated inside the grid, the nearest end's outside it."""
-        x = np.asarray(self.grid)
-        y = np.asarray(self.inv_sigma)
-        m = float(np.clip(mu, x[0], x[-1]))
-        return 1.0 / float(interpolate.PchipInterpolator(x, y)(m))
+        return 1.0 / self.points.interpolate(mu)
 
     def __call__(self, mu: float) -> float:
         """q_A(mu) = (mu / sigma_A(mu))^2."""
@@ -239,25 +258,22 @@ class _ObservedCurve:
 
     def __init__(self, q: _QTilde, unit: float):
         self.q, self.unit = q, unit
-        self.mu = [q.mu_hat]
-        self.root = [0.0]
+        self.points = _Grid()
+        self.points.insert(q.mu_hat, 0.0)
         for t in OBSERVED_GRID:
             self.add(q.mu_hat + t * unit)
 
     def add(self, mu: float) -> None:
         """Fit q~ at ``mu`` and add it to the grid."""
-        if mu in self.mu:
-            return
-        i = int(np.searchsorted(self.mu, mu))
-        self.mu.insert(i, mu)
-        self.root.insert(i, math.sqrt(self.q(mu)))
+        if mu not in self.points.x:
+            self.points.insert(mu, math.sqrt(self.q(mu)))
 
     def __call__(self, mu: float) -> float:
-        while mu > self.mu[-1]:
-            self.add(self.mu[-1] + 2 * self.unit)
-        if mu <= self.mu[0]:
+        while mu > self.points.x[-1]:
+            self.add(self.points.x[-1] + 2 * self.unit)
+        if mu <= self.points.x[0]:
             return 0.0
-        return float(interpolate.PchipInterpolator(self.mu, self.root)(mu)) ** 2
+        return self.points.interpolate(mu) ** 2
 
 
 #: Where q~_mu is fitted on the observed data, in sigma_A above mu_hat (``_ObservedCurve``).
@@ -325,8 +341,8 @@ def frequentist_limits(
     2e-5 of pyhf's. ``refine`` fits q_A at every root as well, until the root settles to
     1e-5 sigma_A (7e-9 and 1.3e-8 from pyhf there), at one or two fits more per limit.
 
-    Returns ``{"cls"|"profile": {level: mu}, "expected": {"cls"|"profile": {level: {band:
-    mu}}}, "sigma_A": ..., "asimov_grid": ...}``, levels as ``f"{level:g}"`` and bands as
+    Returns ``{"mu_hat": ..., "cls"|"profile": {level: mu}, "expected": {"cls"|"profile":
+    {level: {band: mu}}}, "sigma_A": ...}``, levels as ``f"{level:g}"`` and bands as
     ``f"{band:+g}"`` (``"+0"`` the median). The profile limit is where q~_mu = Phi^-1(CL)^2.
     """
     if not all(0.5 < level < 1 for level in levels):
@@ -345,7 +361,6 @@ def frequentist_limits(
                 f"{n:+g}": qa.solve(_target(level, n, method), xtol) for n in bands
             }
     out["sigma_A"] = qa.sigma_a(out["expected"]["cls"][f"{levels[0]:g}"]["+0"])
-    out["asimov_grid"] = {"mu": list(qa.grid), "sigma_A": [1 / v for v in qa.inv_sigma]}
     return out
 
 

@@ -581,8 +581,18 @@ class _ClassicProfile:
         self.scale = float(best.errors["N_X"])
         self.observed = fitter.counts
         self._best = (float(best.values["N_X"]), float(best.fval))
+        #: the fits to the observed data at fixed N_X: the Asimov data and q~ both need the
+        #: one at N_X = 0 (and the scan's q0 too)
+        self._observed_fits: dict[float, Minuit] = {}
 
     def _fit(self, data, n: float | None) -> Minuit:
+        if data is self.observed and n is not None:
+            if n not in self._observed_fits:
+                self._observed_fits[n] = self._minimise(data, n)
+            return self._observed_fits[n]
+        return self._minimise(data, n)
+
+    def _minimise(self, data, n: float | None) -> Minuit:
         m = self.fitter.minuit(self.start if n is None else {**self.start, "N_X": n}, data)
         for name in self.fixed if n is None else ("N_X", *self.fixed):
             m.fixed[name] = True

@@ -25,7 +25,7 @@ from bayes_vip.io.campaign import edges as campaign_edges
 from bayes_vip.physics.lines import LineGroup
 from bayes_vip.physics.spectrum import PARAM_NAMES, SpectrumModel
 
-__all__ = ["SPECTRA", "JointModel", "Spectra", "spectra_from_campaign"]
+__all__ = ["SPECTRA", "JointModel", "Spectra", "rebin", "spectra_from_campaign"]
 
 #: The two spectra of a simultaneous fit, in order.
 SPECTRA = ("on", "off")
@@ -88,9 +88,6 @@ def spectra_from_campaign(
     if k < 1 or abs(k - round(k)) > 1e-9:
         msg = f"{bin_eV:g} eV is not a multiple of the data's {w0:g} eV bins"
         raise InputError(msg, field="fit.bin_eV")
-    k = round(k)
-    i0 = int(np.searchsorted(e, lo - 1e-9))
-    i1 = int(np.searchsorted(e, hi - 1e-9))
     if e[0] > lo + 1e-9 or e[-1] < hi - 1e-9:
         msg = f"fit range {lo:g}-{hi:g} eV is outside the data ({e[0]:g}-{e[-1]:g} eV)"
         raise InputError(
@@ -98,21 +95,33 @@ def spectra_from_campaign(
             file=run,
             field="binning",
         )
-    n = (i1 - i0) // k
     if sdd is not None and sdd not in ds["sdd"].values:
         msg = f"no SDD {sdd}; the run has {list(map(int, ds['sdd'].values))}"
         raise InputError(msg, field="fit.sdd")
     sel = ds["counts"] if sdd is None else ds["counts"].sel(sdd=[sdd])
-    counts = np.zeros((2, n))
-    for j, g in enumerate(SPECTRA):
-        c = sel.sel(period=groups[g]).sum(("period", "sdd", "batch")).values.astype(float)
-        counts[j] = c[i0 : i0 + n * k].reshape(n, k).sum(axis=1)
-    return Spectra(
-        edges=e[i0 : i0 + n * k + 1 : k].astype(float),
-        counts=counts,
-        periods=groups,
-        sdd=sdd,
+    full = np.stack(
+        [
+            sel.sel(period=groups[g]).sum(("period", "sdd", "batch")).values.astype(float)
+            for g in SPECTRA
+        ]
     )
+    counts, edges = rebin(full, e, lo, hi, round(k))
+    return Spectra(edges=edges, counts=counts, periods=groups, sdd=sdd)
+
+
+def rebin(
+    counts: np.ndarray, edges: np.ndarray, lo: float, hi: float, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra ``counts`` (..., n) on ``edges`` cut to [lo, hi) and summed ``k`` bins at a time.
+
+    The first bin starts at the first edge at or above ``lo``; a last group of fewer than
+    ``k`` bins below ``hi`` is left out.
+    """
+    i0 = int(np.searchsorted(edges, lo - 1e-9))
+    i1 = int(np.searchsorted(edges, hi - 1e-9))
+    n = (i1 - i0) // k
+    c = np.asarray(counts, dtype=float)[..., i0 : i0 + n * k]
+    return c.reshape(*c.shape[:-1], n, k).sum(axis=-1), edges[i0 : i0 + n * k + 1 : k].astype(float)
 
 
 @dataclass

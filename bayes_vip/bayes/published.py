@@ -27,6 +27,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import erf
 from scipy import optimize
 
+from bayes_vip.analysis.spectral import rebin
 from bayes_vip.errors import AnalysisError, InputError
 from bayes_vip.physics.lines import line_group
 
@@ -196,10 +197,8 @@ def published_bayes_fit(
     import arviz as az
     from numpyro.infer import MCMC, NUTS, init_to_value
 
-    i0, k, n = published_bins(edges)
-    e = np.asarray(edges[i0 : i0 + n * k + 1 : k], dtype=float)
-    c_on = np.asarray(on[i0 : i0 + n * k], dtype=float).reshape(n, k).sum(axis=1)
-    c_off = np.asarray(off[i0 : i0 + n * k], dtype=float).reshape(n, k).sum(axis=1)
+    _, k, _ = published_bins(edges)
+    (c_on, c_off), e = rebin(np.stack([on, off]), edges, *PUBLISHED_FIT["range_eV"], k)
     fit_off = _fit_off(c_off, e)
     fit_on = _fit_off(c_on, e)
     start = {**fit_on, "bkg": fit_off["bkg"], "n_x": 50.0}  # inside every prior's support

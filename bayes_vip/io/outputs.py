@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from bayes_vip.io.manifest import Manifest
 
 __all__ = [
+    "BANDS_DIR",
     "NETCDF_ENGINE",
     "calibration_path",
     "classic_path",
@@ -32,6 +33,11 @@ __all__ = [
 
 #: netCDF engine of every file we write (HDF5 through h5netcdf).
 NETCDF_ENGINE: Final = "h5netcdf"
+
+
+#: The bands study's folder under ``RUN/results`` by default (``bayes-vip study bands``);
+#: ``sample`` takes the expected Bayesian limits from there.
+BANDS_DIR = "study-bands"
 
 
 def results_dir(man: Manifest) -> Path:

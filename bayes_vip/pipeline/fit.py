@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from bayes_vip.io.manifest import Manifest
     from bayes_vip.physics.conversion import Exposure
 
-__all__ = ["ensure_classic", "fit", "fit_below", "fit_inputs"]
+__all__ = ["campaign_exposure", "ensure_classic", "fit", "fit_below", "fit_inputs"]
 
 
 def fit(
@@ -62,8 +62,6 @@ def fit(
 
 def fit_inputs(man: Manifest, config: AnalysisConfig) -> tuple[Spectra, Spectra, Exposure]:
     """The spectra of steps 1 and 2 (``config.fit``'s bins and SDD) and the exposure."""
-    import numpy as np
-
     from bayes_vip.analysis.spectral import spectra_from_campaign
     from bayes_vip.pipeline.calibrate import energy_campaign
 
@@ -73,16 +71,23 @@ def fit_inputs(man: Manifest, config: AnalysisConfig) -> tuple[Spectra, Spectra,
     (lo1, hi1), (lo2, hi2) = STEP1_RANGE_EV, ROI_EV
     s1 = spectra_from_campaign(ds, lo1, min(hi1, top), f.bin_eV, f.sdd, run=man.path)
     s2 = spectra_from_campaign(ds, lo2, min(hi2, top), f.bin_eV, f.sdd, run=man.path)
-    cells = ds if f.sdd is None else ds.sel(sdd=[f.sdd])
+    return s1, s2, campaign_exposure(man, ds, config)
+
+
+def campaign_exposure(man: Manifest, ds: Any, config: AnalysisConfig) -> Exposure:
+    """The exposure of the cells that ``config.fit.sdd`` selects (all SDDs if None)."""
+    import numpy as np
+
+    sdd = config.fit.sdd
+    cells = ds if sdd is None else ds.sel(sdd=[sdd])
     live = cells["live_time_s"].values  # (period, sdd, batch)
-    exp = run_exposure(
+    return run_exposure(
         man,
         current_A=np.broadcast_to(cells["current_A"].values[:, None, None], live.shape),
         live_s=live,
         n_sdd=ds.sizes["sdd"],
         n_int_model=config.n_int,
     )
-    return s1, s2, exp
 
 
 def ensure_classic(

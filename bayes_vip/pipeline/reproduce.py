@@ -32,13 +32,20 @@ from bayes_vip.physics.conversion import beta2half_from_counts
 from bayes_vip.physics.lines import pep_signal
 from bayes_vip.pipeline.progress import SILENT, Progress
 
-__all__ = ["AUTHORS_SUMS", "SUMS", "reproduce"]
+__all__ = ["AUTHORS_SUMS", "SUMS", "check_sum", "reproduce"]
 
 #: Where the spectra come from: our sum of the SDDs, or the authors' stored sums.
 SUMS = ("sdds", "authors")
 #: The authors' summed histograms in the 2016-17 file (its README: "not exactly the sum of
 #: the six per-SDD histograms").
 AUTHORS_SUMS = {"on": "withCurrentSum", "off": "noCurrentSmallSum"}
+
+
+def check_sum(sum_of: str) -> None:
+    """An ``InputError`` unless ``sum_of`` is one of ``SUMS``."""
+    if sum_of not in SUMS:
+        msg = f"must be one of {', '.join(SUMS)}, got {sum_of!r}"
+        raise InputError(msg, field="reproduce.sum")
 
 
 def _authors(man) -> tuple[np.ndarray, np.ndarray]:
@@ -57,15 +64,11 @@ def _authors(man) -> tuple[np.ndarray, np.ndarray]:
 
 def _restrict(counts: np.ndarray, edges: np.ndarray, lo: float, hi: float, bin_eV: float):
     """The spectra on [lo, hi) rebinned to ``bin_eV`` (a multiple of their bins)."""
-    from bayes_vip.analysis.spectral import Spectra
+    from bayes_vip.analysis.spectral import Spectra, rebin
 
-    w = float(edges[1] - edges[0])
-    k = round(bin_eV / w)
-    i0 = int(np.searchsorted(edges, lo - 1e-9))
-    i1 = int(np.searchsorted(edges, min(hi, float(edges[-1])) - 1e-9))
-    n = (i1 - i0) // k
-    c = counts[:, i0 : i0 + n * k].reshape(2, n, k).sum(axis=2)
-    return Spectra(edges=edges[i0 : i0 + n * k + 1 : k], counts=c, periods={}, sdd=None)
+    k = round(bin_eV / float(edges[1] - edges[0]))
+    c, e = rebin(counts, edges, lo, min(hi, float(edges[-1])), k)
+    return Spectra(edges=e, counts=c, periods={}, sdd=None)
 
 
 def reproduce(
@@ -87,20 +90,18 @@ def reproduce(
     from bayes_vip.bayes.published import published_bayes_fit, published_bins
     from bayes_vip.io.campaign import edges as campaign_edges
     from bayes_vip.pipeline.calibrate import energy_campaign
-    from bayes_vip.pipeline.fit import fit_inputs
+    from bayes_vip.pipeline.fit import campaign_exposure
 
-    if sum_of not in SUMS:
-        msg = f"must be one of {', '.join(SUMS)}, got {sum_of!r}"
-        raise InputError(msg, field="reproduce.sum")
+    check_sum(sum_of)
     if config.fit.sdd is not None:
         msg = f"the published analyses sum every SDD; remove fit.sdd = {config.fit.sdd}"
         raise InputError(msg, field="fit.sdd")
     man = load_manifest(run)
-    _, _, exp = fit_inputs(man, config)
+    ds = energy_campaign(man)
+    exp = campaign_exposure(man, ds, config)
     if sum_of == "authors":
         counts, edges = _authors(man)
     else:
-        ds = energy_campaign(man)
         e = campaign_edges(ds)
         sp = spectra_from_campaign(ds, e[0], e[-1], float(e[1] - e[0]), run=man.path)
         counts, edges = sp.counts, sp.edges

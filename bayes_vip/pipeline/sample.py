@@ -14,7 +14,7 @@ from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig, SampleConfig
 from bayes_vip.io.manifest import load_manifest
-from bayes_vip.io.outputs import read_json, results_dir, save_netcdf
+from bayes_vip.io.outputs import BANDS_DIR, read_json, results_dir, save_netcdf
 from bayes_vip.pipeline.fit import ensure_classic
 from bayes_vip.pipeline.progress import SILENT, Progress
 
@@ -86,7 +86,7 @@ def _matching_bands(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
     bound are this configuration's; None if there is none or it was made otherwise. A file
     there that cannot be read is an ``InputError``.
     """
-    path = results_dir(man) / "study-bands" / "bands.json"
+    path = results_dir(man) / BANDS_DIR / "bands.json"
     if not path.is_file():
         return None
     bands = read_json(path)

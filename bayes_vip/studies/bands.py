@@ -21,7 +21,7 @@ from typing import Any
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig
 from bayes_vip.io.manifest import load_manifest
-from bayes_vip.io.outputs import read_json, results_dir
+from bayes_vip.io.outputs import BANDS_DIR, read_json, results_dir
 from bayes_vip.pipeline.progress import SILENT, Progress
 from bayes_vip.studies.coverage import (
     LEVELS,
@@ -163,7 +163,7 @@ def bands_study(
     from bayes_vip.studies.figures import bands_figure
 
     spec = bands_spec(run, config, toys=toys, seed=seed, methods=methods)
-    out = Path(out) if out is not None else Path(run) / "results" / "study-bands"
+    out = Path(out) if out is not None else Path(run) / "results" / BANDS_DIR
     store = out / "toys.parquet"
     rows, wall = production_toys(
         spec,
