@@ -50,8 +50,13 @@ from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 __all__ = [
     "ClassicResult",
     "FitResult",
+    "Freedoms",
+    "Step1",
+    "Step2",
     "cost_function",
     "fit_lines_below",
+    "fit_step1",
+    "fit_step2",
     "fit_two_step",
 ]
 
@@ -306,8 +311,8 @@ def _start(jm: JointModel, spectra: Spectra, shapes: dict) -> dict:
         j = SPECTRA.index(s) if s else None
         if base in jm.group_keys:
             start[name] = float(_line_window(spectra, line_group(base))[j])
-        elif base == "level":
-            start[name] = float(level[j])
+        elif base == "level":  # one spectrum's, or the mean of both where it is shared
+            start[name] = float(level[j] if j is not None else level.mean())
         elif base in ("N_X", "shift"):
             start[name] = 0.0
         else:
@@ -417,35 +422,47 @@ def _decide(simple: FitResult, richer: FitResult, what: str) -> dict:
     return out
 
 
-def fit_two_step(
-    spectra1: Spectra,
-    spectra2: Spectra,
-    *,
-    signal: LineGroup,
-    statistic: str = "poisson",
-    roi_groups=ROI_GROUPS,
-    cls=CLS,
-    profile: bool = True,
-    signal_shape: str = "response",
-) -> ClassicResult:
-    """Run step 1 on ``spectra1`` (3.5-11 keV) and step 2 on ``spectra2`` (7-11 keV).
+@dataclass(frozen=True)
+class Freedoms:
+    """Which freedoms the step-2 model has (the sensitivity decomposition, docs/classic.md).
 
-    Decisions taken from the data, each by a likelihood-ratio test at 3 sigma and recorded
-    in ``ClassicResult.decisions``: (1) separate noise for current on and off in step 1;
-    in step 2, starting from the step-1 resolution and tail, (2) the noise refitted per
-    spectrum (Fano factor kept), then (3) the tail fraction and slope refitted. Step 2 always
-    has a shared energy-scale shift (the measured Cu Ka sits about 25 eV above 8047.8 eV).
+    ``noise`` and ``tail``: ``None`` lets the data decide (a likelihood-ratio test at 3 sigma,
+    ``_decide``: the default), ``True`` always refits them (the noise per spectrum; the tail
+    fraction and slope), ``False`` keeps step 1's values. ``shift``: a shared energy-scale
+    shift is fitted (else there is none). ``shared_background``: one continuum level for both
+    spectra (equal live times) instead of one each. ``signal_shape``: ``"response"`` or
+    ``"gaussian"`` (``JointModel``). The fit range is that of the step-2 spectra.
     """
-    lo2, hi2 = spectra2.edges[0], spectra2.edges[-1]
-    if not any(lo2 <= e <= hi2 for e in signal.energies):
-        msg = (
-            f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
-            f"range {lo2:g}-{hi2:g} eV"
-        )
-        raise InputError(
-            msg,
-            field="signal",
-        )
+
+    signal_shape: str = "response"
+    noise: bool | None = None
+    tail: bool | None = None
+    shift: bool = True
+    shared_background: bool = False
+
+
+@dataclass
+class Step1:
+    """Step 1 of the two-step fit: the chosen fit, its model, its decision and its values."""
+
+    result: FitResult
+    jm: JointModel
+    decision: dict
+    values: dict[str, float]  # free and fixed
+
+    @property
+    def noise(self) -> dict[str, float]:
+        """The noise of each spectrum [eV] (the shared one for both if it is shared)."""
+        v = self.values
+        return {s: v.get(f"{s}.noise", v.get("noise")) for s in SPECTRA}
+
+
+def fit_step1(spectra1: Spectra, statistic: str = "poisson") -> Step1:
+    """Step 1 (3.5-11 keV): resolution, tail and shelf from the strong lines.
+
+    The noise is fitted per spectrum and shared; the split is kept when it lowers the
+    statistic beyond 3 sigma (``_decide``).
+    """
     fixed_exp = {f"{s}.exp_level": 0.0 for s in SPECTRA}  # 1-keV exponential: nil above 3.5 keV
     m1 = SpectrumModel(groups=STEP1_GROUPS, escape_groups=ESCAPE_GROUPS, **_FIT_SUPPORT)
     shared = ("fano", "tail_frac", "tail_beta", "escape_frac", "shelf_frac", "slope", "exp_len")
@@ -463,10 +480,49 @@ def fit_two_step(
     d1 = _decide(r_same, r_split, "step 1: separate noise for current on and off")
     r1, jm1 = (r_split, jm_split) if d1["chosen"] else (r_same, jm_same)
     _check(r1, "step 1")
-    v1 = {**r1.fixed, **r1.values}
-    noise1 = {s: v1.get(f"{s}.noise", v1.get("noise")) for s in SPECTRA}
+    return Step1(result=r1, jm=jm1, decision=d1, values={**r1.fixed, **r1.values})
 
-    # step 2: resolution and tail from step 1; each refitted only when the data ask for it
+
+@dataclass
+class Step2:
+    """Step 2's chosen fit, its model and fitter, and its decisions."""
+
+    result: FitResult
+    jm: JointModel
+    fitter: _Fitter
+    decisions: dict[str, dict]
+
+    @property
+    def noise_refitted(self) -> bool:
+        """Whether the noise was refitted per spectrum (else it is step 1's)."""
+        return not any(k.endswith("noise") for k in self.jm.fixed)
+
+
+def fit_step2(
+    step1: Step1,
+    spectra2: Spectra,
+    *,
+    signal: LineGroup,
+    statistic: str = "poisson",
+    roi_groups=ROI_GROUPS,
+    freedoms: Freedoms | None = None,
+) -> Step2:
+    """Step 2 on ``spectra2`` with the PEP line, from ``step1``'s resolution and tail.
+
+    With the default ``freedoms``, the noise is refitted per spectrum (Fano factor kept) and
+    then the tail fraction and slope refitted, each only when the data ask for it
+    (likelihood ratio at 3 sigma). A shared energy-scale shift is fitted (the measured Cu Ka
+    sits about 25 eV above 8047.8 eV).
+    """
+    lo2, hi2 = spectra2.edges[0], spectra2.edges[-1]
+    if not any(lo2 <= e <= hi2 for e in signal.energies):
+        msg = (
+            f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
+            f"range {lo2:g}-{hi2:g} eV"
+        )
+        raise InputError(msg, field="signal")
+    fr = Freedoms() if freedoms is None else freedoms
+    v1 = step1.values
     m2 = SpectrumModel(groups=tuple(roi_groups), escape_groups=(), **_FIT_SUPPORT)
     shared2 = (
         "fano",
@@ -477,6 +533,7 @@ def fit_two_step(
         "slope",
         "exp_len",
         "shift",
+        *(("level",) if fr.shared_background else ()),
     )
     shapes = {
         **_SHAPE_START,
@@ -484,54 +541,107 @@ def fit_two_step(
         "tail_beta": v1["tail_beta"],
         "slope": v1["slope"],
     }
-    fixed_noise = {f"{s}.noise": noise1[s] for s in SPECTRA}
+    noise1 = {f"{s}.noise": n for s, n in step1.noise.items()}
     fixed_tail = {"tail_frac": v1["tail_frac"], "tail_beta": v1["tail_beta"]}
     base_fixed = {
         "fano": v1["fano"],
         "shelf_frac": v1["shelf_frac"],
         "escape_frac": 0.0,
         "exp_len": 200.0,
-        **fixed_exp,
+        **{f"{s}.exp_level": 0.0 for s in SPECTRA},
     }
 
-    def step2(fixed: dict, label: str, start_from: FitResult | None, required: bool = False):
+    def step2(fixed: dict, label: str, start_from: Step2 | None, required: bool = False):
         jm = JointModel(
-            m2, shared=shared2, fixed=fixed, signal=signal, shift=True, signal_shape=signal_shape
+            m2,
+            shared=shared2,
+            fixed=fixed,
+            signal=signal,
+            shift=fr.shift,
+            signal_shape=fr.signal_shape,
         )
         fitter = _Fitter(jm, spectra2, statistic)
         st = _start(jm, spectra2, shapes)
-        st.update({k: v for k, v in noise1_named.items() if k in st})
+        st.update({k: v for k, v in noise1.items() if k in st})
         if start_from is not None:
-            st.update({k: v for k, v in start_from.values.items() if k in st})
+            st.update({k: v for k, v in start_from.result.values.items() if k in st})
         _, r = fitter.run(st)
         if required:
             _check(r, f"step 2 ({label})")
-        return jm, fitter, r
+        return Step2(result=r, jm=jm, fitter=fitter, decisions={})
 
-    noise1_named = {f"{s}.noise": noise1[s] for s in SPECTRA}
-    cur = step2(
-        {**base_fixed, **fixed_noise, **fixed_tail},
-        "resolution and tail from step 1",
-        None,
-        required=True,
+    def choose(cur: Step2, fixed: dict, label: str, what: str, key: str, free: bool | None):
+        if free is False:
+            return cur, {}
+        nxt = step2(fixed, label, cur, required=free is True)
+        d = _decide(cur.result, nxt.result, what)
+        if free is True:
+            d = {**d, "chosen": True, "note": "imposed (Freedoms)"}
+        return (nxt if d["chosen"] else cur), {key: d}
+
+    first_fixed = {**base_fixed, **noise1, **fixed_tail}
+    if fr.noise is True:
+        first_fixed = {**base_fixed, **fixed_tail}
+    cur = step2(first_fixed, "resolution and tail from step 1", None, required=True)
+    decisions: dict[str, dict] = {}
+    if fr.noise is not True:
+        cur, d = choose(
+            cur,
+            {**base_fixed, **fixed_tail},
+            "noise refitted",
+            "step 2: noise refitted per spectrum (Fano from step 1)",
+            "noise_refit_step2",
+            fr.noise,
+        )
+        decisions |= d
+    tail_fixed = {**base_fixed} if cur.noise_refitted else {**base_fixed, **noise1}
+    cur, d = choose(
+        cur,
+        tail_fixed,
+        "tail refitted",
+        "step 2: tail fraction and slope refitted",
+        "tail_refit_step2",
+        fr.tail,
     )
-    nxt = step2({**base_fixed, **fixed_tail}, "noise refitted", cur[2])
-    d2 = _decide(cur[2], nxt[2], "step 2: noise refitted per spectrum (Fano from step 1)")
-    if d2["chosen"]:
-        cur = nxt
-    tail_fixed = {**base_fixed} if d2["chosen"] else {**base_fixed, **fixed_noise}
-    nxt = step2(tail_fixed, "tail refitted", cur[2])
-    d3 = _decide(cur[2], nxt[2], "step 2: tail fraction and slope refitted")
-    if d3["chosen"]:
-        cur = nxt
-    jm2, fit2, r2 = cur
-    _check(r2, "step 2")
+    decisions |= d
+    _check(cur.result, "step 2")
+    cur.decisions = decisions
+    return cur
+
+
+def fit_two_step(
+    spectra1: Spectra,
+    spectra2: Spectra,
+    *,
+    signal: LineGroup,
+    statistic: str = "poisson",
+    roi_groups=ROI_GROUPS,
+    cls=CLS,
+    profile: bool = True,
+    signal_shape: str = "response",
+    freedoms: Freedoms | None = None,
+) -> ClassicResult:
+    """Run step 1 on ``spectra1`` (3.5-11 keV) and step 2 on ``spectra2`` (7-11 keV).
+
+    Decisions taken from the data, each by a likelihood-ratio test at 3 sigma and recorded
+    in ``ClassicResult.decisions``: (1) separate noise for current on and off in step 1;
+    in step 2, starting from the step-1 resolution and tail, (2) the noise refitted per
+    spectrum (Fano factor kept), then (3) the tail fraction and slope refitted
+    (``fit_step1``, ``fit_step2``). ``freedoms`` (default: ``Freedoms(signal_shape)``)
+    changes step 2's model.
+    """
+    fr = Freedoms(signal_shape=signal_shape) if freedoms is None else freedoms
+    s1 = fit_step1(spectra1, statistic)
+    s2 = fit_step2(
+        s1, spectra2, signal=signal, statistic=statistic, roi_groups=roi_groups, freedoms=fr
+    )
+    r1, r2 = s1.result, s2.result
     n_x, s_x = r2.values["N_X"], r2.errors["N_X"]
-    freq = frequentist_limits(_ClassicProfile(fit2, r2), fit2.counts, cls) if profile else {}
-    limits = freq.get("profile", {})
+    freq = (
+        frequentist_limits(_ClassicProfile(s2.fitter, r2), s2.fitter.counts, cls) if profile else {}
+    )
     cu = line_group("Cu Ka").lines[0].energy_eV
-    fwhm = {s: _fwhm(r2 if d2["chosen"] else r1, s, cu) for s in SPECTRA}
-    decisions = {"noise_split_step1": d1, "noise_refit_step2": d2, "tail_refit_step2": d3}
+    fwhm = {s: _fwhm(r2 if s2.noise_refitted else r1, s, cu) for s in SPECTRA}
     return ClassicResult(
         step1=r1,
         step2=r2,
@@ -539,11 +649,11 @@ def fit_two_step(
         signal=signal,
         n_x=n_x,
         sigma_n_x=s_x,
-        profile_limits=limits,
+        profile_limits=freq.get("profile", {}),
         fwhm_cu_ka=fwhm,
-        decisions=decisions,
-        jm1=jm1,
-        jm2=jm2,
+        decisions={"noise_split_step1": s1.decision, **s2.decisions},
+        jm1=s1.jm,
+        jm2=s2.jm,
         cls_limits=freq.get("cls", {}),
         expected_limits={k: freq[k] for k in ("expected", "sigma_A") if k in freq},
     )

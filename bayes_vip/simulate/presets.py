@@ -84,6 +84,8 @@ class Preset:
     cross_section_cm2: float = 0.01  # z w = 50 um x 20 mm, seed 001 table 1 (VIP-2)
 
 
+#: Live days of each period of the measured 2016-17 run: 7034400 s (data README).
+_MEASURED_DAYS = 7034400.0 / SECONDS_PER_DAY
 _SEED000_NOTE = "seed 000 sec. 2: 34 days with 100 A, 28 days without, six SDDs (two 1x3 arrays)"
 
 PRESETS: dict[str, Preset] = {
@@ -106,6 +108,16 @@ PRESETS: dict[str, Preset] = {
         ),
         efficiency=0.018,  # seed 000 eq. 2
         mean_free_path_cm=3.9e-6,  # seed 000 eq. 2
+    ),
+    "vip2-2016-17": Preset(
+        name="vip2-2016-17",
+        description="measured-like: the layout of the measured 2016-17 run, six SDDs and "
+        "7034400 s with 100 A and as long without (data README), one batch per period",
+        n_sdd=6,
+        periods=(
+            PeriodSpec("current-on", 100.0, _MEASURED_DAYS, _MEASURED_DAYS),
+            PeriodSpec("current-off", 0.0, _MEASURED_DAYS, _MEASURED_DAYS),
+        ),
     ),
     "vip2-2018": Preset(
         name="vip2-2018",
