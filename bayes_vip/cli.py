@@ -171,6 +171,14 @@ Run = Annotated[Path, typer.Argument(help="run directory holding run.toml")]
 Json = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
 Config = Annotated[Path | None, typer.Option(help="TOML file with an \\[analysis] table")]
 Out = Annotated[Path | None, typer.Option("--out", help="output folder")]
+ScanFlag = Annotated[
+    bool,
+    typer.Option(
+        "--scan",
+        help="also scan the line energy (--from-eV, --to-eV, --step-eV, --cl): scan.json, "
+        "and its summary in classic.json",
+    ),
+]
 
 
 def _run(json_out: bool, render: Callable[..., None], job: Callable[..., dict], *extra: Any):
@@ -222,11 +230,26 @@ def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
 
 
 @app.command()
-@_options("signal", "n_int", "fit.statistic", "fit.sdd", "fit.bin_eV", "fit.signal_shape")
-def fit(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
-    """Classic two-step simultaneous fit (seed 000): N_X, upper limits, beta^2/2."""
+@_options("signal", "n_int", "fit.statistic", "fit.sdd", "fit.bin_eV", "fit.signal_shape",
+          "scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")  # fmt: skip
+def fit(
+    run: Run = DEMO_RUN,
+    config: Config = None,
+    json_out: Json = False,
+    with_scan: ScanFlag = False,
+    *,
+    o,
+) -> None:
+    """Classic two-step simultaneous fit (seed 000): N_X, upper limits, beta^2/2.
+
+    With --scan, also the energy scan of `bayes-vip scan` (--from-eV, --to-eV, --step-eV,
+    --cl), whose summary goes into classic.json.
+    """
+    window = [o.pop(k) for k in ("scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")]
+    req = _scan.ScanRequest.validated(*window) if with_scan else None
     cfg = load_config(run, config_file=config, overrides=o)
-    _run(json_out, _render.render_fit, _analysis(cfg, _fit.fit, run))
+    job = functools.partial(_fit.fit, scan=req)
+    _run(json_out, _render.render_fit, _analysis(cfg, job, run))
 
 
 @app.command()

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bayes_vip.analysis.conventions import BELOW_RANGE_EV, ROI_EV, STEP1_RANGE_EV
-from bayes_vip.analysis.exposure import run_exposure
+from bayes_vip.analysis.conventions import BELOW_RANGE_EV
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig, with_values
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import classic_path, read_json, results_dir
 from bayes_vip.physics.constants import FANO_SI_PRIOR
+from bayes_vip.pipeline.inputs import fit_inputs
 from bayes_vip.pipeline.progress import SILENT, Progress
+from bayes_vip.pipeline.scan import ScanRequest, check_window, scan_from_fit, scan_summary
 
-if TYPE_CHECKING:
-    from bayes_vip.analysis.spectral import Spectra
-    from bayes_vip.io.manifest import Manifest
-    from bayes_vip.physics.conversion import Exposure
-
-__all__ = ["campaign_exposure", "ensure_classic", "fit", "fit_below", "fit_inputs"]
+__all__ = ["ensure_classic", "fit", "fit_below"]
 
 
 def fit(
@@ -28,10 +24,13 @@ def fit(
     *,
     progress: Progress = SILENT,
     figures: bool = True,
+    scan: ScanRequest | None = None,
 ) -> dict[str, Any]:
     """The classic two-step analysis of ``run``; returns the record written to ``classic.json``.
 
-    It follows ``config.signal``, ``config.n_int`` and ``config.fit``.
+    It follows ``config.signal``, ``config.n_int`` and ``config.fit``. With ``scan``, the
+    energy scan around the fit (``pipeline.scan``) runs too: ``scan.json`` is written, and
+    ``classic.json`` holds its summary.
 
     ADC-level runs are analysed through their calibration (``bayes-vip calibrate``).
     Nothing is written unless both fits are valid (``AnalysisError`` otherwise).
@@ -42,6 +41,8 @@ def fit(
     f = config.fit
     man = load_manifest(run)
     s1, s2, exp = fit_inputs(man, config)
+    if scan is not None:
+        check_window(scan, s2)
     progress.stage("two-step fit, profile-likelihood and CLs limits")
     res = classic.fit_two_step(
         s1, s2, signal=config.signal_line(), statistic=f.statistic, signal_shape=f.signal_shape
@@ -55,39 +56,13 @@ def fit(
         tag = f"{f.statistic}" + (f"_sdd{f.sdd}" if f.sdd is not None else "")
         figs = classic_figures(man.name, res, s1, s2, results, tag=tag)
     out["figures"] = figs
+    if scan is not None:
+        progress.stage("energy scan")
+        rec = scan_from_fit(man, config, scan, res, s2, exp, progress=progress, figures=figures)
+        out["scan"] = scan_summary(rec)
     write_json(classic_path(man), out)
     out["json"] = str(classic_path(man))
     return out
-
-
-def fit_inputs(man: Manifest, config: AnalysisConfig) -> tuple[Spectra, Spectra, Exposure]:
-    """The spectra of steps 1 and 2 (``config.fit``'s bins and SDD) and the exposure."""
-    from bayes_vip.analysis.spectral import spectra_from_campaign
-    from bayes_vip.pipeline.calibrate import energy_campaign
-
-    f = config.fit
-    ds = energy_campaign(man)
-    top = float(ds["channel_hi"].values[-1])
-    (lo1, hi1), (lo2, hi2) = STEP1_RANGE_EV, ROI_EV
-    s1 = spectra_from_campaign(ds, lo1, min(hi1, top), f.bin_eV, f.sdd, run=man.path)
-    s2 = spectra_from_campaign(ds, lo2, min(hi2, top), f.bin_eV, f.sdd, run=man.path)
-    return s1, s2, campaign_exposure(man, ds, config)
-
-
-def campaign_exposure(man: Manifest, ds: Any, config: AnalysisConfig) -> Exposure:
-    """The exposure of the cells that ``config.fit.sdd`` selects (all SDDs if None)."""
-    import numpy as np
-
-    sdd = config.fit.sdd
-    cells = ds if sdd is None else ds.sel(sdd=[sdd])
-    live = cells["live_time_s"].values  # (period, sdd, batch)
-    return run_exposure(
-        man,
-        current_A=np.broadcast_to(cells["current_A"].values[:, None, None], live.shape),
-        live_s=live,
-        n_sdd=ds.sizes["sdd"],
-        n_int_model=config.n_int,
-    )
 
 
 def ensure_classic(

@@ -90,7 +90,7 @@ def reproduce(
     from bayes_vip.bayes.published import published_bayes_fit, published_bins
     from bayes_vip.io.campaign import edges as campaign_edges
     from bayes_vip.pipeline.calibrate import energy_campaign
-    from bayes_vip.pipeline.fit import campaign_exposure
+    from bayes_vip.pipeline.inputs import campaign_exposure
 
     check_sum(sum_of)
     if config.fit.sdd is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bayes_vip.analysis.conventions import ROI_EV
 from bayes_vip.errors import InputError
@@ -19,9 +19,16 @@ from bayes_vip.io.config import AnalysisConfig
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import results_dir
 from bayes_vip.physics.conversion import beta2half_from_counts
+from bayes_vip.pipeline.inputs import fit_inputs
 from bayes_vip.pipeline.progress import SILENT, Progress
 
-__all__ = ["ScanRequest", "scan"]
+if TYPE_CHECKING:
+    from bayes_vip.analysis.classic import ClassicResult
+    from bayes_vip.analysis.spectral import Spectra
+    from bayes_vip.io.manifest import Manifest
+    from bayes_vip.physics.conversion import Exposure
+
+__all__ = ["ScanRequest", "check_window", "scan", "scan_from_fit", "scan_summary"]
 
 #: The window of the scan by default [eV]: the PEP Ka lines (7729 and 7747 eV, seed 000)
 #: with room for their +-10 eV theoretical uncertainty and more (issue 15: 7.6-7.9 keV).
@@ -86,16 +93,11 @@ def scan(
 ) -> dict[str, Any]:
     """The energy scan of ``run``; returns the record written to ``scan.json``."""
     from bayes_vip.analysis import classic
-    from bayes_vip.analysis.scan import scan_energy
-    from bayes_vip.pipeline.fit import fit_inputs
-    from bayes_vip.results.scan import scan_figure
 
     f = config.fit
     man = load_manifest(run)
     s1, s2, exp = fit_inputs(man, config)
-    if request.stop > float(s2.edges[-1]):
-        msg = f"the window ends at {request.stop:g} eV, above the data's {float(s2.edges[-1]):g}"
-        raise InputError(msg, field="scan.stop_eV")
+    check_window(request, s2)
     progress.stage(f"two-step fit at {config.signal_line().key}")
     res = classic.fit_two_step(
         s1,
@@ -105,6 +107,32 @@ def scan(
         signal_shape=f.signal_shape,
         profile=False,
     )
+    return scan_from_fit(man, config, request, res, s2, exp, progress=progress, figures=figures)
+
+
+def check_window(request: ScanRequest, s2: Spectra) -> None:
+    """An ``InputError`` if the window ends above the step-2 spectra."""
+    if request.stop > float(s2.edges[-1]):
+        msg = f"the window ends at {request.stop:g} eV, above the data's {float(s2.edges[-1]):g}"
+        raise InputError(msg, field="scan.stop_eV")
+
+
+def scan_from_fit(
+    man: Manifest,
+    config: AnalysisConfig,
+    request: ScanRequest,
+    res: ClassicResult,
+    s2: Spectra,
+    exp: Exposure,
+    *,
+    progress: Progress = SILENT,
+    figures: bool = True,
+) -> dict[str, Any]:
+    """The scan around the two-step fit ``res``: ``scan.json`` (and its figure) written."""
+    from bayes_vip.analysis.scan import scan_energy
+    from bayes_vip.results.scan import scan_figure
+
+    f = config.fit
     energies = request.energies()
     out = scan_energy(
         res,
@@ -147,3 +175,40 @@ def scan(
     write_json(path, out)
     out["json"] = str(path)
     return out
+
+
+def scan_summary(rec: dict[str, Any]) -> dict[str, Any]:
+    """The scan in brief, for ``classic.json`` and ``limits.json``.
+
+    The window, the level, the largest excess with its look-elsewhere p-value, and per
+    energy N_X, its local Z and the observed and expected (median) limits in counts;
+    ``scan.json`` has the rest.
+    """
+    key = "+0"
+    return {
+        "window_eV": rec["window_eV"],
+        "step_eV": rec["step_eV"],
+        "level": rec["level"],
+        "largest_excess": rec["largest_excess"],
+        "json": rec.get("json"),
+        "points": [
+            {
+                "energy_eV": p["energy_eV"],
+                "valid": p["valid"],
+                **(
+                    {
+                        "N_X": p["N_X"],
+                        "sigma_N_X": p["sigma_N_X"],
+                        "z_local": p["z_local"],
+                        "profile": p["profile"],
+                        "cls": p["cls"],
+                        "expected_cls_median": p["expected_cls"][key],
+                        "expected_profile_median": p["expected_profile"][key],
+                    }
+                    if p["valid"]
+                    else {}
+                ),
+            }
+            for p in rec["points"]
+        ],
+    }

@@ -1,7 +1,8 @@
 """The hierarchical analysis's result: ``limits.json``, a comparison table and figures.
 
 The table compares the classic and Bayesian results; the figures are ``bayes_trace.png``,
-``bayes_beta2half.png``, ``bayes_pair.png`` and ``bayes_ppc.png``.
+``bayes_beta2half.png``, ``bayes_pair.png``, ``bayes_ppc.png`` and ``limits_brazil.png``
+(every method's observed limit against its expected bands).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import numpy as np
 from bayes_vip.analysis.conventions import MODEL_ROI_EV
 from bayes_vip.bayes.model import BayesData
 from bayes_vip.results.console import expected_band
-from bayes_vip.results.plots import save
+from bayes_vip.results.plots import brazil, save
 
-__all__ = ["bayes_figures", "comparison_rows", "limits_record"]
+__all__ = ["bayes_figures", "comparison_rows", "expected_bands", "limits_brazil", "limits_record"]
 
 
 def bayes_band(bands: dict | None, level: str) -> list[float] | None:
@@ -34,6 +35,33 @@ def bayes_band(bands: dict | None, level: str) -> list[float] | None:
         return None
     c = got["counts"]
     return [c["-1"]["value"], c["median"]["value"], c["+1"]["value"]]
+
+
+_EDGES = ("-2", "-1", "median", "+1", "+2")
+
+
+def expected_bands(classic: dict, limit: str, bands: dict | None = None) -> dict | None:
+    """Every band edge (-2 ... +2 sigma) of the expected limit ``limit`` [counts], or None.
+
+    ``limit`` is a key of ``classic.json``'s ``upper_limits_counts`` ("CLs 0.95", "3sigma
+    ...") or ``"bayes 0.95"``. The CLs and profile limits' bands are asymptotic (Asimov,
+    ``classic.json``); the 3-sigma limit 3 sigma(N_X) does not depend on the data at first
+    order, so its expected value is 3 sigma_A at every edge; the Bayesian limits' bands come
+    from a bands study (``bands``), where there is one.
+    """
+    method, _, level = limit.partition(" ")
+    if method == "bayes":
+        got = (bands or {}).get("limits", {}).get(f"bayes_ul{100 * float(level):g}")
+        if not got or got["counts"].get("n", 0) == 0:
+            return None
+        return {k: got["counts"][k]["value"] for k in _EDGES}
+    exp = classic.get("expected_limits", {})
+    if method == "3sigma":
+        s = exp.get("sigma_A_counts")
+        return None if s is None else dict.fromkeys(_EDGES, 3.0 * s)
+    got = exp.get("counts", {}).get({"CLs": "cls", "profile": "profile"}.get(method, ""), {})
+    b = got.get(level)
+    return None if b is None else {k: b["+0" if k == "median" else k] for k in _EDGES}
 
 
 def comparison_rows(classic: dict, lim: dict, bands: dict | None = None) -> list[dict]:
@@ -53,6 +81,7 @@ def comparison_rows(classic: dict, lim: dict, bands: dict | None = None) -> list
                 "mcse_N_X": None,
                 "mcse_beta2half": None,
                 "expected_N_X": expected_band(classic, k),
+                "expected_bands_N_X": expected_bands(classic, k),
             }
         )
     for q, v in lim["upper_limits"]["N_X"].items():
@@ -67,6 +96,8 @@ def comparison_rows(classic: dict, lim: dict, bands: dict | None = None) -> list
                 "beta2half": b["value"],
                 "mcse_beta2half": b["mcse"],
                 "expected_N_X": bayes_band(bands, q),
+                "expected_bands_N_X": expected_bands(classic, f"bayes {q}", bands),
+                "level": float(q),
             }
         )
     return rows
@@ -114,7 +145,37 @@ def _figures(idata, data: BayesData, lim: dict, out: Path) -> list[str]:
     )
     files.append(save(np.asarray(axes).ravel()[0].figure, out / "bayes_pair.png"))
     files.append(_ppc_figure(idata, data, out / "bayes_ppc.png"))
+    files.append(limits_brazil(lim, out / "limits_brazil.png"))
     return [str(f) for f in files]
+
+
+def _short(row: dict) -> str:
+    """A comparison row's method in a few words: "CLs 95 %", "Bayes 95 %", "3 sigma"."""
+    m = row["method"]
+    if m.startswith("Bayesian"):
+        return f"Bayes {100 * row['level']:g} %"
+    method, _, level = m.removeprefix("classic ").partition(" ")
+    if method == "3sigma":
+        return "3 $\\sigma(N_X)$"
+    return f"{method} {100 * float(level):g} %"
+
+
+def limits_brazil(lim: dict, path: Path) -> Path:
+    """Every method's observed upper limit on N_X against its expected bands, one figure.
+
+    From ``lim["comparison"]``: the classic 3-sigma, profile-likelihood and CLs limits
+    (asymptotic bands) and the Bayesian credible limits (bands where a bands study of the
+    run exists; the observed limit alone otherwise).
+    """
+    rows = [(_short(r), r.get("expected_bands_N_X"), r["N_X"]) for r in lim["comparison"]]
+    bayes = "with bands from toys" if lim.get("expected_from") else "no bands study"
+    return brazil(
+        rows,
+        xlabel="upper limit on $N_X$ [counts]",
+        title=f"{lim['run']}: classic bands asymptotic; Bayes ({lim['prior']}) {bayes}",
+        label="limits",
+        path=path,
+    )
 
 
 def _energy_of_bins(data) -> np.ndarray:
@@ -202,6 +263,8 @@ def limits_record(
         "beta2half_upper_limits": classic["conversion"]["beta2half_upper_limits"],
         "n_int_model": classic["conversion"]["n_int_model"],
     }
+    if "scan" in classic:  # made by `bayes-vip fit --scan`
+        lim["classic"]["scan"] = classic["scan"]
     lim["comparison"] = comparison_rows(classic, lim, bands)
     if bands:
         lim["expected_from"] = {

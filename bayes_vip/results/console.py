@@ -26,6 +26,7 @@ __all__ = [
     "render_reproduce",
     "render_sample",
     "render_scan",
+    "render_sensitivity",
     "render_simulate",
     "render_study_bands",
     "render_study_coverage",
@@ -157,6 +158,13 @@ def render_fit(console: Console, out: dict[str, Any]) -> None:
     for k, v in out["upper_limits_counts"].items():
         t.add_row(k, f"{v:.1f}", f"{b[k]:.3e}", _band(expected_band(out, k)))
     console.print(t)
+    if "scan" in out:
+        sc, lee = out["scan"], out["scan"]["largest_excess"]
+        console.print(
+            f"  energy scan {sc['window_eV'][0]:g}-{sc['window_eV'][1]:g} eV: largest local "
+            f"Z = {lee['z_local']:.2f} at {lee['energy_eV']:g} eV, global p = "
+            f"{lee['p_global']:.3g} (Gross-Vitells); {sc['json']}"
+        )
     console.print(f"wrote {out['json']} and {len(out['figures'])} figures")
 
 
@@ -397,6 +405,41 @@ def render_study_bands(console: Console, res: dict[str, Any]) -> None:
         f"{res['toys_per_s_per_worker']:.4f} toys per second per worker; "
         f"wrote {res['store']}, {res['json']} and {res['figure']}"
     )
+
+
+def render_sensitivity(console: Console, res: dict[str, Any]) -> None:
+    """The sensitivity decomposition: per variant, sigma, expected limit, bias, coverage."""
+    console.print(
+        f"[bold]sensitivity decomposition[/] ({res['preset']}-like toys, {res['statistic']}): "
+        f"{res['toys_done']} of {res['toys_total']} toys, {res['errors']} failed"
+    )
+    verdicts = res["choice"]["verdicts"]
+    t = Table(
+        "variant",
+        "sd of N_X hat (0)",
+        "quoted sigma",
+        "exp. CLs 95 %",
+        *(f"mean pull ({s:g})" for s in res["injected"]),
+        *(f"UL95 covers ({s:g})" for s in res["injected"] if s > 0),
+        "kept",
+        title="background-only toys (0) and injected counts; uncertainties are standard errors",
+    )
+    for key, v in res["variants"].items():
+        lv = {x["injected"]: x for x in v["injected"]}
+        z = lv.get(0.0, {})
+        row = [
+            key,
+            f"{z['N_X']['sd']:.1f} +- {z['N_X']['sd_err']:.1f}" if z else "-",
+            f"{z['sigma_quoted_median']:.1f}" if z else "-",
+            f"{z.get('expected_cls95_median', float('nan')):.1f}" if z else "-",
+        ]
+        row += [f"{lv[s]['pull']['mean']:+.2f} +- {lv[s]['pull']['mean_err']:.2f}" for s in lv]
+        row += [_cp(lv[s]["coverage_ul95"]) for s in lv if s > 0]
+        d = verdicts[key]
+        row.append("yes" if d["passes"] else "no: " + "; ".join(d["reasons"]))
+        t.add_row(*row)
+    console.print(t)
+    console.print(f"chosen: {res['choice']['chosen']}; wrote {res['store']} and {res['figure']}")
 
 
 def render_study_sbc(console: Console, res: dict[str, Any]) -> None:

@@ -34,22 +34,30 @@ def brazil(
 
     Each row is ``(name, bands, observed)``: ``bands`` maps "-2", "-1", "median", "+1", "+2"
     to the expected limit there (the +-1 sigma band green, +-2 sigma yellow, the median
-    dashed); ``observed`` (a black dot) may be None.
+    dashed), or is None (a row without expected limits); ``observed`` (a black dot) may be
+    None.
     """
     import mplhep as hep
 
     with plt.style.context(hep.style.ROOT):
         fig, ax = plt.subplots(figsize=(12, 2.2 + 0.8 * max(len(rows), 1)))
+        labelled: set[str] = set()
+
+        def once(name: str) -> str | None:
+            new = name not in labelled
+            labelled.add(name)
+            return name if new else None
+
         for i, (_, b, observed) in enumerate(rows):
             y = len(rows) - 1 - i
-            first = i == 0
             span = [y - 0.35, y + 0.35]
-            for k, colour in (("2", "#fdd835"), ("1", "#43a047")):
-                band = f"expected $\\pm {k}\\sigma$" if first else None
-                ax.fill_betweenx(span, b["-" + k], b["+" + k], color=colour, label=band)
-            ax.plot([b["median"]] * 2, span, "k--", label="expected median" if first else None)
+            if b is not None:
+                for k, colour in (("2", "#fdd835"), ("1", "#43a047")):
+                    band = once(f"expected $\\pm {k}\\sigma$")
+                    ax.fill_betweenx(span, b["-" + k], b["+" + k], color=colour, label=band)
+                ax.plot([b["median"]] * 2, span, "k--", label=once("expected median"))
             if observed is not None:
-                ax.plot(observed, y, "ko", label="observed" if first else None)
+                ax.plot(observed, y, "ko", label=once("observed"))
         ax.set_yticks(range(len(rows) - 1, -1, -1), [name for name, _, _ in rows])
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set_xlabel(xlabel)

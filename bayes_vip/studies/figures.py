@@ -7,7 +7,7 @@ from typing import Any
 
 from bayes_vip.results.plots import brazil, save
 
-__all__ = ["bands_figure", "coverage_figure", "sbc_figure"]
+__all__ = ["bands_figure", "coverage_figure", "sbc_figure", "sensitivity_figure"]
 
 
 def coverage_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> Path:
@@ -134,4 +134,57 @@ def sbc_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> Pat
             f"{summary['sims_done']} simulations, L = {spec['rank_draws']}",
             fontsize=14,
         )
+        return save(fig, path)
+
+
+def sensitivity_figure(rec: dict[str, Any], path: Path) -> Path:
+    """The sensitivity decomposition: each variant's sigma(N_X), expected limit and pulls.
+
+    Left: the spread of N_X hat over the signal-free toys (the true sigma, with its standard
+    error) beside the median quoted sigma, and the median expected CLs 95 % limit. Right:
+    the mean pull (N_X hat - injected) / sigma at each injected signal, with its standard
+    error; the band marks the +-0.2 that ``studies.sensitivity.choose`` allows.
+    """
+    import matplotlib.pyplot as plt
+    import mplhep as hep
+
+    keys = list(rec["variants"])
+    y = list(range(len(keys)))[::-1]
+    chosen = rec["choice"]["chosen"]
+    with plt.style.context(hep.style.ROOT):
+        fig, (a, b) = plt.subplots(
+            1, 2, figsize=(13, 0.55 * len(keys) + 2.5), sharey=True, constrained_layout=True
+        )
+        for yi, key in zip(y, keys, strict=True):
+            v = rec["variants"][key]
+            zero = [lv for lv in v["injected"] if lv["injected"] == 0]
+            if zero and zero[0]["N_X"]["n"] > 1:
+                z = zero[0]
+                a.errorbar(z["N_X"]["sd"], yi, xerr=z["N_X"]["sd_err"], fmt="o", color="C0")
+                a.plot(z["sigma_quoted_median"], yi, "|", ms=16, mew=2, color="C1")
+                a.plot(z["expected_cls95_median"], yi, "D", color="C2")
+            for j, lv in enumerate(v["injected"]):
+                p = lv["pull"]
+                if p["n"] > 1:
+                    b.errorbar(
+                        p["mean"],
+                        yi + 0.15 * (j - 0.5),
+                        xerr=p["mean_err"],
+                        fmt="os"[j % 2],
+                        color=f"C{3 + j}",
+                        label=f"{lv['injected']:g} counts injected" if yi == y[0] else None,
+                    )
+        a.plot([], [], "o", color="C0", label="spread of $\\hat N_X$")
+        a.plot([], [], "|", ms=16, mew=2, color="C1", label="quoted $\\sigma$ (median)")
+        a.plot([], [], "D", color="C2", label="expected CLs 95 %")
+        a.set_yticks(y)
+        a.set_yticklabels([k + (" (chosen)" if k == chosen else "") for k in keys], fontsize=12)
+        a.set_xlabel("counts", fontsize=14)
+        a.legend(fontsize=11, loc="lower right")
+        b.axvspan(-0.2, 0.2, color="0.88")
+        b.axvline(0.0, color="0.4", lw=0.8)
+        b.set_xlabel("mean pull $(\\hat N_X - N_{inj}) / \\sigma$", fontsize=14)
+        b.legend(fontsize=11, loc="lower right")
+        n = rec["toys_done"]
+        fig.suptitle(f"{rec['preset']}-like toys: {n} toys, {rec['statistic']} fit", fontsize=14)
         return save(fig, path)

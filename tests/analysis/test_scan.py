@@ -70,23 +70,41 @@ def test_bad_scan_option_exits_2_before_any_fit(tmp_path, capsys):
 def test_a_line_off_the_nominal_energy_is_found_where_it_is(tmp_path, capsys):
     """A demo run with 250 PEP counts injected at 7800 eV, not at the nominal 7746.7 eV.
 
-    The scan's largest local excess must lie within one step of 7800 eV and be significant
-    there, its limits must sit above the injected counts, and the record must hold every
-    energy of the window.
+    ``bayes-vip fit --scan``: the scan's largest local excess must lie within one step of
+    7800 eV and be significant there, its limits must sit above the injected counts, and
+    the record must hold every energy of the window; classic.json holds its summary.
     """
     run = tmp_path / "demo"
     argv = ["simulate", "--preset", "demo", "--level", "energy", "--seed", "3", "--out", str(run)]
     assert main([*argv, "--signal", "7800", "--signal-counts", "250"]) == 0
     capsys.readouterr()
-    rc = main(["scan", str(run), "--from-eV", "7650", "--to-eV", "7950", "--step-eV", "50",
-               "--json"])  # fmt: skip
+    rc = main(["fit", str(run), "--scan", "--from-eV", "7650", "--to-eV", "7950",
+               "--step-eV", "50", "--json"])  # fmt: skip
     assert rc == 0
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    classic = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    out = json.loads((run / "results" / "scan.json").read_text())
     assert [p["energy_eV"] for p in out["points"]] == [7650, 7700, 7750, 7800, 7850, 7900, 7950]
     lee = out["largest_excess"]
     assert abs(lee["energy_eV"] - 7800) <= 50
     assert lee["z_local"] > 3
     at = next(p for p in out["points"] if p["energy_eV"] == 7800)
     assert at["cls"] > at["N_X"] - at["sigma_N_X"]
-    assert (run / "results" / "scan.json").is_file()
     assert (run / "results" / "scan_poisson.png").stat().st_size > 10_000
+    # the summary in classic.json is the scan's, point by point
+    summary = json.loads((run / "results" / "classic.json").read_text())["scan"]
+    assert summary == classic["scan"]
+    assert summary["largest_excess"] == lee
+    for p, q in zip(summary["points"], out["points"], strict=True):
+        assert p["energy_eV"] == q["energy_eV"]
+        assert p["cls"] == q["cls"]
+        assert p["expected_cls_median"] == q["expected_cls"]["+0"]
+
+
+def test_fit_refuses_an_impossible_scan_window_before_any_fit(tmp_path, capsys):
+    run = tmp_path / "no-run-needed"
+    rc = main(["fit", str(run), "--scan", "--from-eV", "7900", "--to-eV", "7600"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1
+    assert "--to-eV" in err[0] or "stop" in err[0]
+    assert not run.exists()

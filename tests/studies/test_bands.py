@@ -113,3 +113,59 @@ def test_a_matching_bands_study_gives_the_bayesian_rows_their_band(tmp_path):
     (out / "bands.json").write_text('{"limits": ')
     with pytest.raises(InputError, match="not valid JSON"):
         _matching_bands(_Man(), cfg)
+
+
+def test_one_brazil_figure_shows_every_method(tmp_path, monkeypatch):
+    """``limits_brazil`` draws every method's limit with its bands where it has them.
+
+    The classic 3-sigma, profile and CLs rows with their asymptotic bands (the measured run's
+    classic record), the Bayesian rows with the bands of a study where it has that level.
+    """
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from bayes_vip.results import bayes as results_bayes
+    from bayes_vip.results import plots
+    from bayes_vip.results.bayes import comparison_rows, expected_bands, limits_brazil
+
+    golden = Path(__file__).resolve().parents[1] / "golden" / "fit_measured.json"
+    classic = json.loads(golden.read_text())
+    exp = classic["expected_limits"]
+    cls95 = expected_bands(classic, "CLs 0.95")
+    assert cls95["median"] == exp["counts"]["cls"]["0.95"]["+0"]
+    assert cls95["-2"] < cls95["-1"] < cls95["median"] < cls95["+1"] < cls95["+2"]
+    three = next(k for k in classic["upper_limits_counts"] if k.startswith("3sigma"))
+    assert set(expected_bands(classic, three).values()) == {3 * exp["sigma_A_counts"]}
+    edges = ("-2", "-1", "median", "+1", "+2")
+    values = (90.0, 130.0, 180.0, 250.0, 330.0)
+    counts: dict = {k: {"value": v} for k, v in zip(edges, values, strict=True)}
+    counts["n"] = 100
+    bands = {"limits": {"bayes_ul95": {"counts": counts}}}
+    ul = {"value": 200.0, "mcse": 1.0}
+    lim = {
+        "run": "vip2-2016-17",
+        "prior": "flat-beta",
+        "upper_limits": {"N_X": {"0.95": ul, "0.9": ul}, "beta2half": {"0.95": ul, "0.9": ul}},
+        "expected_from": {"toys": 100},
+    }
+    lim["comparison"] = comparison_rows(classic, lim, bands)
+    by = {r["method"]: r for r in lim["comparison"]}
+    assert by["Bayesian 95.0% credible (flat-beta)"]["expected_bands_N_X"]["+2"] == 330.0
+    assert by["Bayesian 90.0% credible (flat-beta)"]["expected_bands_N_X"] is None
+    drawn = []
+
+    def spy(rows, **kw):
+        drawn.extend(rows)
+        return plots.brazil(rows, **kw)
+
+    monkeypatch.setattr(results_bayes, "brazil", spy)
+    path = limits_brazil(lim, tmp_path / "limits_brazil.png")
+    plt.close("all")
+    assert path.stat().st_size > 20_000
+    names = [name for name, _, _ in drawn]
+    assert len(drawn) == 7 + 2  # 3 sigma, 3 profile, 3 CLs; 2 Bayesian levels
+    assert names[0] == "3 $\\sigma(N_X)$"
+    assert names[-2:] == ["Bayes 95 %", "Bayes 90 %"]
+    assert "CLs 95 %" in names
+    assert [obs for _, _, obs in drawn] == [r["N_X"] for r in lim["comparison"]]
