@@ -65,6 +65,13 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "nuisance priors: empirical-bayes (the run's own classic fit) or external",
     ),
     "sample.seed": ("--seed", str | None, None, "random seed of the chains (0)"),
+    "sample.line_sd_eV": (
+        "--line-sd-eV",
+        str | None,
+        None,
+        "sd of a Normal prior on the PEP line's position \\[eV] (0: fixed; 10: the stated "
+        "theoretical uncertainty)",
+    ),
     "simulation.preset": ("--preset", str, "demo", "demo, vip2-2016 or vip2-2018"),
     "simulation.seed": ("--seed", int, 0, "random seed"),
     "simulation.signal_counts": ("--signal-counts", float, 0.0, "expected PEP events"),
@@ -321,7 +328,8 @@ def calibrate(
 
 @app.command()
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
-          "sample.prior_upper", "sample.priors", "signal", "n_int", "sample.seed")  # fmt: skip
+          "sample.prior_upper", "sample.priors", "signal", "n_int", "sample.seed",
+          "sample.line_sd_eV")  # fmt: skip
 def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
     """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed.
 

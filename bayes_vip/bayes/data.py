@@ -187,13 +187,15 @@ def build_data(
     adc_group: int | None = None,
     priors: str = "empirical-bayes",
     below: dict | None = None,
+    line_sd_eV: float = 0.0,
 ) -> BayesData:
     """BayesData of a run.
 
     ``classic`` is its ``classic.json``; ``cal`` its calibration (ADC level); ``bin_eV`` the
     bin width of the model's spectra (``sample.bin_eV``); ``priors`` one of ``PRIOR_SETS``,
     and for ``external`` ``below`` the fitted values of the lines below the region
-    (``analysis.classic.fit_lines_below``).
+    (``analysis.classic.fit_lines_below``); ``line_sd_eV`` the sd of the prior on the PEP
+    line's position (0: fixed at its nominal energy).
     """
     if priors not in PRIOR_SETS:
         msg = f"unknown prior set {priors!r}; choose from {', '.join(PRIOR_SETS)}"
@@ -329,6 +331,7 @@ def build_data(
         p_std=p_std,
         init=init,
         prior=prior,
+        line_sd_eV=float(line_sd_eV),
         **adc_extra,
     )
 
@@ -435,6 +438,8 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSET
         v["beta2half_1e29"] = ini["beta2half_1e29"]
     else:
         v["N_X"] = ini["N_X"]
+    if data.line_sd_eV > 0:  # the line at its nominal energy
+        v["line_z"] = 0.0
     return v
 
 

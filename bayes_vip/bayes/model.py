@@ -31,6 +31,11 @@ Latent variables (all sampled by NUTS; scaled so that each is of order one)
 - signal: ``beta2half_1e29`` (beta^2/2 in units of 1e-29, >= 0) with a flat prior, or
   ``N_X`` with a flat prior in counts (``--prior``); the expected PEP counts of each
   current-on cell are beta^2/2 x N_new x 1/10 x N_int x efficiency x (its share of I*t);
+- the PEP line's position, optionally (``--line-sd-eV``, ``BayesData.line_sd_eV``): a shift
+  ``line_shift`` from the nominal energy with a Normal(0, sd) prior, sampled as
+  ``line_z`` = shift / sd. Issue 15 states a +-10 eV theoretical uncertainty of the PEP
+  energy; no seed paper quotes one (the data README's two published centres, Ka1 and Ka2,
+  lie 17.9 eV apart), so the width is the user's choice;
 - ``efficiency``: log-normal with the manifest's relative uncertainty.
 """
 
@@ -184,6 +189,9 @@ class BayesData:
     # (``bayes.data.prior_centres``): noise_p (n_period,), fano, tail_beta, shelf_frac,
     # rate (n_period, n_sdd, n_group), level (n_period, n_sdd), slope, slope_sd, set
     prior: dict = field(default_factory=dict)
+    # sd [eV] of the Normal prior on the PEP line's position (the site ``line_z``, and
+    # ``line_shift`` = sd x line_z); 0: the line sits at its nominal energy (no site)
+    line_sd_eV: float = 0.0
 
     @property
     def n_period(self) -> int:
@@ -254,6 +262,7 @@ def model_inputs(data: BayesData, upper: float, centroid_offsets=None) -> dict:
         "prior_level": pri["level"],
         "prior_slope": np.full(S, pri["slope"]),
         "prior_slope_sd": pri["slope_sd"],
+        "line_sd": data.line_sd_eV,
     }
     if data.level == "adc":
         out["p_ref"] = data.p_ref
@@ -296,6 +305,10 @@ def expected_counts(data: BayesData, s: dict, n_x, *, cells=None, inputs=None):
     edges = on_cells(true_edges(data, jnp.asarray(x["edges"]), s, x.get("p_ref")))
     en, w = member_arrays(data.groups)
     en_s, w_s = member_arrays((data.signal,))
+    # the PEP line moved by line_shift from its nominal energy (BayesData.line_sd_eV): its
+    # response at E is the nominal line's at E - line_shift (the resolution at the line and
+    # the shelf's length change by < 1e-3 over +-50 eV, and are kept at the nominal energy)
+    shift = s.get("line_shift", 0.0)
     rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
     level = jnp.exp(s["log_level"])[ip, js]
     slope = s["slope"][js]
@@ -307,7 +320,7 @@ def expected_counts(data: BayesData, s: dict, n_x, *, cells=None, inputs=None):
         shape = (s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"])
         # the region (7-10 keV) lies > 20 sigma above the shelf's start (1 keV)
         lines = line_cumulative(e, en, w, nz, *shape, shelf_start_far=True)  # (n + 1, G)
-        sig = line_cumulative(e, en_s, w_s, nz, *shape, shelf_start_far=True)[:, 0]
+        sig = line_cumulative(e - shift, en_s, w_s, nz, *shape, shelf_start_far=True)[:, 0]
         cum = t * (lines @ r + linear_continuum_cumulative(e, lv, sl)) + nsig * sig
         return cum[1:] - cum[:-1]
 
@@ -508,6 +521,11 @@ def vip_model(
         "log_level": log_level,
         "slope": slope,
     }
+    if data.line_sd_eV > 0:
+        # the PEP line's position: Normal(nominal, sd), sampled standardised (where the data
+        # say nothing of it, N_X ~ 0, its posterior is its prior at unit scale)
+        z = numpyro.sample("line_z", dist.Normal(0.0, 1.0))
+        s["line_shift"] = numpyro.deterministic("line_shift", x["line_sd"] * z)
     # the tail's shift of the line centroids [eV] (CENTROID_OFFSETS; None: peak offsets)
     # (which offsets are sampled is the layout's; the coefficients are an input)
     centroid = centroid_coefficients(centroid_offsets, S) is not None

@@ -107,6 +107,8 @@ class SampleConfig:
     priors: str = "empirical-bayes"  # where the nuisance priors are centred; see PRIOR_SETS
     seed: int = 0  # random seed of the chains
     bin_eV: float = 40.0  # model bin width [eV] (docs/bayes.md: 10 -> 40 eV moved UL95 by 1 %)
+    # sd [eV] of a Normal prior on the PEP line's position around its nominal energy; 0: fixed
+    line_sd_eV: float = 0.0
 
     @property
     def draw_bound(self) -> int:
@@ -256,6 +258,19 @@ def _positive(value: object) -> float:
     return _number(value, positive=True)
 
 
+def _line_sd(value: object) -> float:
+    v = _number(value, minimum=0.0)
+    if v > MAX_LINE_SD_EV:
+        msg = f"must be at most {MAX_LINE_SD_EV:g} eV (the line would leave the region), got {v:g}"
+        raise ValueError(msg)
+    return v
+
+
+#: The widest prior on the PEP line's position [eV]: 100 eV keeps +-3 sd of the line at
+#: 7.73 keV clear of the Ni Ka lines (7.46-7.48 keV) and of Cu Ka (8.03-8.05 keV).
+MAX_LINE_SD_EV = 100.0
+
+
 #: Every key: its validator (the defaults are the dataclass defaults).
 VALIDATORS: dict[str, Callable[[object], Any]] = {
     "signal": validate_signal,
@@ -277,6 +292,7 @@ VALIDATORS: dict[str, Callable[[object], Any]] = {
     "sample.priors": _choice(PRIOR_SETS),
     "sample.seed": _integer(0),
     "sample.bin_eV": _positive,
+    "sample.line_sd_eV": _line_sd,
 }
 
 _SECTIONS = {"calibration": CalibrationConfig, "fit": FitConfig, "sample": SampleConfig}

@@ -55,6 +55,7 @@ def bayes_data(
         bin_eV=config.sample.bin_eV,
         priors=config.sample.priors,
         below=None if below is None else below["values"],
+        line_sd_eV=config.sample.line_sd_eV,
     )
     if below is not None:
         data.prior["below"] = below
@@ -119,7 +120,7 @@ def sample(
 
     from bayes_vip.bayes.model import BETA_UNIT
     from bayes_vip.bayes.sampling import sample_posterior
-    from bayes_vip.results.bayes import bayes_figures, limits_record
+    from bayes_vip.results.bayes import bayes_figures, limits_record, line_position
 
     s = config.sample
     signal = config.signal_line()
@@ -172,6 +173,8 @@ def sample(
         seconds=seconds,
         config=config.to_dict(),
     )
+    if (pos := line_position(idata, data)) is not None:
+        lim["line_position"] = pos
     out = results_dir(man)
     out.mkdir(parents=True, exist_ok=True)
     save_netcdf(idata, out / "posterior.nc")

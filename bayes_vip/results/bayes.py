@@ -19,7 +19,14 @@ from bayes_vip.bayes.model import BayesData
 from bayes_vip.results.console import expected_band
 from bayes_vip.results.plots import brazil, save
 
-__all__ = ["bayes_figures", "comparison_rows", "expected_bands", "limits_brazil", "limits_record"]
+__all__ = [
+    "bayes_figures",
+    "comparison_rows",
+    "expected_bands",
+    "limits_brazil",
+    "limits_record",
+    "line_position",
+]
 
 
 def bayes_band(bands: dict | None, level: str) -> list[float] | None:
@@ -275,6 +282,25 @@ def limits_record(
     lim["priors"] = prior_summary(data)
     lim["config"] = config
     return lim
+
+
+def line_position(idata, data: BayesData) -> dict[str, Any] | None:
+    """The PEP line's position where the model has it latent (``BayesData.line_sd_eV``).
+
+    Its prior (nominal energy and sd) and the posterior of the shift from the nominal energy
+    [eV]: mean, sd and the central 90 % interval. None where the line is fixed.
+    """
+    if data.line_sd_eV <= 0:
+        return None
+    d = np.asarray(idata.posterior["line_shift"].values).ravel()
+    lo, hi = np.quantile(d, [0.05, 0.95])
+    return {
+        "nominal_eV": [float(e) for e in data.signal.energies],
+        "prior_sd_eV": data.line_sd_eV,
+        "shift_mean_eV": float(d.mean()),
+        "shift_sd_eV": float(d.std(ddof=1)),
+        "shift_central_90_eV": [float(lo), float(hi)],
+    }
 
 
 def prior_summary(data: BayesData) -> dict[str, Any]:

@@ -7,6 +7,7 @@ signal.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -101,6 +102,51 @@ def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
     # the signal goes to current-on cells only, in proportion to their live time
     assert np.allclose(d.signal_share[d.current_A[d.period] == 0], 0.0)
     assert abs(d.signal_share.sum() - 1.0) < 1e-12
+
+
+def test_the_line_position_prior_moves_the_signal_and_only_the_signal(energy_run):
+    """``--line-sd-eV``: a latent shift of the PEP line, Normal(0, sd) through ``line_z``.
+
+    The signal's counts move with the shift, to 1e-3 of the line response computed at the
+    moved energy (the resolution is kept at the nominal one); the lines and continuum do
+    not move; without the option the model has no such site.
+    """
+    from numpyro import handlers
+
+    from bayes_vip.bayes.data import init_values
+    from bayes_vip.bayes.model import expected_counts, vip_model
+    from bayes_vip.physics.lines import pep_signal
+
+    d = _data(energy_run, line_sd_eV=10.0)
+    assert init_values(d, "flat-counts")["line_z"] == 0.0
+    assert "line_z" not in init_values(_data(energy_run), "flat-counts")
+    tr = handlers.trace(handlers.seed(vip_model, 0)).get_trace(d, "flat-counts", 200.0)
+    assert tr["line_z"]["type"] == "sample"
+    assert float(tr["line_shift"]["value"]) == pytest.approx(10.0 * float(tr["line_z"]["value"]))
+    s = {
+        "fano": 0.13,
+        "noise": jnp.asarray([[38.0, 41.0], [27.0, 29.0]]),
+        "tail_frac": 0.1,
+        "tail_beta": 3.0,
+        "shelf_frac": 0.06,
+        "log_rate": jnp.log(jnp.asarray(d.init["rate"])),
+        "log_level": jnp.log(jnp.asarray(d.init["level"])),
+        "slope": jnp.full(d.n_sdd, -0.03),
+        "offset": jnp.zeros(d.n_cell),
+        "gain": jnp.zeros(d.n_cell),
+    }
+    on = int(np.argmax(d.signal_share))
+    base = np.asarray(expected_counts(d, {**s, "line_shift": 0.0}, 0.0))
+    for shift in (-30.0, 25.0):
+        moved = np.asarray(expected_counts(d, {**s, "line_shift": shift}, 500.0)) - base
+        d2 = dataclasses.replace(d, signal=pep_signal(float(d.signal.energies[0]) + shift))
+        ref = np.asarray(expected_counts(d2, {**s, "line_shift": 0.0}, 500.0)) - base
+        np.testing.assert_allclose(moved[on], ref[on], rtol=1e-3, atol=1e-3 * ref[on].max())
+        centre = 0.5 * (d.edges[on][1:] + d.edges[on][:-1])
+        mean = float((moved[on] * centre).sum() / moved[on].sum())
+        nominal = np.asarray(expected_counts(d, {**s, "line_shift": 0.0}, 500.0)) - base
+        mean0 = float((nominal[on] * centre).sum() / nominal[on].sum())
+        assert mean - mean0 == pytest.approx(shift, abs=1.0)
 
 
 def test_a_nan_in_the_model_is_named_not_raised_as_a_traceback(energy_run):

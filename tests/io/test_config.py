@@ -131,6 +131,8 @@ def test_cli_shows_the_flag_and_the_key_and_writes_nothing(capsys, tmp_path, mon
         (["fit", "--signal-energy", "abc"], "--signal-energy (signal)"),
         (["sample", "--chains", "abc"], "--chains (sample.chains)"),
         (["calibrate", "--iterations", "0"], "--iterations (calibration.iterations)"),
+        (["sample", "--line-sd-eV", "-1"], "--line-sd-eV (sample.line_sd_eV)"),
+        (["sample", "--line-sd-eV", "300"], "--line-sd-eV (sample.line_sd_eV)"),
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
