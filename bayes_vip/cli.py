@@ -35,6 +35,7 @@ from bayes_vip.pipeline.simulate import DEMO_RUN, SimulationRequest, ensure_demo
 from bayes_vip.results import console as _render
 from bayes_vip.studies.bands import bands_spec, bands_study
 from bayes_vip.studies.coverage import coverage_spec, coverage_study
+from bayes_vip.studies.frequentist import frequentist_spec, frequentist_study
 from bayes_vip.studies.sbc import sbc_spec, sbc_study
 
 __all__ = ["FLAGS", "OPTIONS", "app", "main"]
@@ -101,6 +102,8 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "study.sims": ("--sims", int, 1000, "SBC simulations"),
     "study.rank_draws": ("--rank-draws", int, 99, "posterior draws each rank counts among"),
     "study.fano_shift": ("--fano-shift", float, 0.0, "negative control: data Fano x (1 + this)"),
+    "study.points": ("--points", int, 11, "N_X values of the toys' grid, from 0"),
+    "study.reach": ("--reach", float, 5.0, "the grid's top [classic sigma(N_X)]"),
     "counts": ("--counts", float, ..., "N_X: (an upper limit on) the PEP X-ray counts"),
     "current_A": ("--current-A", float, ..., "current \\[A]"),
     "time_s": ("--time-s", float, ..., "data-taking time with current \\[s]"),
@@ -442,6 +445,40 @@ def study_bands(
         )
 
     _run(json_out, _render.render_study_bands, job)
+
+
+@study_app.command("frequentist")
+@_options("signal", "n_int", "fit.statistic", "fit.bin_eV", "fit.signal_shape", "study.toys",
+          "study.seed", "study.points", "study.reach", "study.scheduler",
+          "study.workers")  # fmt: skip
+def study_frequentist(
+    run: Run = DEMO_RUN, config: Config = None, out: Out = None, json_out: Json = False, *, o
+) -> None:
+    """The classic fit's CLs, profile and Feldman-Cousins limits, and CLs bands, from toys.
+
+    --toys data sets at each of --points N_X values from 0 to --reach classic sigmas, and as
+    many background-only ones, drawn from the step-2 model fitted to RUN. Default out:
+    RUN/results/study-frequentist. Run again on the same out, it resumes.
+    """
+    study, cfg = _study_options(o, run, config)
+    opts = {k: study[k] for k in ("toys", "seed", "points", "reach")}
+    # every option checked before the fit and the cluster start
+    frequentist_spec(builder="", args={}, scale=1.0, **opts)
+
+    def job(progress: Any) -> dict:
+        path = ensure_demo(run, progress=progress)
+        compilation_cache()
+        return frequentist_study(
+            path,
+            cfg,
+            out=out,
+            **opts,
+            scheduler=study["scheduler"],
+            workers=study["workers"],
+            progress=progress,
+        )
+
+    _run(json_out, _render.render_study_frequentist, job)
 
 
 @study_app.command("sbc")

@@ -373,6 +373,9 @@ class PoissonProfile:
     2 sum(nu - n + n ln(n / nu)), -2 ln L up to a constant of the data.
     """
 
+    #: Fits kept (by data and mu); the oldest are dropped first.
+    KEPT_FITS = 256
+
     def __init__(
         self,
         expected: Callable,
@@ -411,6 +414,7 @@ class PoissonProfile:
 
         key = (data.tobytes(), mu)
         if key in self.fits:
+            self.fits[key] = self.fits.pop(key)  # the most recently used goes last
             return self.fits[key]
         n = np.asarray(data, dtype=float)
         x0 = dict(zip(self.names, self.start, strict=True))
@@ -437,6 +441,8 @@ class PoissonProfile:
             msg = f"Poisson profile: no valid minimum ({what})"
             raise AnalysisError(msg)
         self.fits[key] = m
+        if len(self.fits) > self.KEPT_FITS:  # toys: keep the newest fits only
+            self.fits.pop(next(iter(self.fits)))
         return m
 
     def best(self, data) -> tuple[float, float]:

@@ -30,6 +30,7 @@ __all__ = [
     "render_simulate",
     "render_study_bands",
     "render_study_coverage",
+    "render_study_frequentist",
     "render_study_sbc",
     "render_train",
     "render_transport",
@@ -440,6 +441,46 @@ def render_sensitivity(console: Console, res: dict[str, Any]) -> None:
         t.add_row(*row)
     console.print(t)
     console.print(f"chosen: {res['choice']['chosen']}; wrote {res['store']} and {res['figure']}")
+
+
+def render_study_frequentist(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip study frequentist``: the limits from toys beside the asymptotic ones."""
+    console.print(
+        f"[bold]frequentist limits of {res['run']} from toys[/]: {res['toys_per_mu']} per "
+        f"N_X value ({len(res['grid'])} values, 0-{res['grid'][-1]:.0f} counts), "
+        f"{res['toys_background']} background-only; {res['toys_failed']} failed"
+    )
+    asym = res["asymptotic"]
+
+    def num(v: float | None) -> str:
+        return "above the grid" if v is None else f"{v:.1f}"
+
+    t = Table(
+        "CL",
+        "CLs (toys)",
+        "CLs (asymptotic)",
+        "profile (toys)",
+        "profile (asymptotic)",
+        "expected CLs, toys: median (+-1 sigma)",
+        "Feldman-Cousins (toys)",
+        title="upper limits on N_X [counts]",
+    )
+    for cl, v in res["cls"].items():
+        e = res["expected_cls"][cl]
+        fc = res["feldman_cousins"][cl]
+        t.add_row(
+            cl,
+            num(v),
+            num(asym["cls"][cl]),
+            num(res["profile"][cl]),
+            num(asym["profile"][cl]),
+            f"{num(e['+0'])} ({num(e['-1'])}-{num(e['+1'])})",
+            "-" if fc is None else f"[{fc[0]:.1f}, {num(fc[1])}]",
+        )
+    console.print(t)
+    for msg in res["error_messages"]:
+        console.print(f"  [red]toy error[/]: {msg}")
+    console.print(f"wrote {res['store']}, {res['json']} and {res['figure']}")
 
 
 def render_study_sbc(console: Console, res: dict[str, Any]) -> None:

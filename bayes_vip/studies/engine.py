@@ -190,7 +190,10 @@ def _write_store(path: Path, rows: Sequence[dict[str, Any]], spec: dict[str, Any
     import pyarrow.parquet as pq
 
     ordered = sorted(rows, key=lambda r: r["index"])
-    table = pa.Table.from_pylist(ordered)
+    # every key of every row: pyarrow takes the columns from the first row alone, and would
+    # drop a column that the first toy lacks (a failed fit's message, another kind of toy)
+    keys = list(dict.fromkeys(k for r in ordered for k in r))
+    table = pa.Table.from_pylist([{k: r.get(k) for k in keys} for r in ordered])
     meta = {SPEC_KEY: json.dumps(jsonable(spec)).encode()}
     table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:

@@ -7,7 +7,13 @@ from typing import Any
 
 from bayes_vip.results.plots import brazil, save
 
-__all__ = ["bands_figure", "coverage_figure", "sbc_figure", "sensitivity_figure"]
+__all__ = [
+    "bands_figure",
+    "coverage_figure",
+    "frequentist_figure",
+    "sbc_figure",
+    "sensitivity_figure",
+]
 
 
 def coverage_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> Path:
@@ -187,4 +193,44 @@ def sensitivity_figure(rec: dict[str, Any], path: Path) -> Path:
         b.legend(fontsize=11, loc="lower right")
         n = rec["toys_done"]
         fig.suptitle(f"{rec['preset']}-like toys: {n} toys, {rec['statistic']} fit", fontsize=14)
+        return save(fig, path)
+
+
+def frequentist_figure(rec: dict[str, Any], path: Path) -> Path:
+    """CLs, CLs+b and the Feldman-Cousins p-value against N_X, from toys (with binomial
+    errors), and the limits: from the toys (solid) and asymptotic (dotted) at 95 %.
+    """  # noqa: D205
+    import matplotlib.pyplot as plt
+    import mplhep as hep
+
+    pts = rec["points"]
+    mu = [p["mu"] for p in pts]
+    with plt.style.context(hep.style.ROOT):
+        fig, ax = plt.subplots(figsize=(9, 6))
+        for key, label, colour in (
+            ("cls", "CLs", "C0"),
+            ("clsb", "CLs+b (profile)", "C1"),
+            ("p_fc", "Feldman-Cousins p", "C2"),
+        ):
+            ax.errorbar(
+                mu, [p[key] for p in pts], yerr=[p[key + "_err"] for p in pts],
+                fmt="o-", ms=4, color=colour, label=label,
+            )  # fmt: skip
+        ax.axhline(0.05, color="0.4", lw=1, ls="--")
+        for key, colour in (("cls", "C0"), ("profile", "C1")):
+            toy = rec[key].get("0.95")
+            if toy is not None:
+                ax.axvline(toy, color=colour, lw=1.5)
+            ax.axvline(rec["asymptotic"][key]["0.95"], color=colour, lw=1.5, ls=":")
+        ax.set_yscale("log")
+        ax.set_ylim(1e-3, 1.5)
+        ax.set_xlabel("$N_X$ [counts]")
+        ax.set_ylabel("p-value")
+        ax.legend(
+            fontsize=12,
+            title=f"{rec['run']}: {rec['toys_per_mu']} toys per point, "
+            f"{rec['toys_background']} background-only; 95 %: toys solid, asymptotic dotted",
+            title_fontsize=11,
+        )
+        hep.label.exp_text("VIP-2", "toys", ax=ax, loc=0)
         return save(fig, path)

@@ -26,6 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bayes_vip.analysis.conventions import ROI_GROUPS, STEP1_RANGE_EV
+from bayes_vip.errors import AnalysisError, InputError
+from bayes_vip.physics.lines import line_group, pep_signal
+from bayes_vip.pipeline.progress import SILENT
+from bayes_vip.simulate.presets import preset
 from bayes_vip.studies.coverage import _fraction
 from bayes_vip.studies.engine import Toy, run_toys, toy_seed
 
@@ -72,8 +77,6 @@ def sensitivity_spec(
     *, injected: tuple[float, ...], toys: int, seed: int, bin_eV: float = 10.0, signal: str = "ka1"
 ) -> dict[str, Any]:
     """The study's description, checked; no computation."""
-    from bayes_vip.errors import InputError
-
     if toys < 1:
         msg = f"must be at least 1, got {toys}"
         raise InputError(msg, field="study.toys")
@@ -110,9 +113,7 @@ def _spectra(spec: dict[str, Any], seed: int, injected: float):
     """The toy's summed current-on and current-off spectra: steps 1 and 2 at the spec's bins."""
     import numpy as np
 
-    from bayes_vip.analysis.conventions import STEP1_RANGE_EV
     from bayes_vip.analysis.spectral import Spectra, rebin
-    from bayes_vip.simulate.presets import preset
     from bayes_vip.simulate.simulator import ENERGY_EDGES, energy_histograms, simulate_campaign
 
     pre = preset(spec["preset"])
@@ -139,9 +140,6 @@ def sensitivity_toy(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
 
     jax.config.update("jax_enable_x64", True)
     from bayes_vip.analysis import classic
-    from bayes_vip.analysis.conventions import ROI_GROUPS
-    from bayes_vip.errors import AnalysisError
-    from bayes_vip.physics.lines import line_group, pep_signal
 
     injected = float(toy.params["injected"])
     sim, s1, cut, window = _spectra(spec, toy.seed, injected)
@@ -323,8 +321,6 @@ def sensitivity_study(
     stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the decomposition into ``out``: ``toys.parquet`` and the summary."""
-    from bayes_vip.pipeline.progress import SILENT
-
     spec = sensitivity_spec(injected=injected, toys=toys, seed=seed)
     store = Path(out) / "toys.parquet"
     t0 = time.perf_counter()

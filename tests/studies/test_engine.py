@@ -209,3 +209,20 @@ def test_an_interrupted_study_resumes_and_equals_its_seeds(capsys, tmp_path, ene
     assert "toys.parquet" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert read_store(store) == after
+
+
+def test_rows_with_different_columns_are_all_stored(tmp_path):
+    """A column that the first row lacks is kept (pyarrow takes the schema from row one)."""
+    from bayes_vip.studies.engine import _write_store, read_store
+
+    rows = [
+        {"index": 0, "status": "ok", "a": 1.0},
+        {"index": 1, "status": "error", "a": None, "error": "no valid minimum"},
+        {"index": 2, "status": "ok", "b": [1.0, 2.0]},
+    ]
+    _write_store(tmp_path / "t.parquet", rows, {"study": "x"})
+    back = read_store(tmp_path / "t.parquet", {"study": "x"})
+    assert back[1]["error"] == "no valid minimum"
+    assert back[2]["b"] == [1.0, 2.0]
+    assert back[0]["error"] is None
+    assert back[2]["a"] is None
