@@ -190,7 +190,7 @@ def sensitivity_figure(rec: dict[str, Any], path: Path) -> Path:
         b.axvspan(-0.2, 0.2, color="0.88")
         b.axvline(0.0, color="0.4", lw=0.8)
         b.set_xlabel("mean pull $(\\hat N_X - N_{inj}) / \\sigma$", fontsize=14)
-        b.legend(fontsize=11, loc="lower right")
+        b.legend(fontsize=11, loc="center left")
         n = rec["toys_done"]
         fig.suptitle(f"{rec['preset']}-like toys: {n} toys, {rec['statistic']} fit", fontsize=14)
         return save(fig, path)
