@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BANDS_DIR",
+    "FREQUENTIST_DIR",
     "NETCDF_ENGINE",
     "calibration_path",
     "classic_path",
@@ -37,6 +38,8 @@ NETCDF_ENGINE: Final = "h5netcdf"
 
 #: The bands study's folder under ``RUN/results`` by default (``bayes-vip study bands``);
 #: ``sample`` takes the expected Bayesian limits from there.
+#: Where ``bayes-vip study frequentist`` writes in RUN/results by default.
+FREQUENTIST_DIR = "study-frequentist"
 BANDS_DIR = "study-bands"
 
 

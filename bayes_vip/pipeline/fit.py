@@ -6,16 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from bayes_vip.analysis.conventions import BELOW_RANGE_EV
+from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig, with_values
 from bayes_vip.io.manifest import load_manifest
-from bayes_vip.io.outputs import classic_path, read_json, results_dir
+from bayes_vip.io.outputs import FREQUENTIST_DIR, classic_path, read_json, results_dir
 from bayes_vip.physics.constants import FANO_SI_PRIOR
 from bayes_vip.pipeline.inputs import fit_inputs
 from bayes_vip.pipeline.progress import SILENT, Progress
 from bayes_vip.pipeline.scan import ScanRequest, check_window, scan_from_fit, scan_summary
 
-__all__ = ["ensure_classic", "fit", "fit_below"]
+__all__ = ["ensure_classic", "fit", "fit_below", "matching_toys"]
 
 
 def fit(
@@ -40,6 +41,7 @@ def fit(
 
     f = config.fit
     man = load_manifest(run)
+    toys = matching_toys(man, config)  # read before the fit: a bad file stops here
     s1, s2, exp = fit_inputs(man, config)
     if scan is not None:
         check_window(scan, s2)
@@ -56,6 +58,8 @@ def fit(
         tag = f"{f.statistic}" + (f"_sdd{f.sdd}" if f.sdd is not None else "")
         figs = classic_figures(man.name, res, s1, s2, results, tag=tag)
     out["figures"] = figs
+    if toys is not None:
+        out["toys"] = toys
     if scan is not None:
         progress.stage("energy scan")
         rec = scan_from_fit(man, config, scan, res, s2, exp, progress=progress, figures=figures)
@@ -63,6 +67,30 @@ def fit(
     write_json(classic_path(man), out)
     out["json"] = str(classic_path(man))
     return out
+
+
+def matching_toys(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
+    """The limits from toys of ``bayes-vip study frequentist``, where they fit this fit.
+
+    From ``RUN/results/study-frequentist/frequentist.json`` if its signal, N_int and fit
+    options are this configuration's: the CLs, profile and Feldman-Cousins limits, the
+    expected CLs bands and the numbers of toys. None if there is none or it was made
+    otherwise; a file there that cannot be read is an ``InputError``.
+    """
+    path = results_dir(man) / FREQUENTIST_DIR / "frequentist.json"
+    if not path.is_file():
+        return None
+    rec = read_json(path)
+    try:
+        have, want = rec["config"], config.to_dict()
+        if not all(have[k] == want[k] for k in ("signal", "n_int", "fit")):
+            return None
+        keys = ("cls", "profile", "feldman_cousins", "expected_cls", "toys_per_mu",
+                "toys_background", "grid")  # fmt: skip
+        return {"study": str(path), **{k: rec[k] for k in keys}}
+    except (KeyError, TypeError):
+        msg = "is not a frequentist study's summary (no config, limits or toy counts)"
+        raise InputError(msg, file=path) from None
 
 
 def ensure_classic(

@@ -159,6 +159,17 @@ def render_fit(console: Console, out: dict[str, Any]) -> None:
     for k, v in out["upper_limits_counts"].items():
         t.add_row(k, f"{v:.1f}", f"{b[k]:.3e}", _band(expected_band(out, k)))
     console.print(t)
+    if "toys" in out:
+        tt = out["toys"]
+
+        def lim(v: float | None) -> str:
+            return "above the grid" if v is None else f"{v:.1f}"
+
+        console.print(
+            f"  from toys ({tt['toys_per_mu']} per N_X value, {tt['toys_background']} "
+            f"background-only): CLs 95 % {lim(tt['cls'].get('0.95'))}, profile 95 % "
+            f"{lim(tt['profile'].get('0.95'))}; {tt['study']}"
+        )
     if "scan" in out:
         sc, lee = out["scan"], out["scan"]["largest_excess"]
         console.print(

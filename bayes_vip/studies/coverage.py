@@ -176,7 +176,7 @@ def coverage_spec(
             "toy studies copy a simulated run's layout, and this run has no "
             "[simulation.settings]; make one with `bayes-vip simulate`"
         )
-        raise InputError(msg, file=man.path / "run.toml", field="simulation.settings")
+        raise InputError(msg, file=man.path, field="simulation.settings")
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         msg = f"must be some of {list(METHODS)}, got {list(methods)}"

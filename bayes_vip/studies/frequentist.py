@@ -29,6 +29,7 @@ from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import load_config
 from bayes_vip.io.manifest import load_manifest
+from bayes_vip.io.outputs import FREQUENTIST_DIR, results_dir
 from bayes_vip.pipeline.progress import SILENT
 from bayes_vip.studies.coverage import _flatten
 from bayes_vip.studies.engine import Toy, run_toys, toy_seed
@@ -236,7 +237,7 @@ def frequentist_study(
         builder=builder, args=args, scale=prof.scale, toys=toys, seed=seed, reach=reach,
         points=points,
     )  # fmt: skip
-    out = Path(out) if out is not None else Path(run) / "results" / "study-frequentist"
+    out = Path(out) if out is not None else results_dir(man) / FREQUENTIST_DIR
     res = run_study(
         spec, out, scheduler=scheduler, workers=workers, progress=progress, stop_after=stop_after
     )

@@ -101,7 +101,7 @@ def sbc_spec(
             "SBC copies a simulated run's layout, and this run has no [simulation.settings]; "
             "make one with `bayes-vip simulate`"
         )
-        raise InputError(msg, file=man.path / "run.toml", field="simulation.settings")
+        raise InputError(msg, file=man.path, field="simulation.settings")
     if seed < 0:
         msg = f"must be >= 0, got {seed}"
         raise InputError(msg, field="study.seed")

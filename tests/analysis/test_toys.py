@@ -174,3 +174,40 @@ def test_impossible_study_options_exit_2_before_any_fit(tmp_path, capsys, argv, 
     assert len(err) == 1, err
     assert flag in err[0]
     assert not run.exists()
+
+
+def test_fit_takes_the_limits_of_a_matching_frequentist_study(tmp_path):
+    """``classic.json`` gains the toys' limits where the study was made with this fit's
+    options; another configuration's study is left out, and a broken file is named.
+    """  # noqa: D205
+    import json
+
+    from bayes_vip.errors import InputError
+    from bayes_vip.io.config import default_config, with_values
+    from bayes_vip.pipeline.fit import matching_toys
+
+    class _Man:
+        path = tmp_path / "run.toml"
+
+    cfg = default_config()
+    rec = {
+        "config": cfg.to_dict(),
+        "cls": {"0.95": 240.0},
+        "profile": {"0.95": 205.0},
+        "feldman_cousins": {"0.95": [0.0, 230.0]},
+        "expected_cls": {"0.95": {"+0": 238.0}},
+        "toys_per_mu": 150,
+        "toys_background": 150,
+        "grid": [0.0, 100.0],
+    }
+    out = tmp_path / "results" / "study-frequentist"
+    out.mkdir(parents=True)
+    assert matching_toys(_Man(), cfg) is None
+    (out / "frequentist.json").write_text(json.dumps(rec))
+    got = matching_toys(_Man(), cfg)
+    assert got["cls"] == {"0.95": 240.0}
+    assert got["toys_per_mu"] == 150
+    assert matching_toys(_Man(), with_values(cfg, fit={"statistic": "chi2"})) is None
+    (out / "frequentist.json").write_text(json.dumps({"cls": {}}))
+    with pytest.raises(InputError, match="not a frequentist study"):
+        matching_toys(_Man(), cfg)
