@@ -22,7 +22,8 @@ On a grid of mu, with toys at each mu (signal plus background) and toys at mu = 
   outcomes. The interval's ends are interpolated between grid points.
 
 Each fraction comes with its binomial standard error, and every limit with the number of
-toys it rests on.
+toys it rests on. A level is left unresolved (None, with the number of toys it needs) where
+fewer than ``MIN_TAIL_TOYS`` toys are expected beyond its limit.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ from scipy import stats
 from bayes_vip.analysis.asymptotic import BANDS, Profile
 
 __all__ = ["draw", "grid_statistics", "limits_from_toys", "toy_statistics"]
+
+
+#: A level 1 - alpha is reported only where at least this many toys are expected beyond
+#: its limit (toys x alpha): with fewer, the limit would sit wherever the toys run out.
+MIN_TAIL_TOYS = 5
 
 
 def draw(profile: Profile, mu: float, rng: np.random.Generator) -> np.ndarray:
@@ -145,8 +151,17 @@ def limits_from_toys(
         "feldman_cousins": {},
         "expected_cls": {},
     }
+    n_min = min(out["toys_per_mu"], out["toys_background"])
+    out["unresolved"] = {}
     for cl in levels:
         key, alpha = f"{cl:g}", 1.0 - cl
+        if n_min * alpha < MIN_TAIL_TOYS - 1e-9:
+            # too few toys beyond the limit: the crossing would sit wherever the toys run out
+            need = math.ceil(MIN_TAIL_TOYS / alpha)
+            out["unresolved"][key] = f"needs at least {need} toys per N_X value, has {n_min}"
+            for name in ("cls", "profile", "feldman_cousins", "expected_cls"):
+                out[name][key] = None
+            continue
         out["cls"][key] = _crossing(g, cls_v, alpha)
         out["profile"][key] = _crossing(g, clsb_v, alpha)
         inside = np.flatnonzero(p_fc > alpha)

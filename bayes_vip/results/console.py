@@ -464,7 +464,7 @@ def render_study_frequentist(console: Console, res: dict[str, Any]) -> None:
     asym = res["asymptotic"]
 
     def num(v: float | None) -> str:
-        return "above the grid" if v is None else f"{v:.1f}"
+        return "-" if v is None else f"{v:.1f}"
 
     t = Table(
         "CL",
@@ -477,7 +477,7 @@ def render_study_frequentist(console: Console, res: dict[str, Any]) -> None:
         title="upper limits on N_X [counts]",
     )
     for cl, v in res["cls"].items():
-        e = res["expected_cls"][cl]
+        e = res["expected_cls"][cl] or {}
         fc = res["feldman_cousins"][cl]
         t.add_row(
             cl,
@@ -485,10 +485,12 @@ def render_study_frequentist(console: Console, res: dict[str, Any]) -> None:
             num(asym["cls"][cl]),
             num(res["profile"][cl]),
             num(asym["profile"][cl]),
-            f"{num(e['+0'])} ({num(e['-1'])}-{num(e['+1'])})",
+            f"{num(e.get('+0'))} ({num(e.get('-1'))}-{num(e.get('+1'))})",
             "-" if fc is None else f"[{fc[0]:.1f}, {num(fc[1])}]",
         )
     console.print(t)
+    for cl, why in res.get("unresolved", {}).items():
+        console.print(f"  {cl}: not resolved by the toys ({why})")
     for msg in res["error_messages"]:
         console.print(f"  [red]toy error[/]: {msg}")
     console.print(f"wrote {res['store']}, {res['json']} and {res['figure']}")

@@ -92,6 +92,13 @@ def test_cls_from_toys_is_the_counting_experiments_cls():
     assert res["expected_cls"]["0.95"]["+0"] == pytest.approx(res["cls"]["0.95"], rel=0.05)
     e = res["expected_cls"]["0.95"]
     assert e["-2"] <= e["-1"] <= e["+0"] <= e["+1"] <= e["+2"]
+    # 200 toys cannot resolve 99.7 %: 0.6 toys expected beyond the limit
+    sb200 = {k: {"q": v["q"][:200], "t": v["t"][:200]} for k, v in sb.items()}
+    few = limits_from_toys(grid, observed, sb200, b_q[:200], (0.95, 0.997))
+    assert few["cls"]["0.997"] is None
+    assert few["feldman_cousins"]["0.997"] is None
+    assert "needs at least 1667 toys" in few["unresolved"]["0.997"]
+    assert few["cls"]["0.95"] == pytest.approx(res["cls"]["0.95"], rel=0.15)
 
 
 def test_feldman_cousins_from_toys_matches_the_unified_construction():
@@ -139,17 +146,17 @@ def test_the_study_runs_on_the_toy_engine_and_resumes(tmp_path):
         builder="tests.analysis.test_toys:counting_profile",
         args={"b": 3.0, "n_obs": 3.0},
         scale=1.0,
-        toys=30,
+        toys=50,
         seed=4,
         reach=8.0,
         points=5,
         levels=(0.9,),
     )
     res = run_study(spec, tmp_path, scheduler=IN_PROCESS)
-    assert res["toys_done"] == 30 * 6
+    assert res["toys_done"] == 50 * 6
     assert res["toys_failed"] == 0
-    assert res["toys_background"] == 30
-    assert res["toys_per_mu"] == 30
+    assert res["toys_background"] == 50
+    assert res["toys_per_mu"] == 50
     assert res["observed"]["q"][0] == 0.0
     assert 2.0 < res["cls"]["0.9"] < 8.0
     again = run_study(spec, tmp_path, scheduler=IN_PROCESS)
