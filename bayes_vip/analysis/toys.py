@@ -82,11 +82,19 @@ def _fraction(flags: np.ndarray) -> tuple[float, float]:
 
 
 def _crossing(grid: np.ndarray, values: np.ndarray, target: float) -> float | None:
-    """The first mu where a falling curve of CL values drops to ``target`` (log-linear)."""
+    """The first mu where a falling curve of CL values drops to ``target``.
+
+    Interpolated in log CL between the grid points around it; linearly where the point
+    above has no toy left beyond (a CL of 0 has no logarithm, and the log would put the
+    crossing at the point below whatever the spacing).
+    """
     for k in range(1, len(grid)):
         if values[k] <= target < values[k - 1]:
-            lo, hi = math.log(max(values[k - 1], 1e-300)), math.log(max(values[k], 1e-300))
-            f = (math.log(target) - lo) / (hi - lo) if hi != lo else 0.0
+            if values[k] > 0:
+                lo, hi = math.log(values[k - 1]), math.log(values[k])
+                f = (math.log(target) - lo) / (hi - lo)
+            else:
+                f = (values[k - 1] - target) / values[k - 1]
             return float(grid[k - 1] + f * (grid[k] - grid[k - 1]))
     return None
 

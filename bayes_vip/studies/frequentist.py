@@ -88,8 +88,8 @@ def frequentist_spec(
     scale: float,
     toys: int,
     seed: int,
-    reach: float = 5.0,
-    points: int = 11,
+    reach: float = 4.0,
+    points: int = 17,
     levels: tuple[float, ...] = CLS,
 ) -> dict[str, Any]:
     """The study's description, checked: the grid is ``points`` values from 0 to ``reach``
@@ -208,8 +208,8 @@ def frequentist_study(
     out: str | Path | None = None,
     toys: int = 200,
     seed: int = 0,
-    points: int = 11,
-    reach: float = 5.0,
+    points: int = 17,
+    reach: float = 4.0,
     scheduler: str | None = None,
     workers: int | None = None,
     progress=None,

@@ -1,6 +1,6 @@
 """The measured run's classic limits from toys, on the Dask toy engine (docs/classic.md).
 
-    python docs/scripts/frequentist_study.py [--toys 150] [--points 11] [--reach 5]
+    python docs/scripts/frequentist_study.py [--toys 150] [--points 17] [--reach 4]
         [--seed 15] [--scheduler ADDRESS] [--workers N] [--stop-after N]
 
 ``bayes-vip study frequentist runs/vip2-2016-17`` with its toys stored in
@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--toys", type=int, default=150, help="toys per N_X value")
-    ap.add_argument("--points", type=int, default=11)
-    ap.add_argument("--reach", type=float, default=5.0)
+    ap.add_argument("--points", type=int, default=17)
+    ap.add_argument("--reach", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=15)
     ap.add_argument("--scheduler", default=None, help="a Dask scheduler's address")
     ap.add_argument("--workers", type=int, default=None)
