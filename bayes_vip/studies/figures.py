@@ -223,13 +223,14 @@ def frequentist_figure(rec: dict[str, Any], path: Path) -> Path:
                 ax.axvline(toy, color=colour, lw=1.5)
             ax.axvline(rec["asymptotic"][key]["0.95"], color=colour, lw=1.5, ls=":")
         ax.set_yscale("log")
-        ax.set_ylim(1e-3, 1.5)
+        ax.set_ylim(1e-3, 8.0)
         ax.set_xlabel("$N_X$ [counts]")
         ax.set_ylabel("p-value")
         ax.legend(
             fontsize=12,
-            title=f"{rec['run']}: {rec['toys_per_mu']} toys per point, "
-            f"{rec['toys_background']} background-only; 95 %: toys solid, asymptotic dotted",
+            loc="upper right",
+            title=f"{rec['run']}: {rec['toys_per_mu']} toys per point,\n"
+            f"{rec['toys_background']} background-only;\n95 %: toys solid, asymptotic dotted",
             title_fontsize=11,
         )
         hep.label.exp_text("VIP-2", "toys", ax=ax, loc=0)
