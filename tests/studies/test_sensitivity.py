@@ -38,11 +38,11 @@ def test_each_freedom_changes_the_step2_model(tmp_path):
         )
         for key, changes in {
             "default": {},
-            "gaussian": {"signal_shape": "gaussian"},
-            "tail_free": {"tail": True},
             "tail_fixed": {"tail": False, "noise": False},
-            "no_shift": {"shift": False},
-            "shared_background": {"shared_background": True},
+            "gaussian": {"signal_shape": "gaussian", "tail": False, "noise": False},
+            "tail_free": {"tail": True, "noise": False},
+            "no_shift": {"shift": False, "tail": False, "noise": False},
+            "shared_background": {"shared_background": True, "tail": False, "noise": False},
         }.items()
     }
     names = {k: set(f.result.names) for k, f in fits.items()}
@@ -54,7 +54,8 @@ def test_each_freedom_changes_the_step2_model(tmp_path):
     assert fits["tail_free"].decisions["tail_refit_step2"]["note"] == "imposed (Freedoms)"
     assert "tail_frac" not in names["tail_fixed"]
     assert fits["tail_fixed"].decisions == {}
-    d, g = fits["default"].result, fits["gaussian"].result
+    assert set(fits["default"].decisions) == {"noise_refit_step2", "tail_refit_step2"}
+    d, g = fits["tail_fixed"].result, fits["gaussian"].result
     share_n = g.values["N_X"] / d.values["N_X"]
     share_sigma = g.errors["N_X"] / d.errors["N_X"]
     assert 0.6 < share_sigma < 0.98
