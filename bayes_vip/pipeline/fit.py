@@ -98,10 +98,13 @@ def ensure_classic(
 ) -> dict[str, Any]:
     """The run's ``classic.json`` for the full sum of SDDs under ``config``.
 
-    Fitted if there is none, or if the one there was made with another signal, N_int or fit
-    options; ``figures``: draw the fit's figures then (and fit again where the one there
-    was made without them).
+    Fitted if there is none, if the one there was made with another signal, N_int or fit
+    options, or by an older version (``results.classic.CLASSIC_SCHEMA``: one without the CLs
+    limits and bands); ``figures``: draw the fit's figures then (and fit again where the one
+    there was made without them).
     """
+    from bayes_vip.results.classic import CLASSIC_SCHEMA
+
     cfg = with_values(config, fit={"sdd": None})
     man = load_manifest(run)
     path = classic_path(man)
@@ -110,7 +113,8 @@ def ensure_classic(
         want = cfg.to_dict()
         have = c.get("config", {})
         drawn = bool(c.get("figures")) or not figures
-        if drawn and all(have.get(k) == want[k] for k in ("signal", "n_int", "fit")):
+        current = c.get("schema") == CLASSIC_SCHEMA
+        if current and drawn and all(have.get(k) == want[k] for k in ("signal", "n_int", "fit")):
             return c
     progress.stage("classic fit")
     return fit(run, cfg, progress=progress, figures=figures)

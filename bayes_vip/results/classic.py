@@ -20,7 +20,11 @@ from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
 from bayes_vip.physics.conversion import Exposure, beta2half_from_counts
 from bayes_vip.results.plots import brazil, save
 
-__all__ = ["classic_figures", "classic_record", "plot_joint_fit"]
+__all__ = ["CLASSIC_SCHEMA", "classic_figures", "classic_record", "plot_joint_fit"]
+
+#: The version of what ``classic.json`` holds; ``pipeline.fit.ensure_classic`` fits again
+#: where a run's file is older. 2: CLs limits and their expected bands (issue 15).
+CLASSIC_SCHEMA = 2
 
 _LABEL = {"on": "current on", "off": "current off"}
 
@@ -53,6 +57,7 @@ def classic_record(
     }
     expected = _expected_record(res, exp)
     return {
+        "schema": CLASSIC_SCHEMA,
         "run": run_name,
         "statistic": res.statistic,
         "statistic_note": (

@@ -218,3 +218,29 @@ def test_fit_takes_the_limits_of_a_matching_frequentist_study(tmp_path):
     (out / "frequentist.json").write_text(json.dumps({"cls": {}}))
     with pytest.raises(InputError, match="not a frequentist study"):
         matching_toys(_Man(), cfg)
+
+
+def test_a_classic_json_of_an_older_version_is_fitted_again(tmp_path, monkeypatch):
+    """``ensure_classic`` reuses a run's classic.json only where it is of this version."""
+    import json
+
+    from bayes_vip.io.config import default_config
+    from bayes_vip.pipeline import fit as fit_module
+    from bayes_vip.results.classic import CLASSIC_SCHEMA
+
+    run = tmp_path / "run"
+    (run / "results").mkdir(parents=True)
+    (run / "run.toml").write_text("")
+    monkeypatch.setattr(
+        fit_module, "load_manifest", lambda r: type("M", (), {"path": run / "run.toml"})()
+    )
+    calls = []
+    monkeypatch.setattr(fit_module, "fit", lambda *a, **k: calls.append(1) or {"fitted": True})
+    cfg = default_config()
+    record = {"config": cfg.to_dict(), "figures": {"roi": "x.png"}}
+    path = run / "results" / "classic.json"
+    path.write_text(json.dumps(record))  # no schema: made before the CLs limits
+    assert fit_module.ensure_classic(run, cfg) == {"fitted": True}
+    path.write_text(json.dumps({**record, "schema": CLASSIC_SCHEMA}))
+    assert fit_module.ensure_classic(run, cfg)["schema"] == CLASSIC_SCHEMA
+    assert calls == [1]
