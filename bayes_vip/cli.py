@@ -255,7 +255,13 @@ def fit(
     With --scan, also the energy scan of `bayes-vip scan` (--from-eV, --to-eV, --step-eV,
     --cl), whose summary goes into classic.json.
     """
-    window = [o.pop(k) for k in ("scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")]
+    keys = ("scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")
+    window = [o.pop(k) for k in keys]
+    if not with_scan:
+        given = [OPTIONS[k][0] for k, v in zip(keys, window, strict=True) if v != OPTIONS[k][2]]
+        if given:
+            msg = "set without --scan; add --scan to scan the line energy"
+            raise InputError(msg, field=", ".join(given))
     req = _scan.ScanRequest.validated(*window) if with_scan else None
     cfg = load_config(run, config_file=config, overrides=o)
     job = functools.partial(_fit.fit, scan=req)

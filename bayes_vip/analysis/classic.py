@@ -53,6 +53,7 @@ __all__ = [
     "Freedoms",
     "Step1",
     "Step2",
+    "check_signal_range",
     "cost_function",
     "fit_lines_below",
     "fit_step1",
@@ -498,6 +499,17 @@ class Step2:
         return not any(k.endswith("noise") for k in self.jm.fixed)
 
 
+def check_signal_range(signal: LineGroup, spectra2: Spectra) -> None:
+    """An ``InputError`` where no energy of ``signal`` lies in the step-2 spectra."""
+    lo2, hi2 = spectra2.edges[0], spectra2.edges[-1]
+    if not any(lo2 <= e <= hi2 for e in signal.energies):
+        msg = (
+            f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
+            f"range {lo2:g}-{hi2:g} eV"
+        )
+        raise InputError(msg, field="signal")
+
+
 def fit_step2(
     step1: Step1,
     spectra2: Spectra,
@@ -514,13 +526,7 @@ def fit_step2(
     (likelihood ratio at 3 sigma). A shared energy-scale shift is fitted (the measured Cu Ka
     sits about 25 eV above 8047.8 eV).
     """
-    lo2, hi2 = spectra2.edges[0], spectra2.edges[-1]
-    if not any(lo2 <= e <= hi2 for e in signal.energies):
-        msg = (
-            f"signal energy {signal.energies.tolist()} eV is outside the step-2 fit "
-            f"range {lo2:g}-{hi2:g} eV"
-        )
-        raise InputError(msg, field="signal")
+    check_signal_range(signal, spectra2)
     fr = Freedoms() if freedoms is None else freedoms
     v1 = step1.values
     m2 = SpectrumModel(groups=tuple(roi_groups), escape_groups=(), **_FIT_SUPPORT)
@@ -630,7 +636,14 @@ def fit_two_step(
     (``fit_step1``, ``fit_step2``). ``freedoms`` (default: ``Freedoms(signal_shape)``)
     changes step 2's model.
     """
+    if freedoms is not None and freedoms.signal_shape != signal_shape:
+        msg = (
+            f"signal_shape {signal_shape!r} and freedoms.signal_shape "
+            f"{freedoms.signal_shape!r} disagree; give the shape in freedoms"
+        )
+        raise ValueError(msg)
     fr = Freedoms(signal_shape=signal_shape) if freedoms is None else freedoms
+    check_signal_range(signal, spectra2)  # before the long step 1
     s1 = fit_step1(spectra1, statistic)
     s2 = fit_step2(
         s1, spectra2, signal=signal, statistic=statistic, roi_groups=roi_groups, freedoms=fr

@@ -36,10 +36,11 @@ __all__ = [
 NETCDF_ENGINE: Final = "h5netcdf"
 
 
+#: Where ``bayes-vip study frequentist`` writes in RUN/results by default; ``fit`` and
+#: ``sample`` take the limits from toys from there.
+FREQUENTIST_DIR = "study-frequentist"
 #: The bands study's folder under ``RUN/results`` by default (``bayes-vip study bands``);
 #: ``sample`` takes the expected Bayesian limits from there.
-#: Where ``bayes-vip study frequentist`` writes in RUN/results by default.
-FREQUENTIST_DIR = "study-frequentist"
 BANDS_DIR = "study-bands"
 
 

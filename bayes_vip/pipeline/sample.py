@@ -12,10 +12,10 @@ from typing import Any
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
-from bayes_vip.io.config import AnalysisConfig, SampleConfig
+from bayes_vip.io.config import AnalysisConfig, SampleConfig, with_values
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import BANDS_DIR, read_json, results_dir, save_netcdf
-from bayes_vip.pipeline.fit import ensure_classic
+from bayes_vip.pipeline.fit import ensure_classic, matching_toys
 from bayes_vip.pipeline.progress import SILENT, Progress
 
 __all__ = ["bayes_data", "sample"]
@@ -83,8 +83,9 @@ def signal_upper(data: Any, classic: dict[str, Any], s: SampleConfig) -> float:
 def _matching_bands(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
     """The run's bands study, where its toys were analysed as this run is.
 
-    ``RUN/results/study-bands/bands.json`` if its signal, N_int, prior, prior set and prior
-    bound are this configuration's; None if there is none or it was made otherwise. A file
+    ``RUN/results/study-bands/bands.json`` if its signal, N_int, prior, prior set, prior
+    bound and line-position prior are this configuration's (a study from before that
+    option had the line fixed); None if there is none or it was made otherwise. A file
     there that cannot be read is an ``InputError``.
     """
     path = results_dir(man) / BANDS_DIR / "bands.json"
@@ -94,7 +95,8 @@ def _matching_bands(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
     try:
         have, want = bands["config"], config.to_dict()
         same = all(have[k] == want[k] for k in ("signal", "n_int")) and all(
-            have["sample"][k] == want["sample"][k] for k in ("prior", "priors", "prior_upper")
+            have["sample"][k] == want["sample"][k]
+            for k in ("prior", "priors", "prior_upper", "line_sd_eV")
         )
     except (KeyError, TypeError):
         msg = "is not a bands study's summary (no config with signal, n_int and sample)"
@@ -126,6 +128,7 @@ def sample(
     signal = config.signal_line()
     man = load_manifest(run)
     bands = _matching_bands(man, config)  # read before the long work: a bad file stops here
+    toys = matching_toys(man, with_values(config, fit={"sdd": None}))  # as ensure_classic
     t0 = time.perf_counter()
     data, classic = bayes_data(run, config, progress=progress, figures=figures)
     upper = signal_upper(data, classic, s)
@@ -173,6 +176,8 @@ def sample(
         seconds=seconds,
         config=config.to_dict(),
     )
+    if toys is not None:  # read now, not from classic.json: the study may be newer
+        lim["classic"]["toys"] = toys
     if (pos := line_position(idata, data)) is not None:
         lim["line_position"] = pos
     out = results_dir(man)

@@ -270,9 +270,8 @@ def limits_record(
         "beta2half_upper_limits": classic["conversion"]["beta2half_upper_limits"],
         "n_int_model": classic["conversion"]["n_int_model"],
     }
-    for key in ("scan", "toys"):  # `bayes-vip fit --scan`; a matching frequentist study
-        if key in classic:
-            lim["classic"][key] = classic[key]
+    if "scan" in classic:  # made by `bayes-vip fit --scan`
+        lim["classic"]["scan"] = classic["scan"]
     lim["comparison"] = comparison_rows(classic, lim, bands)
     if bands:
         lim["expected_from"] = {

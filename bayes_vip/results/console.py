@@ -163,7 +163,10 @@ def render_fit(console: Console, out: dict[str, Any]) -> None:
         tt = out["toys"]
 
         def lim(v: float | None) -> str:
-            return "above the grid" if v is None else f"{v:.1f}"
+            if v is not None:
+                return f"{v:.1f}"
+            why = tt.get("unresolved", {}).get("0.95")
+            return f"not resolved ({why})" if why else "above the grid"
 
         console.print(
             f"  from toys ({tt['toys_per_mu']} per N_X value, {tt['toys_background']} "

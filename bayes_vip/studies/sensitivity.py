@@ -317,14 +317,20 @@ def measured_check(run: str | Path, config: Any) -> dict[str, Any]:
             sdd=s2.sdd,
         )
         groups = tuple(g for g in ROI_GROUPS if lo <= line_group(g).centroid_eV <= hi)
-        fit = classic.fit_step2(
-            step1,
-            sp,
-            signal=config.signal_line(),
-            statistic=f.statistic,
-            roi_groups=groups,
-            freedoms=classic.Freedoms(**{"signal_shape": f.signal_shape, **changes}),
-        )
+        try:
+            fit = classic.fit_step2(
+                step1,
+                sp,
+                signal=config.signal_line(),
+                statistic=f.statistic,
+                roi_groups=groups,
+                freedoms=classic.Freedoms(**{"signal_shape": f.signal_shape, **changes}),
+            )
+        except AnalysisError as exc:
+            if key == "default":
+                raise
+            out[key] = {"error": str(exc)[:200], "test": "no valid fit to the measured data"}
+            continue
         r = fit.result
         if key == "default":
             default = fit
@@ -386,8 +392,11 @@ def choose(
         zero = [lv for lv in v["injected"] if lv["injected"] == 0]
         expected = zero[0].get("expected_cls95_median", math.nan) if zero else math.nan
         verdicts[key] = {"expected_cls95": expected, "passes": not reasons, "reasons": reasons}
+    # the window is not a fit (and counts a part of the line): judged, never chosen
     passing = {
-        k: d for k, d in verdicts.items() if d["passes"] and math.isfinite(d["expected_cls95"])
+        k: d
+        for k, d in verdicts.items()
+        if k != "window" and d["passes"] and math.isfinite(d["expected_cls95"])
     }
     best = min(passing, key=lambda k: passing[k]["expected_cls95"]) if passing else None
     return {"chosen": best, "verdicts": verdicts}

@@ -108,3 +108,12 @@ def test_fit_refuses_an_impossible_scan_window_before_any_fit(tmp_path, capsys):
     assert len(err) == 1
     assert "--to-eV" in err[0] or "stop" in err[0]
     assert not run.exists()
+
+
+def test_scan_options_without_scan_are_refused(tmp_path, capsys):
+    run = tmp_path / "no-run-needed"
+    assert main(["fit", str(run), "--from-eV", "7500", "--cl", "0.9"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--from-eV, --cl: set without --scan" in err[0]
+    assert not run.exists()

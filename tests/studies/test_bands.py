@@ -110,6 +110,8 @@ def test_a_matching_bands_study_gives_the_bayesian_rows_their_band(tmp_path):
     assert _matching_bands(_Man(), cfg) == bands
     other = with_values(cfg, sample={"prior": "flat-counts"})
     assert _matching_bands(_Man(), other) is None  # made with another prior
+    moving = with_values(cfg, sample={"line_sd_eV": 10.0})
+    assert _matching_bands(_Man(), moving) is None  # made with the line fixed
     (out / "bands.json").write_text('{"limits": ')
     with pytest.raises(InputError, match="not valid JSON"):
         _matching_bands(_Man(), cfg)

@@ -133,3 +133,15 @@ def test_bad_study_options_are_refused(kwargs, field):
     with pytest.raises(InputError) as e:
         sensitivity_spec(**kwargs)
     assert e.value.field == field
+
+
+def test_a_shape_given_twice_must_agree():
+    """``fit_two_step``'s signal_shape and its freedoms' cannot say different things."""
+    with pytest.raises(ValueError, match="disagree"):
+        classic.fit_two_step(
+            None,
+            None,
+            signal=pep_signal("ka1"),
+            signal_shape="response",
+            freedoms=classic.Freedoms(signal_shape="gaussian"),
+        )
