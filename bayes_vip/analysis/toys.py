@@ -14,8 +14,8 @@ On a grid of mu, with toys at each mu (signal plus background) and toys at mu = 
   (A. L. Read, J. Phys. G 28 (2002) 2693); the CLs upper limit at CL is where CLs falls to
   1 - CL, and the profile-likelihood (Neyman) limit where CLs+b does, both interpolated in
   log CL between grid points;
-- the expected CLs limit at band n (n sigma more counts than expected: the higher limit)
-  replaces q~_obs by the quantile Phi(-n) of the background-only toys' q~_mu;
+- the expected CLs and profile limits at band n (n sigma more counts than expected: the
+  higher limit) replace q~_obs by the quantile Phi(-n) of the background-only toys' q~_mu;
 - Feldman-Cousins (unified, Phys. Rev. D 57 (1998) 3873) with the physical boundary mu >= 0:
   t_mu = S(mu) - S(max(mu_hat, 0)), not set to zero above mu_hat; mu lies in the interval at
   CL where P(t_mu >= t_obs | mu) > 1 - CL, which is the likelihood-ratio ordering of the
@@ -158,6 +158,7 @@ def limits_from_toys(
         "profile": {},
         "feldman_cousins": {},
         "expected_cls": {},
+        "expected_profile": {},
     }
     n_min = min(out["toys_per_mu"], out["toys_background"])
     out["unresolved"] = {}
@@ -167,7 +168,7 @@ def limits_from_toys(
             # too few toys beyond the limit: the crossing would sit wherever the toys run out
             need = math.ceil(MIN_TAIL_TOYS / alpha)
             out["unresolved"][key] = f"needs at least {need} toys per N_X value, has {n_min}"
-            for name in ("cls", "profile", "feldman_cousins", "expected_cls"):
+            for name in ("cls", "profile", "feldman_cousins", "expected_cls", "expected_profile"):
                 out[name][key] = None
             continue
         out["cls"][key] = _crossing(g, cls_v, alpha)
@@ -180,15 +181,18 @@ def limits_from_toys(
             lo = 0.0 if i0 == 0 else _interval_end(g, p_fc, i0, alpha)
             hi = None if i1 == len(g) - 1 else _interval_end(g, p_fc, i1 + 1, alpha)
             out["feldman_cousins"][key] = [lo, hi]
-        bands = {}
+        bands, profile_bands = {}, {}
         for n in BANDS:
             q_n = np.quantile(b_q, stats.norm.cdf(-n), axis=0)
-            curve = []
+            curve, curve_sb = [], []
             for k in range(len(g)):
                 toys = sb.get(k, {"q": np.array([])})
                 sbf = float(np.mean(toys["q"] >= q_n[k] - 1e-12)) if len(toys["q"]) else math.nan
                 bf = float(np.mean(b_q[:, k] >= q_n[k] - 1e-12))
                 curve.append(sbf / bf if bf > 0 else math.nan)
+                curve_sb.append(sbf)
             bands[f"{n:+d}"] = _crossing(g, np.asarray(curve), alpha)
+            profile_bands[f"{n:+d}"] = _crossing(g, np.asarray(curve_sb), alpha)
         out["expected_cls"][key] = bands
+        out["expected_profile"][key] = profile_bands
     return out

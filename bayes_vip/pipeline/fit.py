@@ -87,12 +87,13 @@ def matching_toys(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
             return None
         keys = ("cls", "profile", "feldman_cousins", "expected_cls", "toys_per_mu",
                 "toys_background", "grid")  # fmt: skip
+        optional = {"expected_profile": rec.get("expected_profile", {})}
         out = {"study": str(path), **{k: rec[k] for k in keys}}
     except (KeyError, TypeError):
         msg = "is not a frequentist study's summary (no config, limits or toy counts)"
         raise InputError(msg, file=path) from None
     out["unresolved"] = rec.get("unresolved", {})
-    return out
+    return {**out, **optional}
 
 
 def ensure_classic(

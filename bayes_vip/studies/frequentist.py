@@ -254,6 +254,7 @@ def frequentist_study(
             "cls": asym["cls"],
             "profile": asym["profile"],
             "expected_cls": asym["expected"]["cls"],
+            "expected_profile": asym["expected"]["profile"],
         },
         "method": (
             "toys of the step-2 model with the nuisances at their fit to the data at each N_X "

@@ -92,6 +92,10 @@ def test_cls_from_toys_is_the_counting_experiments_cls():
     assert res["expected_cls"]["0.95"]["+0"] == pytest.approx(res["cls"]["0.95"], rel=0.05)
     e = res["expected_cls"]["0.95"]
     assert e["-2"] <= e["-1"] <= e["+0"] <= e["+1"] <= e["+2"]
+    # the median expected profile limit: CLs+b of the median background-only count, n = 3
+    assert res["expected_profile"]["0.95"]["+0"] == pytest.approx(res["profile"]["0.95"], rel=0.05)
+    p = res["expected_profile"]["0.95"]
+    assert p["-1"] <= p["+0"] <= p["+1"]
     # 200 toys cannot resolve 99.7 %: 0.6 toys expected beyond the limit
     sb200 = {k: {"q": v["q"][:200], "t": v["t"][:200]} for k, v in sb.items()}
     few = limits_from_toys(grid, observed, sb200, b_q[:200], (0.95, 0.997))
