@@ -160,6 +160,22 @@ def limits_from_toys(
         "expected_cls": {},
         "expected_profile": {},
     }
+    # the expected CL curves, one per band: the observed q~ replaced by the background-only
+    # toys' quantile Phi(-n) at every mu (the same for every level)
+    band_cls, band_clsb = {}, {}
+    for n in BANDS:
+        q_n = np.quantile(b_q, stats.norm.cdf(-n), axis=0)
+        sbf = np.array(
+            [
+                float(np.mean(sb[k]["q"] >= q_n[k] - 1e-12))
+                if len(sb.get(k, {"q": []})["q"])
+                else math.nan
+                for k in range(len(g))
+            ]
+        )
+        bf = np.mean(b_q >= q_n[None, :] - 1e-12, axis=0)
+        band_cls[f"{n:+d}"] = np.where(bf > 0, sbf / np.where(bf > 0, bf, 1.0), math.nan)
+        band_clsb[f"{n:+d}"] = sbf
     n_min = min(out["toys_per_mu"], out["toys_background"])
     out["unresolved"] = {}
     for cl in levels:
@@ -181,18 +197,8 @@ def limits_from_toys(
             lo = 0.0 if i0 == 0 else _interval_end(g, p_fc, i0, alpha)
             hi = None if i1 == len(g) - 1 else _interval_end(g, p_fc, i1 + 1, alpha)
             out["feldman_cousins"][key] = [lo, hi]
-        bands, profile_bands = {}, {}
-        for n in BANDS:
-            q_n = np.quantile(b_q, stats.norm.cdf(-n), axis=0)
-            curve, curve_sb = [], []
-            for k in range(len(g)):
-                toys = sb.get(k, {"q": np.array([])})
-                sbf = float(np.mean(toys["q"] >= q_n[k] - 1e-12)) if len(toys["q"]) else math.nan
-                bf = float(np.mean(b_q[:, k] >= q_n[k] - 1e-12))
-                curve.append(sbf / bf if bf > 0 else math.nan)
-                curve_sb.append(sbf)
-            bands[f"{n:+d}"] = _crossing(g, np.asarray(curve), alpha)
-            profile_bands[f"{n:+d}"] = _crossing(g, np.asarray(curve_sb), alpha)
+        bands = {b: _crossing(g, c, alpha) for b, c in band_cls.items()}
+        profile_bands = {b: _crossing(g, c, alpha) for b, c in band_clsb.items()}
         out["expected_cls"][key] = bands
         out["expected_profile"][key] = profile_bands
     return out

@@ -35,13 +35,8 @@ def bayes_band(bands: dict | None, level: str) -> list[float] | None:
     ``bands`` is a ``bands.json`` (``bayes-vip study bands``); None where there is none or it
     has no Bayesian limits.
     """
-    if not bands:
-        return None
-    got = bands.get("limits", {}).get(f"bayes_ul{100 * float(level):g}")
-    if not got or got["counts"].get("n", 0) == 0:
-        return None
-    c = got["counts"]
-    return [c["-1"]["value"], c["median"]["value"], c["+1"]["value"]]
+    b = expected_bands({}, f"bayes {level}", bands)
+    return None if b is None else [b["-1"], b["median"], b["+1"]]
 
 
 _EDGES = ("-2", "-1", "median", "+1", "+2")

@@ -52,15 +52,9 @@ def _data(run, **kw):
     )
 
 
-def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
-    """The model's lean line sum reproduces SpectrumModel (no escape peaks in the ROI)."""
-    from bayes_vip.analysis.classic import _FIT_SUPPORT
-    from bayes_vip.bayes.model import expected_counts
-    from bayes_vip.physics.spectrum import SpectrumModel
-
-    d = _data(energy_run)
-    S = d.n_sdd
-    s = {
+def _sites(d):
+    """Fixed values of the model's sites (energy level, no calibration offsets)."""
+    return {
         "fano": 0.13,
         "noise": jnp.asarray([[38.0, 41.0], [27.0, 29.0]]),
         "tail_frac": 0.1,
@@ -68,10 +62,20 @@ def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
         "shelf_frac": 0.06,
         "log_rate": jnp.log(jnp.asarray(d.init["rate"])),
         "log_level": jnp.log(jnp.asarray(d.init["level"])),
-        "slope": jnp.full(S, -0.03),
+        "slope": jnp.full(d.n_sdd, -0.03),
         "offset": jnp.zeros(d.n_cell),
         "gain": jnp.zeros(d.n_cell),
     }
+
+
+def test_expected_counts_equal_the_classic_spectrum_model(energy_run, capsys):
+    """The model's lean line sum reproduces SpectrumModel (no escape peaks in the ROI)."""
+    from bayes_vip.analysis.classic import _FIT_SUPPORT
+    from bayes_vip.bayes.model import expected_counts
+    from bayes_vip.physics.spectrum import SpectrumModel
+
+    d = _data(energy_run)
+    s = _sites(d)
     mu = np.asarray(expected_counts(d, s, 40.0))
     bg = SpectrumModel(groups=d.groups, escape_groups=(), **_FIT_SUPPORT)
     sig = SpectrumModel(groups=(d.signal,), escape_groups=(), **_FIT_SUPPORT)
@@ -123,18 +127,7 @@ def test_the_line_position_prior_moves_the_signal_and_only_the_signal(energy_run
     tr = handlers.trace(handlers.seed(vip_model, 0)).get_trace(d, "flat-counts", 200.0)
     assert tr["line_z"]["type"] == "sample"
     assert float(tr["line_shift"]["value"]) == pytest.approx(10.0 * float(tr["line_z"]["value"]))
-    s = {
-        "fano": 0.13,
-        "noise": jnp.asarray([[38.0, 41.0], [27.0, 29.0]]),
-        "tail_frac": 0.1,
-        "tail_beta": 3.0,
-        "shelf_frac": 0.06,
-        "log_rate": jnp.log(jnp.asarray(d.init["rate"])),
-        "log_level": jnp.log(jnp.asarray(d.init["level"])),
-        "slope": jnp.full(d.n_sdd, -0.03),
-        "offset": jnp.zeros(d.n_cell),
-        "gain": jnp.zeros(d.n_cell),
-    }
+    s = _sites(d)
     on = int(np.argmax(d.signal_share))
     base = np.asarray(expected_counts(d, {**s, "line_shift": 0.0}, 0.0))
     for shift in (-30.0, 25.0):
