@@ -23,6 +23,8 @@ from typer.exceptions import TyperException
 from bayes_vip import __version__
 from bayes_vip.errors import BayesVipError, InputError
 from bayes_vip.io.config import AnalysisConfig, load_config
+from bayes_vip.io.manifest import manifest_path
+from bayes_vip.io.outputs import check_writable, read_json
 from bayes_vip.pipeline import convert as _convert
 from bayes_vip.pipeline import fit as _fit
 from bayes_vip.pipeline import reproduce as _reproduce
@@ -206,6 +208,14 @@ def _run(json_out: bool, render: Callable[..., None], job: Callable[..., dict], 
     return record
 
 
+def _writable_results(run: Path, out: Path | None = None) -> None:
+    """Check, before any work, that ``out`` (default: RUN/results) can be written."""
+    if out is not None:
+        check_writable(out, field="--out")
+    else:
+        check_writable(manifest_path(run).parent / "results")
+
+
 def _analysis(cfg: AnalysisConfig, fn: Callable[..., dict], run: Path) -> Callable[..., dict]:
     """The job ``fn(run, cfg)``; an error about a key that came from a file names the file."""
 
@@ -236,6 +246,7 @@ def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
     """
     req = SimulationRequest.validated(**_kwargs(o))
     out = out or (DEMO_RUN if req.preset == "demo" else Path(f"runs/sim-{req.preset}"))
+    check_writable(out, field="--out")
     _run(json_out, _render.render_simulate, lambda p: _simulate.simulate(req, out, progress=p))
 
 
@@ -264,6 +275,7 @@ def fit(
             raise InputError(msg, field=", ".join(given))
     req = _scan.ScanRequest.validated(*window) if with_scan else None
     cfg = load_config(run, config_file=config, overrides=o)
+    _writable_results(run)
     job = functools.partial(_fit.fit, scan=req)
     _run(json_out, _render.render_fit, _analysis(cfg, job, run))
 
@@ -281,6 +293,7 @@ def scan(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, 
         o.pop("scan.start_eV"), o.pop("scan.stop_eV"), o.pop("scan.step_eV"), o.pop("scan.level")
     )
     cfg = load_config(run, config_file=config, overrides=o)
+    _writable_results(run)
 
     def job(progress: Any) -> dict:
         compilation_cache()
@@ -304,6 +317,7 @@ def reproduce(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False
     sum_of = o.pop("reproduce.sum")
     _reproduce.check_sum(sum_of)  # before JAX loads
     cfg = load_config(run, config_file=config, overrides=o)
+    _writable_results(run)
 
     def job(progress: Any) -> dict:
         compilation_cache()
@@ -329,6 +343,7 @@ def calibrate(
     """Calibrate an ADC-level run (seed 002): CNN seeds, line fits, quadratic, refinement."""
     o["calibration.refine"] = False if no_refine else None
     cfg = load_config(run, config_file=config, overrides=o)
+    _writable_results(run)
     from bayes_vip.pipeline.calibrate import calibrate as run_calibrate  # xarray: about 1 s
 
     written = run / "results" / "calibration.nc"
@@ -345,6 +360,10 @@ def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *
     Exit code 3 when a sampler gate fails.
     """
     cfg = load_config(run, config_file=config, overrides=o)
+    _writable_results(run)
+    classic = manifest_path(run).parent / "results" / "classic.json"
+    if classic.is_file():
+        read_json(classic)  # a damaged classic.json stops here, before JAX loads
     host_devices(cfg.sample.chains)  # before JAX loads: one CPU device per chain
     record = _run(json_out, _render.render_sample, _analysis(cfg, _sample.sample, run))
     if not record["gates"]["passed"]:
@@ -367,7 +386,7 @@ def _floats(text: str, field: str) -> tuple[float, ...]:
 
 
 def _study_options(
-    o: dict[str, Any], run: Path, config: Path | None
+    o: dict[str, Any], run: Path, config: Path | None, out: Path | None
 ) -> tuple[dict[str, Any], AnalysisConfig]:
     """A study command's options (``study.*``, without the prefix) and its configuration.
 
@@ -375,6 +394,7 @@ def _study_options(
     """
     study = {k.partition(".")[2]: o.pop(k) for k in list(o) if k.startswith("study.")}
     cfg = load_config(run, config_file=config, overrides=o)
+    _writable_results(run, out)
     if study["workers"] is not None and study["workers"] < 1:
         msg = f"must be at least 1, got {study['workers']}"
         raise InputError(msg, field="study.workers")
@@ -394,7 +414,7 @@ def study_coverage(
 
     Default out: RUN/results/study-coverage. Run again on the same out, it resumes.
     """
-    study, cfg = _study_options(o, run, config)
+    study, cfg = _study_options(o, run, config, out)
     multiples = _floats(study["multiples"], "study.multiples")
 
     def job(progress: Any) -> dict:
@@ -431,7 +451,7 @@ def study_bands(
     The run's own limits, where it has them, are placed among the toys'. Default out:
     RUN/results/study-bands. Run again on the same out, it resumes.
     """
-    study, cfg = _study_options(o, run, config)
+    study, cfg = _study_options(o, run, config, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
@@ -466,7 +486,7 @@ def study_frequentist(
     many background-only ones, drawn from the step-2 model fitted to RUN. Default out:
     RUN/results/study-frequentist. Run again on the same out, it resumes.
     """
-    study, cfg = _study_options(o, run, config)
+    study, cfg = _study_options(o, run, config, out)
     opts = {k: study[k] for k in ("toys", "seed", "points", "reach")}
     # every option checked before the fit and the cluster start
     frequentist_spec(builder="", args={}, scale=1.0, **opts)
@@ -499,7 +519,7 @@ def study_sbc(
     Truths from the prior, data from the model, the production sampler; ranks of beta^2/2,
     Fano, a noise, an offset and a gain. Default out: RUN/results/study-sbc. Resumes.
     """
-    study, cfg = _study_options(o, run, config)
+    study, cfg = _study_options(o, run, config, out)
     opts = {k: study[k] for k in ("sims", "seed", "rank_draws", "fano_shift")}
 
     def job(progress: Any) -> dict:
@@ -528,6 +548,7 @@ def train_peakfinder(out: Out = None, json_out: Json = False, *, o) -> None:
     Default out: models/peakfinder.
     """
     out = out or Path("models/peakfinder")
+    check_writable(out, field="--out")
     _run(json_out, _render.render_train, lambda p: _train.train(out, **_kwargs(o), progress=p))
 
 
@@ -541,6 +562,7 @@ def transport(out: Out = None, json_out: Json = False, *, o) -> None:
     """
     from bayes_vip.pipeline.transport import DEFAULT_OUT, transport  # scipy: about 1 s
 
+    check_writable(out or DEFAULT_OUT, field=None if out is None else "--out")
     job = functools.partial(transport, out_dir=out or DEFAULT_OUT, **_kwargs(o))
     _run(json_out, _render.render_transport, lambda p: job())
 

@@ -339,6 +339,9 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         if fmt not in SOURCE_FORMATS:
             raise sr.fail(key="format", message=f"must be one of {SOURCE_FORMATS}, got {fmt!r}")
         spath = _resolve(path.parent, sr.get("path", str))
+        if not spath.is_file():
+            what = "is a folder, not a data file" if spath.is_dir() else "data file not found"
+            raise sr.fail(key="path", message=f"{what}: {spath}")
         if fmt == "root-th1":
             period = sr.get("period", str)
             if period not in period_names:

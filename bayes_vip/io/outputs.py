@@ -9,6 +9,7 @@ Every command writes into ``RUN/results/`` (``results_dir``): ``calibration.nc``
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,6 +26,7 @@ __all__ = [
     "FREQUENTIST_DIR",
     "NETCDF_ENGINE",
     "calibration_path",
+    "check_writable",
     "classic_path",
     "load_calibration",
     "read_json",
@@ -47,6 +49,29 @@ BANDS_DIR = "study-bands"
 def results_dir(man: Manifest) -> Path:
     """``RUN/results``: where the commands write the results of the run of ``man``."""
     return Path(man.path).parent / "results"
+
+
+def check_writable(folder: str | os.PathLike, *, field: str | None = None) -> None:
+    """Raise ``InputError`` unless files can be written in ``folder`` (made where missing).
+
+    Checked before any work: the nearest existing folder on the way must be a folder, not a
+    file, and writable. ``field`` names the option that gave the folder (``--out``), if any.
+    """
+    path = Path(folder)
+    probe = path
+    while not probe.exists() and not probe.is_symlink() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"cannot be made: {probe} is a file"
+        msg = f"{where}, not a folder"
+        raise InputError(msg, file=path, field=field)
+    if not probe.exists():  # a dangling link on the way
+        msg = f"cannot be made: {probe} is a broken link"
+        raise InputError(msg, file=path, field=field)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "is" if probe == path else f"cannot be made: {probe} is"
+        msg = f"{where} not writable"
+        raise InputError(msg, file=path, field=field)
 
 
 def calibration_path(man: Manifest) -> Path:

@@ -63,12 +63,11 @@ def _open_root(path: Path) -> Any:  # an uproot ReadOnlyDirectory (uproot ships 
         f = uproot.open(path)
         f.keys()  # forces reading the directory
     except Exception as exc:  # uproot raises many types for a truncated or corrupt file
-        raise InputError(
-            f"cannot read ROOT file (truncated or corrupt?): {type(exc).__name__}: {exc}".split(
-                "\n"
-            )[0],
-            file=path,
-        ) from None
+        # uproot's message spans lines and ends with the path (already named): one line
+        words = " ".join(str(exc).split())
+        words = words.split(" for file path ")[0].rstrip(",; ")
+        msg = f"cannot read ROOT file (truncated or corrupt?): {type(exc).__name__}: {words}"
+        raise InputError(msg, file=path) from None
     else:
         return f
 
@@ -126,9 +125,16 @@ def _validate_events(
     for c in ("sdd", "batch", "adc", "time_s"):
         if c in cols and cols[c] is not None:
             v = cols[c]
+            if v.dtype.kind not in "iuf":  # strings, booleans, timestamps: not a number
+                msg = f"must hold numbers, got values of type {v.dtype} (e.g. {v[:1].tolist()})"
+                raise InputError(msg, file=path, field=c)
             if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
                 msg = "non-finite (NaN or inf) values"
                 raise InputError(msg, file=path, field=c)
+    if np.any(cols["adc"] < 0):
+        bad = int(np.flatnonzero(cols["adc"] < 0)[0])
+        msg = f"negative ADC value ({cols['adc'][bad]}) at row {bad}"
+        raise InputError(msg, file=path, field="adc")
     for c in ("sdd", "batch"):
         v = cols[c]
         if v.dtype.kind not in "iu" and not np.all(v == np.round(v)):

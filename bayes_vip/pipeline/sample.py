@@ -14,7 +14,7 @@ from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import write_json
 from bayes_vip.io.config import AnalysisConfig, SampleConfig, with_values
 from bayes_vip.io.manifest import load_manifest
-from bayes_vip.io.outputs import BANDS_DIR, read_json, results_dir, save_netcdf
+from bayes_vip.io.outputs import BANDS_DIR, classic_path, read_json, results_dir, save_netcdf
 from bayes_vip.pipeline.fit import ensure_classic, matching_toys
 from bayes_vip.pipeline.progress import SILENT, Progress
 
@@ -129,6 +129,8 @@ def sample(
     man = load_manifest(run)
     bands = _matching_bands(man, config)  # read before the long work: a bad file stops here
     toys = matching_toys(man, with_values(config, fit={"sdd": None}))  # as ensure_classic
+    if classic_path(man).is_file():
+        read_json(classic_path(man))  # a damaged classic.json stops here, not after calibration
     t0 = time.perf_counter()
     data, classic = bayes_data(run, config, progress=progress, figures=figures)
     upper = signal_upper(data, classic, s)

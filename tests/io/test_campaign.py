@@ -68,7 +68,7 @@ def test_parquet_events_are_histogrammed(tmp_path):
     period = rng.choice(["on", "off"], n)
     batch = np.where(period == "on", rng.integers(0, 2, n), 0)
     sdd = rng.choice([3, 7], n)
-    adc = rng.integers(-5, 110, n)  # some outside [0, 100)
+    adc = rng.integers(0, 110, n)  # some beyond the binning (negative ADC is an error)
     t = pa.table({"period": period, "sdd": sdd, "batch": batch, "adc": adc})
     ds = load_campaign(_event_run(tmp_path, t))
     assert list(ds["period"].values) == ["on", "off"]
@@ -83,7 +83,7 @@ def test_parquet_events_are_histogrammed(tmp_path):
                 exp, _ = np.histogram(adc[m & (adc < 100)], bins=np.arange(0, 101, 10))
                 got = ds["counts"].sel(period=p, sdd=s, batch=b).values
                 np.testing.assert_array_equal(got, exp)
-                outside = int(((adc[m] < 0) | (adc[m] >= 100)).sum())
+                outside = int((adc[m] >= 100).sum())
                 assert int(ds["outside"].sel(period=p, sdd=s, batch=b)) == outside
     # nothing silently dropped
     assert int(ds["counts"].sum() + ds["outside"].sum()) == n
