@@ -21,7 +21,9 @@ import typer
 from typer.exceptions import TyperException
 
 from bayes_vip import __version__
+from bayes_vip.bayes.checkpoint import check_continuation, read_meta
 from bayes_vip.errors import BayesVipError, InputError
+from bayes_vip.io.atomic import recover
 from bayes_vip.io.config import AnalysisConfig, load_config
 from bayes_vip.io.manifest import manifest_path
 from bayes_vip.io.outputs import check_writable, read_json
@@ -209,11 +211,10 @@ def _run(json_out: bool, render: Callable[..., None], job: Callable[..., dict], 
 
 
 def _writable_results(run: Path, out: Path | None = None) -> None:
-    """Check, before any work, that ``out`` (default: RUN/results) can be written."""
-    if out is not None:
-        check_writable(out, field="--out")
-    else:
-        check_writable(manifest_path(run).parent / "results")
+    """Check, before any work, that ``out`` (default: RUN/results) can be written; recover it."""
+    results = manifest_path(run).parent / "results"
+    check_writable(out or results, field=None if out is None else "--out")
+    recover(out or results)  # an interrupted set made whole, orphaned temporary files removed
 
 
 def _analysis(cfg: AnalysisConfig, fn: Callable[..., dict], run: Path) -> Callable[..., dict]:
@@ -354,20 +355,90 @@ def calibrate(
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.prior_upper", "sample.priors", "signal", "n_int", "sample.seed",
           "sample.line_sd_eV")  # fmt: skip
-def sample(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
+def sample(
+    run: Run = DEMO_RUN,
+    config: Config = None,
+    json_out: Json = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="continue a run that was stopped, from its checkpoint "
+            "(RUN/results/sample-checkpoint.npz), with its options",
+        ),
+    ] = False,
+    extend: Annotated[
+        int,
+        typer.Option(
+            "--extend", help="add this many draws per chain to a finished run, with its options"
+        ),
+    ] = 0,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option("--checkpoint-every", help="draws per chain between checkpoints (100)"),
+    ] = 100,
+    *,
+    o,
+) -> None:
     """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed.
 
-    Exit code 3 when a sampler gate fails.
+    The sampler is saved as it goes: a stopped run continues with --resume, and a finished
+    one gets more draws with --extend N. Exit code 3 when a sampler gate fails.
     """
+    if resume and extend:
+        msg = "give --resume or --extend, not both"
+        raise InputError(msg, field="--extend")
+    if extend < 0:
+        msg = f"must be at least 1, got {extend}"
+        raise InputError(msg, field="--extend")
+    if checkpoint_every < 50 or checkpoint_every % 50:
+        msg = f"must be a multiple of 50 (the sampler's chunk), got {checkpoint_every}"
+        raise InputError(msg, field="--checkpoint-every")
+    if resume or extend:  # the checkpoint's options, where the command line gives none
+        ckpt = manifest_path(run).parent / "results" / _sample.CHECKPOINT
+        meta = read_meta(ckpt)
+        check_continuation(meta, ckpt, resume=resume, extend=extend)
+        o = _stored_options(meta) | {k: v for k, v in o.items() if v is not None}
     cfg = load_config(run, config_file=config, overrides=o)
     _writable_results(run)
     classic = manifest_path(run).parent / "results" / "classic.json"
     if classic.is_file():
         read_json(classic)  # a damaged classic.json stops here, before JAX loads
     host_devices(cfg.sample.chains)  # before JAX loads: one CPU device per chain
-    record = _run(json_out, _render.render_sample, _analysis(cfg, _sample.sample, run))
+    job = functools.partial(
+        _sample.sample, resume=resume, extend=extend, checkpoint_every=checkpoint_every
+    )
+    record = _run(json_out, _render.render_sample, _analysis(cfg, job, run))
     if not record["gates"]["passed"]:
         raise typer.Exit(3)
+
+
+def _stored_options(meta: dict[str, Any]) -> dict[str, Any]:
+    """The analysis keys of a checkpoint's configuration, as command-line overrides."""
+    cfg = meta.get("identity", {}).get("config", {})
+    out = {k: v for k, v in cfg.items() if not isinstance(v, dict)}
+    for sec, table in cfg.items():
+        if isinstance(table, dict):
+            out |= {f"{sec}.{k}": v for k, v in table.items()}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+@app.command()
+def report(run: Run = DEMO_RUN, json_out: Json = False) -> None:
+    """Write RUN/results/report.html: the run's results on one page, figures included.
+
+    `fit` and `sample` write it too; this writes it again from what RUN/results holds.
+    """
+    _writable_results(run)
+    from bayes_vip.results.report import check_result_set, write_report  # jinja2, matplotlib
+
+    def job(progress: Any) -> dict:
+        progress.stage("report")
+        path = write_report(ensure_demo(run, progress=progress))
+        check = check_result_set(path.parent)
+        return {"report": str(path), "result_set": {k: check[k] for k in ("status", "message")}}
+
+    _run(json_out, _render.render_report, job)
 
 
 study_app = typer.Typer(

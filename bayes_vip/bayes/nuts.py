@@ -184,6 +184,13 @@ class WhitenedNUTS:
         self._pot_u = jax.jit(lambda u, c, m, s: flat_pot(m + s @ u, c))
         self._progress: Callable[[int, int], None] | None = None
         self._total = 0
+        self._target = 0  # draws per chain that the current extension is heading for
+        #: ``save(arrays, meta)``, called at the end of every warm-up phase and every
+        #: ``checkpoint_every`` draws per chain (``bayes.checkpoint``); ``None``: no saves
+        self.checkpoint: Callable[[dict[str, np.ndarray], dict[str, Any]], None] | None = None
+        self.checkpoint_every = 100
+        #: what the caller adds to every checkpoint's meta (its extensions, retries, ...)
+        self.checkpoint_meta: dict[str, Any] = {}
 
     # -- running -------------------------------------------------------------------------
     def _args(self) -> tuple:
@@ -240,6 +247,17 @@ class WhitenedNUTS:
         self.sqrt_cov = self.sqrt_cov @ chol
         return chol, mean
 
+    def _setup(
+        self, lap: dict, inputs: Any, progress: Callable[[int, int], None] | None, samples: int
+    ) -> None:
+        self.m = np.asarray(lap["flat_map"], dtype=float)
+        self.sqrt_cov = np.asarray(lap["sqrt_cov"], dtype=float)
+        self._inputs = jax.tree.map(jnp.asarray, inputs)
+        self.chains_drawn = Chains()
+        self._progress = progress
+        self._total = self.warmup + samples
+        self._target = samples
+
     def start(
         self,
         lap: dict,
@@ -252,9 +270,7 @@ class WhitenedNUTS:
         samples: int = 0,
     ) -> Chains:
         """Start the chains (overdispersed), warm up, and draw ``samples`` per chain."""
-        self.m = np.asarray(lap["flat_map"], dtype=float)
-        self.sqrt_cov = np.asarray(lap["sqrt_cov"], dtype=float)
-        self._inputs = jax.tree.map(jnp.asarray, inputs)
+        self._setup(lap, inputs, progress, samples)
         args = self._args()
         u = overdispersed_starts(
             lambda x: float(self._pot_u(jnp.asarray(x), *args)),
@@ -263,13 +279,15 @@ class WhitenedNUTS:
             rng=rng,
             spread=spread,
         )
-        self.chains_drawn = Chains()
-        self._progress = progress
-        self._total = self.warmup + samples
+        self._warm(key, u, np.full(self.chains, 0.5), 0)
+        self.extend(samples)
+        return self.chains_drawn
+
+    def _warm(self, key: jax.Array, u: np.ndarray, steps: np.ndarray, first: int) -> None:
+        """Warm-up phases ``first``, ..., from positions ``u`` with step sizes ``steps``."""
         t0 = time.perf_counter()
-        steps = np.full(self.chains, 0.5)
-        done = 0
-        for phase in range(self.phases):
+        done = first * self.window
+        for phase in range(first, self.phases):
             key, sub = jax.random.split(key)
             self._init_all(u, jax.random.split(sub, self.chains), steps)
             draws = []
@@ -279,8 +297,8 @@ class WhitenedNUTS:
                 self.chains_drawn.warmup_steps += int(nsteps.sum())
                 self.chains_drawn.warmup_divergences += int(div.sum())
                 done += self.chunk
-                if progress:
-                    progress(done, self._total)
+                if self._progress:
+                    self._progress(done, self._total)
             steps = self.step_size()
             if phase < self.phases - 1:
                 z = np.concatenate(draws, axis=1)  # (chains, window, n)
@@ -288,13 +306,112 @@ class WhitenedNUTS:
                     z = z[:, self.window // 2 :]
                 chol, mean = self._rewhiten(z.reshape(-1, z.shape[-1]))
                 u = np.linalg.solve(chol, (z[:, -1] - mean).T).T  # the chains' positions
+                arrays = {"key": np.asarray(key), "u": u, "steps": steps}
+                self._save("warmup", arrays, phase=phase + 1)
         # one step size for all chains, the geometric mean of their adapted ones: every chain
         # sees the same whitened posterior, and a chain whose 100-iteration dual averaging
         # ended high (0.31 against 0.10-0.22) diverged 39 times in 1000 draws
         self._set_step_size(float(np.exp(np.mean(np.log(steps)))))
-        self.chains_drawn.seconds["warmup"] = time.perf_counter() - t0
-        self.extend(samples)
-        return self.chains_drawn
+        ch = self.chains_drawn
+        ch.seconds["warmup"] = ch.seconds.get("warmup", 0.0) + time.perf_counter() - t0
+        self._save_draws()
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def _save(self, stage: str, arrays: dict[str, np.ndarray], **meta: Any) -> None:
+        if self.checkpoint is None:
+            return
+        ch = self.chains_drawn
+        meta = {
+            **self.checkpoint_meta,
+            "stage": stage,
+            "chains": self.chains,
+            "parallel": self.parallel,
+            "warmup": self.warmup,
+            "warmup_steps": ch.warmup_steps,
+            "warmup_divergences": ch.warmup_divergences,
+            "draws": ch.draws,
+            "target": self._target,
+            **meta,
+        }
+        self.checkpoint({"m": self.m, "sqrt_cov": self.sqrt_cov, **arrays}, meta)
+
+    def _save_draws(self, **meta: Any) -> None:
+        """Save the chains' states and the draws so far (stage ``draws``)."""
+        if self.checkpoint is None:
+            return
+        leaves = self._state_leaves()
+        arrays = {f"state_{i:03d}": x for i, x in enumerate(leaves)}
+        if self.chains_drawn.draws:
+            for name in ("u", "diverging", "num_steps", "potential"):
+                arrays[f"drawn_{name}"] = self.chains_drawn.stacked(name)
+        self._save("draws", arrays, **meta)
+
+    def save_finished(self) -> None:
+        """Save the final state, marked finished (``--extend`` continues from it)."""
+        self._save_draws(finished=True)
+
+    def _state_leaves(self) -> list[np.ndarray]:
+        """Every leaf of the chains' NUTS states, with the chains along the first axis."""
+        if self.parallel:
+            return [np.asarray(x) for x in jax.tree.leaves(self._state)]
+        per_chain = [jax.tree.leaves(st) for st in self._state]
+        return [np.stack([np.asarray(c[j]) for c in per_chain]) for j in range(len(per_chain[0]))]
+
+    def restore(
+        self,
+        lap: dict,
+        inputs: Any,
+        arrays: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Chains:
+        """Continue from a checkpoint (``_save``) to the draws it was heading for.
+
+        The chains go on exactly as they would have: the same states, random keys, step
+        size and coordinates. A checkpoint made in warm-up resumes at the start of the phase
+        it names; one made while drawing resumes after its last saved draw.
+        """
+        if meta["chains"] != self.chains:  # parallel or sequential: the leaves are the same
+            msg = f"the checkpoint has {meta['chains']} chains, this run {self.chains}"
+            raise AnalysisError(msg)
+        self._setup(lap, inputs, progress, int(meta["target"]))
+        self.m = np.asarray(arrays["m"], dtype=float)
+        self.sqrt_cov = np.asarray(arrays["sqrt_cov"], dtype=float)
+        ch = self.chains_drawn
+        ch.warmup_steps = int(meta["warmup_steps"])
+        ch.warmup_divergences = int(meta["warmup_divergences"])
+        if meta["stage"] == "warmup":
+            key = jnp.asarray(arrays["key"])
+            self._warm(key, arrays["u"], arrays["steps"], int(meta["phase"]))
+        else:
+            # a state of the right structure and layout, whose leaves are then replaced
+            keys = jax.random.split(jax.random.PRNGKey(0), self.chains)
+            self._init_all(np.zeros((self.chains, len(self.m))), keys, np.full(self.chains, 0.5))
+            self._put_leaves([arrays[f"state_{i:03d}"] for i in range(len(self._state_leaves()))])
+            if "drawn_u" in arrays:
+                for name in ("u", "diverging", "num_steps", "potential"):
+                    getattr(ch, name).append(np.asarray(arrays[f"drawn_{name}"]))
+        if self._progress:
+            self._progress(self.warmup + ch.draws, self._total)
+        return self.extend(int(meta["target"]) - ch.draws)
+
+    def _put_leaves(self, leaves: list[np.ndarray]) -> None:
+        if self.parallel:
+            fresh, tree = jax.tree.flatten(self._state)
+            put = [
+                jax.device_put(np.asarray(x, dtype=f.dtype), f.sharding)
+                for x, f in zip(leaves, fresh, strict=True)
+            ]
+            self._state = jax.tree.unflatten(tree, put)
+            return
+        for i in range(self.chains):
+            fresh, tree = jax.tree.flatten(self._state[i])
+            put = [
+                jnp.asarray(np.asarray(x[i], dtype=f.dtype))
+                for x, f in zip(leaves, fresh, strict=True)
+            ]
+            self._state[i] = jax.tree.unflatten(tree, put)
 
     def _keep(self, z, div, steps, pe):
         ch = self.chains_drawn
@@ -310,11 +427,14 @@ class WhitenedNUTS:
             raise AnalysisError(msg)
         t0 = time.perf_counter()
         target = self.chains_drawn.draws + max(0, samples)
+        self._target = target
         self._total = max(self._total, self.warmup + target)
         while self.chains_drawn.draws < target:
             self._keep(*self._step_all())
             if self._progress:
                 self._progress(self.warmup + self.chains_drawn.draws, self._total)
+            if self.chains_drawn.draws % self.checkpoint_every == 0:
+                self._save_draws()
         ch = self.chains_drawn
         ch.seconds["sampling"] = ch.seconds.get("sampling", 0.0) + time.perf_counter() - t0
         return ch

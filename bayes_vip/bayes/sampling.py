@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_vip.analysis.conventions import CLS
+from bayes_vip.bayes.checkpoint import Checkpoint, check_continuation
 from bayes_vip.bayes.conditional import Conditionals
 from bayes_vip.bayes.data import init_values
 from bayes_vip.bayes.model import (
@@ -650,6 +651,9 @@ def sample_posterior(
     progress: Any = None,
     predictive_draws: int = 100,
     centroid: Any = CENTROID_SHIFT,
+    checkpoint: Checkpoint | None = None,
+    resume: bool = False,
+    extend: int = 0,
 ) -> Sampled:
     """Laplace, then whitened NUTS (``bayes.nuts``), extended until the gates pass.
 
@@ -665,6 +669,12 @@ def sample_posterior(
     ``predictive_draws``: draws per chain of the thinned posterior predictive (0: none).
     ``centroid``: how the SDD offsets are sampled when ``post`` is not given (``CENTROID_SHIFT``;
     ``"laplace"``, or a ``model.centroid_coefficients`` value).
+
+    ``checkpoint`` (``bayes.checkpoint``): the sampler is saved there at the end of every
+    warm-up phase and every ``checkpoint.every`` draws per chain, and when it has finished.
+    ``resume``: continue an unfinished run from it; ``extend``: add that many draws per chain
+    to a finished one (no further extension, no retry). Either gives the same draws as a run
+    that was never stopped, or that drew the extra draws at once.
     """
     from bayes_vip.bayes.nuts import WhitenedNUTS
 
@@ -692,7 +702,19 @@ def sample_posterior(
         if progress:
             progress(done, total, f"{chains} chains")
 
-    def run(target: float, run_key: jax.Array, run_rng: np.random.Generator):
+    retried: list[dict] = []
+    restored = None
+    if checkpoint is not None and (resume or extend):
+        restored = checkpoint.load()
+        meta = restored[1]
+        check_continuation(meta, checkpoint.path, resume=resume, extend=extend)
+        if extend:
+            meta["target"] = int(meta["draws"]) + extend
+            max_draws = meta["target"]
+        rng.bit_generator.state = meta["rng"]
+        retried = list(meta["retried"])
+
+    def run(target: float, run_key: jax.Array, run_rng: np.random.Generator, restored=None):
         """Warm-up, draws and extensions at target acceptance ``target``."""
         spec = (chains, warmup, target, method == "parallel")
         if spec not in post.samplers:  # compiled once per layout and settings
@@ -700,8 +722,20 @@ def sample_posterior(
                 post, chains=chains, warmup=warmup, target_accept=target, parallel=spec[3]
             )
         sampler = post.samplers[spec]
-        sampler.start(lap, c, key=run_key, rng=run_rng, samples=samples, progress=report)
-        extensions = []
+        extensions: list[dict] = [] if restored is None else list(restored[1]["extensions"])
+        sampler.checkpoint = None
+        if checkpoint is not None:
+            sampler.checkpoint_every = checkpoint.every
+
+            def save(arrays, meta):
+                book = {"target_accept": target, "extensions": extensions, "retried": retried}
+                checkpoint.save(arrays, {**meta, **book, "rng": rng.bit_generator.state})
+
+            sampler.checkpoint = save
+        if restored is None:
+            sampler.start(lap, c, key=run_key, rng=run_rng, samples=samples, progress=report)
+        else:
+            sampler.restore(lap, c, *restored, progress=report)
         blocks: list = []  # the signal's conditionals of the draws so far (Rao-Blackwell)
         t_cond = 0.0
         while True:
@@ -733,9 +767,14 @@ def sample_posterior(
             sampler.extend(more)
 
     t1 = time.perf_counter()
-    sampler, flat, idata, cond, lim, extensions, t_cond = run(target_accept, key, rng)
-    retried = []
-    if _retry_divergent(lim, target_accept):
+    if restored is not None and restored[1]["target_accept"] != target_accept:
+        # the checkpoint was made in the retry: the first run's draws were dropped already
+        target_accept = restored[1]["target_accept"]
+        out = run(target_accept, jax.random.fold_in(key, 2), rng, restored)
+    else:
+        out = run(target_accept, key, rng, restored)
+    sampler, flat, idata, cond, lim, extensions, t_cond = out
+    if not extend and _retry_divergent(lim, target_accept):
         # divergences do not go away with more draws: the chains start again, with a
         # smaller step (a higher target acceptance), and the first run's draws are dropped
         retried.append(
@@ -752,6 +791,8 @@ def sample_posterior(
             target_accept, jax.random.fold_in(key, 2), retry_rng
         )
     t_nuts = time.perf_counter() - t1
+    if sampler.checkpoint is not None:
+        sampler.save_finished()
     t2 = time.perf_counter()
     if predictive_draws > 0:
         key_pp = jax.random.fold_in(key, 1)
@@ -775,6 +816,14 @@ def sample_posterior(
         "draws_per_chain": ch.draws,
         "max_draws": max_draws,
         "extensions": extensions,
+        "resumed": None
+        if restored is None
+        else {
+            "stage": restored[1]["stage"],
+            "phase": restored[1].get("phase"),
+            "draws": int(restored[1]["draws"]),
+            "extended_by": extend,
+        },
         "seconds": {
             "laplace": t_lap,
             "nuts": t_nuts,

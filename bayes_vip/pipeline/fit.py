@@ -7,7 +7,7 @@ from typing import Any
 
 from bayes_vip.analysis.conventions import BELOW_RANGE_EV
 from bayes_vip.errors import InputError
-from bayes_vip.io.atomic import write_json
+from bayes_vip.io.atomic import result_set, write_json
 from bayes_vip.io.config import AnalysisConfig, with_values
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import FREQUENTIST_DIR, classic_path, read_json, results_dir
@@ -53,19 +53,25 @@ def fit(
         man.name, res, s1, s2, exp, signal_shape=f.signal_shape, config=config.to_dict()
     )
     results = results_dir(man)
-    figs = {}
-    if figures:
-        tag = f"{f.statistic}" + (f"_sdd{f.sdd}" if f.sdd is not None else "")
-        figs = classic_figures(man.name, res, s1, s2, results, tag=tag)
-    out["figures"] = figs
     if toys is not None:
         out["toys"] = toys
     if scan is not None:
         progress.stage("energy scan")
         rec = scan_from_fit(man, config, scan, res, s2, exp, progress=progress, figures=figures)
         out["scan"] = scan_summary(rec)
-    write_json(classic_path(man), out)
+    with result_set(results) as stage:  # classic.json and its figures: all new, or all old
+        figs = {}
+        if figures:
+            tag = f"{f.statistic}" + (f"_sdd{f.sdd}" if f.sdd is not None else "")
+            drawn = classic_figures(man.name, res, s1, s2, stage, tag=tag)
+            figs = {k: str(results / Path(v).name) for k, v in drawn.items()}
+        out["figures"] = figs
+        write_json(stage / classic_path(man).name, out)
     out["json"] = str(classic_path(man))
+    if figures:
+        from bayes_vip.results.report import write_report
+
+        out["report"] = str(write_report(run))
     return out
 
 

@@ -10,15 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bayes_vip.bayes.checkpoint import CHECKPOINT_EVERY, Checkpoint, data_hash, read_meta
 from bayes_vip.errors import InputError
-from bayes_vip.io.atomic import write_json
+from bayes_vip.io.atomic import result_set, sha256, write_json
 from bayes_vip.io.config import AnalysisConfig, SampleConfig, with_values
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import BANDS_DIR, classic_path, read_json, results_dir, save_netcdf
 from bayes_vip.pipeline.fit import ensure_classic, matching_toys
 from bayes_vip.pipeline.progress import SILENT, Progress
 
-__all__ = ["bayes_data", "sample"]
+__all__ = ["CHECKPOINT", "bayes_data", "checkpoint_path", "sample"]
 
 
 def bayes_data(
@@ -104,29 +105,49 @@ def _matching_bands(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
     return bands if same else None
 
 
+#: The sampler's checkpoint in RUN/results (``bayes.checkpoint``).
+CHECKPOINT = "sample-checkpoint.npz"
+
+
+def checkpoint_path(run: str | Path) -> Path:
+    """Where ``sample`` keeps the checkpoint of the run of ``run``."""
+    return results_dir(load_manifest(run)) / CHECKPOINT
+
+
 def sample(
     run: str | Path,
     config: AnalysisConfig,
     *,
     progress: Progress = SILENT,
     figures: bool = True,
+    resume: bool = False,
+    extend: int = 0,
+    checkpoint_every: int | None = None,
 ) -> dict[str, Any]:
     """The hierarchical analysis of ``run`` under ``config``; returns what limits.json holds.
 
     The run is calibrated (ADC level) and fitted classically first where it has no such
     results; ``config.sample.seed`` becomes the random key of the chains here, and nowhere
     deeper. ``figures``: draw the figures (the classic fit's too, where it runs here).
+
+    The sampler is saved in ``RUN/results/sample-checkpoint.npz`` as it goes (every
+    ``checkpoint_every`` draws per chain, default ``bayes.checkpoint.CHECKPOINT_EVERY``).
+    ``resume``: continue a run that was stopped; ``extend``: add draws per chain to a
+    finished one. Both need the configuration and data that the checkpoint was made with.
     """
     import jax
     import numpy as np
 
-    from bayes_vip.bayes.model import BETA_UNIT
+    from bayes_vip.bayes.model import BETA_UNIT, model_inputs
     from bayes_vip.bayes.sampling import sample_posterior
     from bayes_vip.results.bayes import bayes_figures, limits_record, line_position
 
     s = config.sample
     signal = config.signal_line()
     man = load_manifest(run)
+    run_dir = run
+    if resume or extend:
+        read_meta(results_dir(man) / CHECKPOINT)  # a missing or damaged one stops here
     bands = _matching_bands(man, config)  # read before the long work: a bad file stops here
     toys = matching_toys(man, with_values(config, fit={"sdd": None}))  # as ensure_classic
     if classic_path(man).is_file():
@@ -151,6 +172,13 @@ def sample(
         )
     progress.stage("NUTS")
     key = jax.random.PRNGKey(s.seed)
+    identity = {
+        "config": config.to_dict(),
+        "seed": s.seed,
+        "data": data_hash(model_inputs(data, upper)),
+    }
+    every = checkpoint_every or CHECKPOINT_EVERY
+    ckpt = Checkpoint(results_dir(man) / CHECKPOINT, identity, every=every)
     t1 = time.perf_counter()
     run = sample_posterior(
         data,
@@ -159,6 +187,9 @@ def sample(
         key=key,
         rng=np.random.default_rng(s.seed),
         progress=lambda done, total, info: progress.update("NUTS iterations", done, total, info),
+        checkpoint=ckpt,
+        resume=resume,
+        extend=extend,
     )
     idata, info = run.idata, run.info
     seconds = {
@@ -183,14 +214,25 @@ def sample(
     if (pos := line_position(idata, data)) is not None:
         lim["line_position"] = pos
     out = results_dir(man)
-    out.mkdir(parents=True, exist_ok=True)
-    save_netcdf(idata, out / "posterior.nc")
+    idata.posterior.attrs["seed"] = s.seed  # the posterior names its seed, as limits.json
+    with result_set(out) as stage:  # posterior, limits and figures: all new, or all old
+        save_netcdf(idata, stage / "posterior.nc")
+        lim["result_set"] = {
+            "seed": s.seed,
+            "config": config.to_dict(),
+            "posterior_sha256": sha256(stage / "posterior.nc"),
+        }
+        if figures:
+            t3 = time.perf_counter()
+            drawn = bayes_figures(idata, data, lim, stage)
+            lim["figures"] = [str(out / Path(f).name) for f in drawn]
+            seconds["figures"] = time.perf_counter() - t3
+        seconds["total"] = time.perf_counter() - t0
+        lim["posterior"] = str(out / "posterior.nc")
+        lim["json"] = str(out / "limits.json")
+        write_json(stage / "limits.json", lim)
     if figures:
-        t3 = time.perf_counter()
-        lim["figures"] = bayes_figures(idata, data, lim, out)
-        seconds["figures"] = time.perf_counter() - t3
-    seconds["total"] = time.perf_counter() - t0
-    lim["posterior"] = str(out / "posterior.nc")
-    lim["json"] = str(out / "limits.json")
-    write_json(out / "limits.json", lim)
+        from bayes_vip.results.report import write_report
+
+        lim["report"] = str(write_report(run_dir))
     return lim

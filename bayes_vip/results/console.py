@@ -23,6 +23,7 @@ __all__ = [
     "render_convert",
     "render_fit",
     "render_info",
+    "render_report",
     "render_reproduce",
     "render_sample",
     "render_scan",
@@ -181,6 +182,8 @@ def render_fit(console: Console, out: dict[str, Any]) -> None:
             f"{lee['p_global']:.3g} (Gross-Vitells); {sc['json']}"
         )
     console.print(f"wrote {out['json']} and {len(out['figures'])} figures")
+    if out.get("report"):
+        console.print(f"report: {out['report']}")
 
 
 def expected_band(classic: dict[str, Any], limit: str) -> list[float] | None:
@@ -346,6 +349,7 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         )
     console.print(
         f"wrote {res['posterior']}, {res['json']} and {len(res.get('figures', []))} figures"
+        + (f"; report: {res['report']}" if res.get("report") else "")
     )
 
 
@@ -576,3 +580,11 @@ def render_train(console: Console, res: dict[str, Any]) -> None:
             f"{row['all_within_10']:.1%}",
         )
     console.print(t)
+
+
+def render_report(console: Console, res: dict[str, Any]) -> None:
+    """``bayes-vip report``: the page written, and whether its posterior belongs to its limits."""
+    rs = res["result_set"]
+    style = {"mismatch": "bold red", "match": "green"}.get(rs["status"], "yellow")
+    console.print(f"wrote {res['report']}")
+    console.print(f"[{style}]{rs['message']}[/]")

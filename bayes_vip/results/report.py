@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
-import hashlib
 import io
 import json
 import math
@@ -34,7 +33,7 @@ import jinja2
 
 from bayes_vip import __version__
 from bayes_vip.errors import InputError
-from bayes_vip.io.atomic import atomic_path
+from bayes_vip.io.atomic import atomic_path, recover, sha256
 from bayes_vip.io.manifest import Manifest, load_manifest
 from bayes_vip.io.outputs import read_json, results_dir
 from bayes_vip.io.provenance import provenance, scrub
@@ -95,12 +94,8 @@ NO_RECORD: Final = "no integrity record (older run)"
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a file's bytes, as lowercase hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The SHA-256 of a file's bytes, as lowercase hex (``io.atomic.sha256``)."""
+    return sha256(path)
 
 
 def check_result_set(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -146,6 +141,7 @@ def write_report(run: str | os.PathLike[str], *, argv: list[str] | None = None) 
     """
     man = load_manifest(run)
     out = results_dir(man)
+    recover(out)  # an interrupted result set made whole before it is read
     html = render(report_context(man, argv=argv))
     path = out / REPORT_NAME
     with atomic_path(path) as tmp:

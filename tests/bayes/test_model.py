@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import jax
@@ -243,22 +244,20 @@ def test_two_host_devices_give_the_same_chains_as_sequential(energy_run):
     assert out["compiles_sequential"] == 0
 
 
-def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
+#: The end-to-end run's options: 2 warm-up phases and 3 checkpoints of draws (a checkpoint in
+#: warm-up, and at 0, 50, 100 and 150 draws per chain).
+END_TO_END = ["--chains", "2", "--warmup", "150", "--samples", "150", "--max-draws", "150",
+              "--checkpoint-every", "50"]  # fmt: skip
+
+
+def test_sample_end_to_end_covers_the_injected_signal_and_resumes_after_a_kill(energy_run, capsys):
+    """One run, then the same run killed (SIGKILL) after a checkpoint and resumed.
+
+    (One test: the uninterrupted run that the resumed one must equal is the end-to-end run.)
+    """
     import arviz as az
 
-    rc = main(
-        [
-            "sample",
-            str(energy_run),
-            "--chains",
-            "2",
-            "--warmup",
-            "150",
-            "--samples",
-            "150",
-            "--json",
-        ]
-    )
+    rc = main(["sample", str(energy_run), *END_TO_END, "--json"])
     res = json.loads(capsys.readouterr().out)
     assert rc in (0, 3)
     assert (rc == 0) == res["gates"]["passed"]
@@ -286,6 +285,7 @@ def test_sample_end_to_end_covers_the_injected_signal(energy_run, capsys):
         "limits.json",
     ):
         assert (energy_run / "results" / f).is_file()
+    _killed_and_resumed(energy_run, res, capsys)
 
 
 def test_too_few_draws_fail_the_gates_and_the_limit_mcse_gate(energy_run, capsys):
@@ -773,3 +773,59 @@ def test_an_inputs_dict_keeps_the_posteriors_bound_and_slopes(energy_run):
     assert float(got["upper"]) == 40.0
     np.testing.assert_array_equal(np.asarray(got["alpha"]), np.full(d.n_sdd, 0.7))
     assert got["counts"] is foreign["counts"]
+
+
+def _killed_and_resumed(energy_run, ref, capsys):
+    """The end-to-end run again, killed once it has saved some draws, then resumed."""
+    import arviz as az
+
+    from bayes_vip.bayes.checkpoint import read_meta
+    from bayes_vip.io.atomic import sha256
+
+    opts = END_TO_END
+    results = energy_run / "results"
+    ckpt = results / "sample-checkpoint.npz"
+    idata = az.from_netcdf(results / "posterior.nc")
+    ref_draws = {k: v.values.copy() for k, v in idata.posterior.data_vars.items()}
+    assert read_meta(ckpt)["finished"]
+    assert ref["result_set"]["posterior_sha256"] == sha256(results / "posterior.nc")
+
+    # the same run in another process, killed once it has saved some of its draws; one
+    # device there, as here, so that its chains run one after the other as here
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    cmd = [sys.executable, "-m", "bayes_vip.cli", "sample", str(energy_run), *opts]
+    seen = ckpt.stat().st_mtime_ns
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            assert proc.poll() is None, f"ended before it was killed: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, "no checkpoint with draws within 300 s"
+            if ckpt.stat().st_mtime_ns != seen:
+                seen = ckpt.stat().st_mtime_ns
+                meta = read_meta(ckpt)
+                if meta["stage"] == "draws" and 0 < meta["draws"] < 150:
+                    break
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+    # the previous result set is whole: its posterior is the one its limits name
+    done = json.loads((results / "limits.json").read_text())
+    assert done["result_set"]["posterior_sha256"] == sha256(results / "posterior.nc")
+
+    assert main(["sample", str(energy_run), "--resume", "--json"]) in (0, 3)
+    res = json.loads(capsys.readouterr().out)
+    assert res["sampler"]["resumed"]["draws"] == meta["draws"]
+    idata = az.from_netcdf(results / "posterior.nc")
+    assert set(idata.posterior.data_vars) == set(ref_draws)
+    for k, v in ref_draws.items():
+        np.testing.assert_array_equal(idata.posterior[k].values, v, err_msg=k)
+    assert res["upper_limits"] == ref["upper_limits"]
+    assert res["diagnostics"] == ref["diagnostics"]
+    assert res["result_set"]["posterior_sha256"] == sha256(results / "posterior.nc")
+    assert not [p.name for p in results.iterdir() if p.name.endswith(".tmp")]
+    # a finished run is not resumed but extended
+    assert main(["sample", str(energy_run), "--resume"]) == 2
+    assert "--extend" in capsys.readouterr().err
