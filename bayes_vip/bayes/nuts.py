@@ -16,10 +16,10 @@ about 100 parameters, and replaced the Laplace mass after the first window). Aft
 all chains share one step size (docs/bayes.md, "The sampler at the experiment's scale").
 
 Chains run in fixed-size chunks of iterations (one compiled ``lax.scan``), so that a run
-reports progress, and so that finished chains can be extended with more draws from where
-they stopped (``WhitenedNUTS.extend``), with the adapted step size and mass. The mode, the
-square root ``L`` and the run's numbers with its counts (``sampling.Posterior.inputs``) are
-traced arguments: runs and toys of one layout compile once.
+reports progress (iterations, divergences, step size), and so that finished chains can be
+extended with more draws from where they stopped (``WhitenedNUTS.extend``), with the adapted
+step size and mass. The mode, the square root ``L`` and the run's numbers with its counts
+(``sampling.Posterior.inputs``) are traced arguments: runs and toys of one layout compile once.
 """
 
 from __future__ import annotations
@@ -35,7 +35,11 @@ import numpy as np
 
 from bayes_vip.errors import AnalysisError
 
-__all__ = ["Chains", "WhitenedNUTS", "overdispersed_starts"]
+__all__ = ["Chains", "Report", "WhitenedNUTS", "overdispersed_starts"]
+
+#: ``progress(done, total, info)``: iterations per chain, and the chains' state
+#: (``WhitenedNUTS._report``).
+Report = Callable[[int, int, dict[str, Any]], None]
 
 
 def overdispersed_starts(
@@ -182,7 +186,7 @@ class WhitenedNUTS:
         self.sqrt_cov: np.ndarray | None = None
         self.chains_drawn = Chains()
         self._pot_u = jax.jit(lambda u, c, m, s: flat_pot(m + s @ u, c))
-        self._progress: Callable[[int, int], None] | None = None
+        self._progress: Report | None = None
         self._total = 0
         self._target = 0  # draws per chain that the current extension is heading for
         #: ``save(arrays, meta)``, called at the end of every warm-up phase and every
@@ -247,9 +251,7 @@ class WhitenedNUTS:
         self.sqrt_cov = self.sqrt_cov @ chol
         return chol, mean
 
-    def _setup(
-        self, lap: dict, inputs: Any, progress: Callable[[int, int], None] | None, samples: int
-    ) -> None:
+    def _setup(self, lap: dict, inputs: Any, progress: Report | None, samples: int) -> None:
         self.m = np.asarray(lap["flat_map"], dtype=float)
         self.sqrt_cov = np.asarray(lap["sqrt_cov"], dtype=float)
         self._inputs = jax.tree.map(jnp.asarray, inputs)
@@ -266,7 +268,7 @@ class WhitenedNUTS:
         key: jax.Array,
         rng: np.random.Generator,
         spread: float = 2.0,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Report | None = None,
         samples: int = 0,
     ) -> Chains:
         """Start the chains (overdispersed), warm up, and draw ``samples`` per chain."""
@@ -297,8 +299,7 @@ class WhitenedNUTS:
                 self.chains_drawn.warmup_steps += int(nsteps.sum())
                 self.chains_drawn.warmup_divergences += int(div.sum())
                 done += self.chunk
-                if self._progress:
-                    self._progress(done, self._total)
+                self._report(done, "warm-up", nsteps)
             steps = self.step_size()
             if phase < self.phases - 1:
                 z = np.concatenate(draws, axis=1)  # (chains, window, n)
@@ -364,7 +365,7 @@ class WhitenedNUTS:
         arrays: dict[str, np.ndarray],
         meta: dict[str, Any],
         *,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Report | None = None,
     ) -> Chains:
         """Continue from a checkpoint (``_save``) to the draws it was heading for.
 
@@ -392,8 +393,7 @@ class WhitenedNUTS:
             if "drawn_u" in arrays:
                 for name in ("u", "diverging", "num_steps", "potential"):
                     getattr(ch, name).append(np.asarray(arrays[f"drawn_{name}"]))
-        if self._progress:
-            self._progress(self.warmup + ch.draws, self._total)
+        self._report(self.warmup + ch.draws, "sampling")
         return self.extend(int(meta["target"]) - ch.draws)
 
     def _put_leaves(self, leaves: list[np.ndarray]) -> None:
@@ -413,6 +413,36 @@ class WhitenedNUTS:
             ]
             self._state[i] = jax.tree.unflatten(tree, put)
 
+    def _report(self, done: int, phase: str, steps: np.ndarray | None = None) -> None:
+        """Report ``done`` of the iterations per chain, and how the chains are doing.
+
+        ``progress(done, total, info)``: ``info`` (``pipeline.progress``) names the phase
+        ("warm-up" or "sampling"), the divergent transitions of that phase so far (all
+        chains), the step size (the chains' geometric mean) and, as ``details``, each
+        chain's step size and the leapfrog steps per iteration of the last chunk (``steps``).
+        """
+        if self._progress is None:
+            return
+        ch = self.chains_drawn
+        if phase == "warm-up":
+            divergences = ch.warmup_divergences
+        else:
+            divergences = sum(int(d.sum()) for d in ch.diverging)
+        size = self.step_size()
+        details: dict[str, Any] = {"step sizes": [float(x) for x in size]}
+        if steps is not None:
+            details["leapfrog steps per iteration"] = float(np.mean(steps))
+        if phase == "sampling":
+            details["warm-up divergences"] = ch.warmup_divergences
+        info = {
+            "phase": phase,
+            "chains": f"{self.chains} chains",
+            "divergences": divergences,
+            "step size": float(np.exp(np.mean(np.log(size)))),
+            "details": details,
+        }
+        self._progress(done, self._total, info)
+
     def _keep(self, z, div, steps, pe):
         ch = self.chains_drawn
         ch.u.append(z)
@@ -431,8 +461,8 @@ class WhitenedNUTS:
         self._total = max(self._total, self.warmup + target)
         while self.chains_drawn.draws < target:
             self._keep(*self._step_all())
-            if self._progress:
-                self._progress(self.warmup + self.chains_drawn.draws, self._total)
+            ch = self.chains_drawn
+            self._report(self.warmup + ch.draws, "sampling", ch.num_steps[-1])
             if self.chains_drawn.draws % self.checkpoint_every == 0:
                 self._save_draws()
         ch = self.chains_drawn

@@ -664,7 +664,9 @@ def sample_posterior(
     then fails on divergent transitions, which more draws do not remove, is run once more
     from new starts at ``DIVERGENCE_RETRY_TARGET`` (``info["retries"]`` records the dropped
     run; its gradients count in ``info["gradients"]``). ``progress``
-    is called as ``progress(done, total, info)`` with iterations per chain. ``post`` and
+    is called as ``progress(done, total, info)`` with iterations per chain; ``info`` is a
+    mapping (``pipeline.progress``): the phase, the chains, the divergences so far and the
+    step size (``nuts.WhitenedNUTS._report``), and a retry's target acceptance. ``post`` and
     ``lap`` reuse a compiled posterior and its Laplace approximation (toys of one layout).
     ``predictive_draws``: draws per chain of the thinned posterior predictive (0: none).
     ``centroid``: how the SDD offsets are sampled when ``post`` is not given (``CENTROID_SHIFT``;
@@ -698,9 +700,10 @@ def sample_posterior(
     max_draws = samples if max_draws is None else max(max_draws, samples)
     method = method or ("sequential" if sharding is not None else chain_method(chains))
 
-    def report(done, total):
+    def report(done, total, info):
         if progress:
-            progress(done, total, f"{chains} chains")
+            retry = f"again at target acceptance {DIVERGENCE_RETRY_TARGET:g}" if retried else ""
+            progress(done, total, {**info, "retry": retry} if retry else info)
 
     retried: list[dict] = []
     restored = None
