@@ -5,6 +5,11 @@ computation (``io.config`` for the analysis keys), calls one pipeline function a
 its record (``results.console``) or prints it as JSON. Exit codes: 0 success, 2 bad input
 (one line naming the file, key or option), 3 a sampler gate failed. Heavy libraries load in
 the pipeline, so that ``--version`` and option errors answer at once.
+
+Every command takes ``-q/--quiet`` (the result and errors only, no progress) and
+``-v/--verbose`` (stage times, the sampler's details, other libraries' warnings), before or
+after its name. Progress is a live display on a terminal and plain lines in a file or a
+pipe (``results.console.TerminalProgress``).
 """
 
 import functools
@@ -12,12 +17,15 @@ import inspect
 import json
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from typer.exceptions import TyperException
 
 from bayes_vip import __version__
@@ -50,12 +58,12 @@ __all__ = ["FLAGS", "OPTIONS", "app", "main"]
 OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "signal": ("--signal-energy", str | None, None, "PEP line: ka1, ka2, doublet, or eV"),
     "n_int": ("--n-int", str | None, None, "N_int: rs (D/mu) or close-encounter (seed 001)"),
-    "calibration.batch_hours": ("--batch-hours", str | None, None, "batch length \\[h]"),
+    "calibration.batch_hours": ("--batch-hours", str | None, None, "batch length [h]"),
     "calibration.refine_lines": ("--refine-lines", str | None, None, "cu (seed 002) or all"),
     "calibration.iterations": ("--iterations", str | None, None, "Adam iterations (200)"),
     "fit.statistic": ("--statistic", str | None, None, "poisson (the default) or chi2 (seed 000)"),
     "fit.sdd": ("--sdd", str | None, None, "fit one SDD instead of the sum"),
-    "fit.bin_eV": ("--bin-eV", str | None, None, "fit bin width \\[eV] (10)"),
+    "fit.bin_eV": ("--bin-eV", str | None, None, "fit bin width [eV] (10)"),
     "fit.signal_shape": ("--signal-shape", str | None, None, "response, or gaussian (seed 000)"),
     "sample.chains": ("--chains", str | None, None, "NUTS chains (4)"),
     "sample.warmup": ("--warmup", str | None, None, "warm-up iterations per chain (300)"),
@@ -74,7 +82,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "--line-sd-eV",
         str | None,
         None,
-        "sd of a Normal prior on the PEP line's position \\[eV] (0: fixed; 10: the stated "
+        "sd of a Normal prior on the PEP line's position [eV] (0: fixed; 10: the stated "
         "theoretical uncertainty)",
     ),
     "simulation.preset": ("--preset", str, "demo", "demo, vip2-2016 or vip2-2018"),
@@ -89,7 +97,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "train.finetune_epochs": ("--finetune-epochs", int, 10, "fine-tuning epochs"),
     "train.metrics_n": ("--metrics-n", int, 300, "held-out spectra per count level"),
     "transport.experiment": ("--experiment", str, "vip2", "vip or vip2 (seed 001 table 1)"),
-    "transport.current_A": ("--current-A", float | None, None, "current \\[A] (preset's)"),
+    "transport.current_A": ("--current-A", float | None, None, "current [A] (preset's)"),
     "transport.fermi_velocity_factor": ("--fermi-velocity-factor", float, 0.75, "eq. 8 factor"),
     "transport.rs_bound": ("--rs-bound", float | None, None, "an RS bound on beta^2/2"),
     "study.toys": ("--toys", int, 400, "toys per injected signal"),
@@ -109,17 +117,17 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "study.points": ("--points", int, 17, "N_X values of the toys' grid, from 0"),
     "study.reach": ("--reach", float, 4.0, "the grid's top [classic sigma(N_X)]"),
     "counts": ("--counts", float, ..., "N_X: (an upper limit on) the PEP X-ray counts"),
-    "current_A": ("--current-A", float, ..., "current \\[A]"),
-    "time_s": ("--time-s", float, ..., "data-taking time with current \\[s]"),
-    "length_cm": ("--length-cm", float, ..., "effective target length D \\[cm]"),
-    "mean_free_path_cm": ("--mfp-cm", float, ..., "mean free path mu \\[cm]"),
+    "current_A": ("--current-A", float, ..., "current [A]"),
+    "time_s": ("--time-s", float, ..., "data-taking time with current [s]"),
+    "length_cm": ("--length-cm", float, ..., "effective target length D [cm]"),
+    "mean_free_path_cm": ("--mfp-cm", float, ..., "mean free path mu [cm]"),
     "efficiency": ("--efficiency", float, ..., "detection efficiency (a fraction)"),
     "reproduce.sum": ("--sum", str, "sdds", "sdds (our sum of the SDDs) or authors (the file's)"),
-    "scan.start_eV": ("--from-eV", float, 7600.0, "first energy of the line \\[eV]"),
-    "scan.stop_eV": ("--to-eV", float, 7900.0, "last energy of the line \\[eV]"),
-    "scan.step_eV": ("--step-eV", float, 10.0, "step \\[eV]"),
+    "scan.start_eV": ("--from-eV", float, 7600.0, "first energy of the line [eV]"),
+    "scan.stop_eV": ("--to-eV", float, 7900.0, "last energy of the line [eV]"),
+    "scan.step_eV": ("--step-eV", float, 10.0, "step [eV]"),
     "scan.level": ("--cl", float, 0.95, "confidence level of the limits"),
-    "cross_section_cm2": ("--cross-section-cm2", float | None, None, "strip z w \\[cm^2]"),
+    "cross_section_cm2": ("--cross-section-cm2", float | None, None, "strip z w [cm^2]"),
 }
 #: The flag of every field: the library names fields and keys, the CLI alone shows flags.
 FLAGS = {field: flag for field, (flag, *_) in OPTIONS.items()} | {
@@ -135,7 +143,7 @@ def _options(*fields: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         extra = []
         for f in fields:
             flag, kind, default, text = OPTIONS[f]
-            hint = Annotated[kind, typer.Option(flag, help=text)]
+            hint = Annotated[kind, typer.Option(flag, help=escape(text))]
             extra.append(inspect.Parameter(names[f], inspect.Parameter.KEYWORD_ONLY,
                                            default=default, annotation=hint))  # fmt: skip
         sig = inspect.signature(fn)
@@ -174,16 +182,70 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+#: What ``--quiet`` and ``--verbose`` say. Quiet keeps the result: a physicist who asks for
+#: less chatter (a batch job, a script that keeps the output) still wants the numbers; only
+#: the progress goes. ``--json`` gives the result alone, as data; ``> /dev/null`` nothing.
+QUIET_HELP = (
+    "no progress and no stages: only the result (its tables and the files written) and "
+    "errors; other libraries' warnings are hidden"
+)
+VERBOSE_HELP = (
+    "also each stage's time, the sampler's details (each chain's step size, leapfrog steps "
+    "per iteration) and other libraries' warnings"
+)
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)]
+#: ``--quiet`` and ``--verbose`` of the command being run, given before it or after it; read
+#: by ``_run`` and by the warning filter of ``main`` (warnings may come from any thread)
+_TERMINAL = {"quiet": False, "verbose": False}
+
+
 @app.callback()
 def _root(
     version: Annotated[bool | None, typer.Option("--version", callback=_version)] = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ) -> None:
-    """bayes-vip COMMAND [RUN]: RUN is a run directory holding run.toml (default runs/demo)."""
+    """bayes-vip COMMAND [RUN]: RUN is a run directory holding run.toml (default runs/demo).
+
+    --quiet and --verbose go before the command or after it (bayes-vip sample RUN --quiet).
+    """
+    _TERMINAL.update(quiet=quiet, verbose=verbose)
+
+
+def _terminal(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command ``--quiet`` and ``--verbose`` (after the command; also before it)."""
+    sig = inspect.signature(fn)
+    extra = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=hint)
+        for name, hint in (("quiet", Quiet), ("verbose", Verbose))
+    ]
+
+    @functools.wraps(fn)
+    def command(*args: Any, quiet: bool = False, verbose: bool = False, **kw: Any) -> Any:
+        _TERMINAL["quiet"] = _TERMINAL["quiet"] or quiet
+        _TERMINAL["verbose"] = _TERMINAL["verbose"] or verbose
+        if _TERMINAL["quiet"] and _TERMINAL["verbose"]:
+            msg = "give --quiet or --verbose, not both"
+            raise InputError(msg, field="--verbose")
+        return fn(*args, **kw)
+
+    params = list(sig.parameters.values()) + extra
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+def _verbosity() -> int:
+    """``_render.QUIET``, ``NORMAL`` or ``VERBOSE``, from the options given."""
+    if _TERMINAL["quiet"]:
+        return _render.QUIET
+    return _render.VERBOSE if _TERMINAL["verbose"] else _render.NORMAL
 
 
 Run = Annotated[Path, typer.Argument(help="run directory holding run.toml")]
 Json = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
-Config = Annotated[Path | None, typer.Option(help="TOML file with an \\[analysis] table")]
+Config = Annotated[Path | None, typer.Option(help=escape("TOML file with an [analysis] table"))]
 Out = Annotated[Path | None, typer.Option("--out", help="output folder")]
 ScanFlag = Annotated[
     bool,
@@ -195,18 +257,38 @@ ScanFlag = Annotated[
 ]
 
 
-def _run(json_out: bool, render: Callable[..., None], job: Callable[..., dict], *extra: Any):
-    """Run ``job(progress)`` with a terminal reporter; print its record as JSON or render it."""
-    from rich.console import Console
+def _console(json_out: bool) -> Console:
+    """The console of a command: stdout, or stderr with ``--json``.
 
+    On a terminal rich wraps prose at spaces (never inside a number). A file or a pipe has
+    no width: lines are never wrapped, and tables are laid out on ``_render.WIDE`` columns.
+    """
     # with --json, stdout carries exactly one JSON object; everything else goes to stderr
-    console = Console(stderr=json_out, soft_wrap=True)
-    with _render.TerminalProgress(console, bars=not json_out) as progress:
+    console = Console(stderr=json_out)
+    if not console.is_terminal:
+        console = Console(stderr=json_out, width=_render.WIDE, soft_wrap=True)
+    return console
+
+
+def _run(json_out: bool, render: Callable[..., None], job: Callable[..., dict], *extra: Any):
+    """Run ``job(progress)`` with a terminal reporter; print its record as JSON or render it.
+
+    The reporter (``results.console.TerminalProgress``) shows a live display on a terminal
+    and plain lines in a file or a pipe; ``--quiet`` silences it, ``--verbose`` adds the
+    stages' times and the total.
+    """
+    console = _console(json_out)
+    verbosity = _verbosity()
+    t0 = time.perf_counter()
+    with _render.TerminalProgress(console, verbosity=verbosity) as progress:
         record = job(progress)
     if json_out:
         typer.echo(json.dumps(record, default=str))
     else:
         render(console, record, *extra)
+    if verbosity >= _render.VERBOSE:
+        took = _render.duration(time.perf_counter() - t0)
+        console.print(f"done in {took}", style="dim", highlight=False)
     return record
 
 
@@ -231,6 +313,7 @@ def _analysis(cfg: AnalysisConfig, fn: Callable[..., dict], run: Path) -> Callab
 
 
 @app.command()
+@_terminal
 def info(run: Run = DEMO_RUN, json_out: Json = False) -> None:
     """Print a campaign: periods, SDDs and batches, counts per period and SDD, binning."""
     from bayes_vip.pipeline.info import info as run_info  # xarray: about 1 s to load
@@ -239,6 +322,7 @@ def info(run: Run = DEMO_RUN, json_out: Json = False) -> None:
 
 
 @app.command()
+@_terminal
 @_options(*(f"simulation.{k}" for k in ("preset", "seed", "signal_counts", "signal", "level")))
 def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
     """Write a simulated campaign: data files, and run.toml with the truth.
@@ -252,6 +336,7 @@ def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
 
 
 @app.command()
+@_terminal
 @_options("signal", "n_int", "fit.statistic", "fit.sdd", "fit.bin_eV", "fit.signal_shape",
           "scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")  # fmt: skip
 def fit(
@@ -282,6 +367,7 @@ def fit(
 
 
 @app.command()
+@_terminal
 @_options("scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level", "signal", "n_int",
           "fit.statistic", "fit.bin_eV", "fit.signal_shape")  # fmt: skip
 def scan(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
@@ -308,6 +394,7 @@ def scan(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, 
 
 
 @app.command()
+@_terminal
 @_options("reproduce.sum", "n_int", "fit.bin_eV", "sample.seed")
 def reproduce(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, o) -> None:
     """The published analyses of a measured run, each by its method, in one table.
@@ -332,6 +419,7 @@ def reproduce(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False
 
 
 @app.command()
+@_terminal
 @_options("calibration.batch_hours", "calibration.refine_lines", "calibration.iterations")
 def calibrate(
     run: Run = DEMO_RUN,
@@ -352,6 +440,7 @@ def calibrate(
 
 
 @app.command()
+@_terminal
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.prior_upper", "sample.priors", "signal", "n_int", "sample.seed",
           "sample.line_sd_eV")  # fmt: skip
@@ -424,6 +513,7 @@ def _stored_options(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 @app.command()
+@_terminal
 def report(run: Run = DEMO_RUN, json_out: Json = False) -> None:
     """Write RUN/results/report.html: the run's results on one page, figures included.
 
@@ -475,6 +565,7 @@ def _study_options(
 
 
 @study_app.command("coverage")
+@_terminal
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.priors", "study.toys", "study.multiples", "study.seed", "study.methods",
           "study.scheduler", "study.workers")  # fmt: skip
@@ -511,6 +602,7 @@ def study_coverage(
 
 
 @study_app.command("bands")
+@_terminal
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.priors", "study.toys", "study.seed", "study.methods", "study.scheduler",
           "study.workers")  # fmt: skip
@@ -545,6 +637,7 @@ def study_bands(
 
 
 @study_app.command("frequentist")
+@_terminal
 @_options("signal", "n_int", "fit.statistic", "fit.bin_eV", "fit.signal_shape", "study.toys",
           "study.seed", "study.points", "study.reach", "study.scheduler",
           "study.workers")  # fmt: skip
@@ -579,6 +672,7 @@ def study_frequentist(
 
 
 @study_app.command("sbc")
+@_terminal
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.priors", "study.sims", "study.seed", "study.rank_draws", "study.fano_shift",
           "study.scheduler", "study.workers")  # fmt: skip
@@ -611,6 +705,7 @@ def study_sbc(
 
 
 @app.command("train-peakfinder")
+@_terminal
 @_options(*(f"train.{k}" for k in ("seed", "n_train", "epochs", "n_finetune",
                                    "finetune_epochs", "metrics_n")))  # fmt: skip
 def train_peakfinder(out: Out = None, json_out: Json = False, *, o) -> None:
@@ -624,6 +719,7 @@ def train_peakfinder(out: Out = None, json_out: Json = False, *, o) -> None:
 
 
 @app.command()
+@_terminal
 @_options(*(f"transport.{k}" for k in ("experiment", "current_A", "fermi_velocity_factor",
                                        "rs_bound")))  # fmt: skip
 def transport(out: Out = None, json_out: Json = False, *, o) -> None:
@@ -639,6 +735,7 @@ def transport(out: Out = None, json_out: Json = False, *, o) -> None:
 
 
 @app.command()
+@_terminal
 @_options("counts", "current_A", "time_s", "length_cm", "mean_free_path_cm", "efficiency",
           "n_int", "cross_section_cm2")  # fmt: skip
 def convert(json_out: Json = False, *, o) -> None:
@@ -658,14 +755,32 @@ def _one_line(exc: BayesVipError) -> str:
 ARVIZ_NOTICE = r"\s*ArviZ is undergoing a major refactor"
 
 
+def _show_warning(show: Callable[..., None], message, category, *where: Any) -> None:
+    """Show bayes-vip's own warnings; another library's only with ``--verbose``.
+
+    Ours have their own categories (``CalibrationWarning``). Other libraries' warnings
+    (ArviZ's, NumPy's, JAX's, Matplotlib's deprecations) are about their code or ours, never
+    something a user of the command can act on.
+    """
+    if category.__module__.partition(".")[0] == "bayes_vip" or _TERMINAL["verbose"]:
+        show(message, category, *where)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: float64 JAX, then the app; bad input -> one line on stderr, exit 2."""
     # x64 must be on before JAX is first imported (it reads this at import time): the counts
     # reach 1e6 per bin and the likelihoods need double precision
     os.environ.setdefault("JAX_ENABLE_X64", "1")
-    # ArviZ announces its coming refactor on the first import of each day: a note about
-    # ArviZ's own API, which bayes-vip pins and a user cannot act on
-    warnings.filterwarnings("ignore", message=ARVIZ_NOTICE, category=FutureWarning)
+    _TERMINAL.update(quiet=False, verbose=False)
+    with warnings.catch_warnings():  # the filters below end with the command
+        # ArviZ announces its coming refactor on the first import of each day: a note about
+        # ArviZ's own API, which bayes-vip pins and a user cannot act on (not even with -v)
+        warnings.filterwarnings("ignore", message=ARVIZ_NOTICE, category=FutureWarning)
+        warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False)
     except BayesVipError as exc:

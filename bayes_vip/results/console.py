@@ -2,22 +2,46 @@
 
 Each ``render_*`` takes a rich ``Console`` and the record a pipeline function returned, and
 prints what a user reads; nothing here computes. ``TerminalProgress`` implements the
-pipeline's progress protocol (``pipeline.progress``) with rich: a dim line per stage and a
-transient bar per counted task.
+pipeline's progress protocol (``pipeline.progress``): a live display on a terminal, plain
+lines every few seconds in a file or a pipe.
+
+Tables are built by ``table``: headers and titles are text, not rich markup (a unit such as
+"[eV]" is shown, not read as a style), and number columns never wrap, so that a number is
+never split across lines; prose columns wrap first when the terminal is narrow.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.padding import Padding
+from rich.progress import (
+    BarColumn,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+)
 from rich.progress import Progress as RichProgress
-from rich.progress import TaskID
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 __all__ = [
+    "NORMAL",
+    "QUIET",
+    "VERBOSE",
+    "WIDE",
     "TerminalProgress",
+    "describe",
+    "duration",
     "expected_band",
     "render_calibrate",
     "render_convert",
@@ -35,24 +59,146 @@ __all__ = [
     "render_study_sbc",
     "render_train",
     "render_transport",
+    "table",
 ]
+
+#: ``update``'s ``info`` (``pipeline.progress.Info``): a note, or named values.
+Info = str | Mapping[str, Any]
+#: Seconds between two plain lines of one counted task, when the output is not a terminal.
+PLAIN_INTERVAL = 5.0
+#: Seconds without a line after which a plain line says that the stage is still running.
+HEARTBEAT = 30.0
+#: The console's width when the output is not a terminal: a file or a pipe has no width, and
+#: rich would otherwise wrap tables at 80 columns.
+WIDE = 200
+#: ``TerminalProgress``'s verbosity: ``--quiet``, the default, ``--verbose``.
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+
+
+def duration(seconds: float) -> str:
+    """A duration as a person says it: "8.2 s", "2 min 05 s", "1 h 02 min"."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    m, s = divmod(round(seconds), 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+@dataclass
+class _Count:
+    """The last report of a counted task, and when a line last showed it."""
+
+    done: float
+    total: float | None
+    info: Info
+    shown_at: float
+    shown: bool = False
+
+
+class _Display(RichProgress):
+    """The live display: a row per task, and under a counted task its ``info`` (wrapped)."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        """Each task's row, and its info on the line below."""
+        for task in self.tasks:
+            yield self.make_tasks_table([task])
+            if task.fields.get("info"):
+                yield Padding(Text(task.fields["info"]), (0, 0, 0, 4))
+
+
+class _BarColumn(BarColumn):
+    """A bar for a count; none for a stage (no total)."""
+
+    def render(self, task: Task) -> RenderableType:
+        """The bar of ``task``, or nothing."""
+        return Text("") if task.total is None else super().render(task)
+
+
+class _CountColumn(ProgressColumn):
+    """``done/total (percent)``; nothing for a stage (no total)."""
+
+    def render(self, task: Task) -> Text:
+        """The column's text for ``task``."""
+        if task.total is None:
+            return Text("")
+        return Text(f"{task.completed:g}/{task.total:g} ({task.percentage:.0f} %)")
+
+
+class _TimeColumn(ProgressColumn):
+    """The time since the task started and, for a count, the time left: "1:05 (0:40 left)"."""
+
+    def render(self, task: Task) -> Text:
+        """The column's text for ``task``."""
+        text = _clock(task.elapsed or 0.0)
+        left = task.time_remaining
+        if task.total is not None and left is not None and task.completed < task.total:
+            text += f" ({_clock(left)} left)"
+        return Text(text, style="progress.elapsed")
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as m:ss, or h:mm:ss from an hour."""
+    m, s = divmod(round(seconds), 60)
+    return f"{m}:{s:02d}" if m < 60 else f"{m // 60}:{m % 60:02d}:{s:02d}"
 
 
 class TerminalProgress:
-    """Progress on a rich console: ``stage`` prints a dim line, ``update`` drives a bar.
+    """The pipeline's progress (``pipeline.progress``) on a rich console.
 
-    ``bars`` says whether numpyro may draw its own bars (not when stdout carries JSON).
-    Use it as a context manager, so that the bars are removed when the work ends.
+    On a terminal, one live display (rich) shows the stage that runs, with a spinner and its
+    time, and a bar per counted task: done/total, the time left, and the task's ``info``
+    (for NUTS, all chains together: warm-up or sampling, divergences so far, step size). The
+    display is removed when the work ends; every stage leaves a dim line, every counted task
+    its last state.
+
+    Without a terminal (a file, a pipe) nothing moves and no escape code is written: a line
+    when a stage starts, a line per counted task every ``interval`` seconds and at the end of
+    its stage (``NUTS iterations: 450/1300 (35 %), warm-up, 4 chains, divergences 0, step
+    size 0.31``), and, after ``heartbeat`` seconds without a line, one saying that the stage
+    still runs (a thread, started by the context manager).
+
+    ``verbosity``: ``QUIET`` reports nothing; ``VERBOSE`` adds each stage's time when it ends
+    and the ``details`` of a task's ``info`` (each chain's step size, leapfrog steps per
+    iteration). ``live``: a live display (default: whether the console is a terminal);
+    ``clock``: seconds, monotonic (tests pass a fake one). Use it as a context manager, so
+    that the display is removed and the last lines written also when the work fails.
     """
 
-    def __init__(self, console: Console, *, bars: bool = True):
+    #: The first protocol's switch for numpyro's own bars: the samplers draw none now.
+    bars = False
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        verbosity: int = NORMAL,
+        live: bool | None = None,
+        interval: float = PLAIN_INTERVAL,
+        heartbeat: float = HEARTBEAT,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.console = console
-        self.bars = bars
-        self._progress: RichProgress | None = None
-        self._tasks: dict[str, TaskID] = {}
+        self.verbosity = verbosity
+        self.live = console.is_terminal and not console.is_dumb_terminal if live is None else live
+        self.interval = interval
+        self.heartbeat = heartbeat
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._stage: str | None = None
+        self._stage_t0 = self._said = clock()
+        self._counts: dict[str, _Count] = {}
+        self._display: RichProgress | None = None
+        self._rows: dict[str, TaskID] = {}
+        self._done = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def __enter__(self) -> TerminalProgress:
-        """Enter the context: the reporter itself."""
+        """Enter the context: start the heartbeat (no terminal, not quiet)."""
+        if not self.live and self.verbosity > QUIET and self.heartbeat > 0:
+            self._beat = threading.Thread(target=self._beating, name="progress", daemon=True)
+            self._beat.start()
         return self
 
     def __exit__(
@@ -61,32 +207,176 @@ class TerminalProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Leave the context: stop and remove the bars, also on an exception."""
-        self._close()
+        """Leave the context: the last lines, the display removed, also on an exception."""
+        self.close()
 
-    def _close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-        self._progress, self._tasks = None, {}
+    def close(self) -> None:
+        """Stop the heartbeat; print the last lines; remove the live display."""
+        self._done.set()
+        if self._beat is not None:
+            self._beat.join()
+        with self._lock:
+            self._end_stage()
+            if self._display is not None:
+                self._display.stop()
+            self._display, self._rows = None, {}
+
+    def refresh(self) -> None:
+        """Draw the live display now (rich draws it ten times a second on its own)."""
+        with self._lock:
+            if self._display is not None:
+                self._display.refresh()
+
+    def _beating(self) -> None:
+        while not self._done.wait(min(1.0, self.heartbeat)):
+            self.tick()
+
+    def tick(self) -> None:
+        """Without a terminal: say that the stage still runs, ``heartbeat`` s after a line."""
+        with self._lock:
+            if self.live or self._stage is None or self.verbosity <= QUIET:
+                return
+            now = self.clock()
+            if now - self._said >= self.heartbeat:
+                self._line(f"{self._stage}: still running ({duration(now - self._stage_t0)})")
+
+    def _line(self, text: str, style: str = "") -> None:
+        """Print one line as it is: no markup, no highlighting, never wrapped."""
+        self.console.print(Text(text, style=style), soft_wrap=True, highlight=False)
+        self._said = self.clock()
+
+    def _count_line(self, task: str, c: _Count) -> str:
+        """``task: done/total (percent), info``."""
+        text = f"{task}: {c.done:g}"
+        if c.total:
+            text += f"/{c.total:g} ({100 * c.done / c.total:.0f} %)"
+        info = describe(c.info, details=self.verbosity >= VERBOSE)
+        return f"{text}, {info}" if info else text
+
+    def _end_stage(self) -> None:
+        """The last state of the stage's counted tasks, and (``--verbose``) its time."""
+        for task, c in self._counts.items():
+            if self.live or not c.shown:
+                self._line(self._count_line(task, c), "dim" if self.live else "")
+        self._counts = {}
+        if self._display is not None:
+            for row in self._rows.values():
+                self._display.remove_task(row)
+            self._rows = {}
+        if self._stage is not None and self.verbosity >= VERBOSE:
+            took = duration(self.clock() - self._stage_t0)
+            self._line(f"{self._stage}: {took}", "dim" if self.live else "")
+        self._stage = None
+
+    def _row(self, key: str, description: str, total: float | None) -> TaskID:
+        """The live display's row ``key`` (the display started, the row added, as needed)."""
+        if self._display is None:
+            # the bar gives way on a narrow terminal; names, counts and times do not wrap
+            self._display = _Display(
+                SpinnerColumn(table_column=Column(no_wrap=True)),
+                TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+                _BarColumn(bar_width=20),
+                _CountColumn(table_column=Column(no_wrap=True)),
+                _TimeColumn(table_column=Column(no_wrap=True)),
+                console=self.console,
+                transient=True,
+            )
+            self._display.start()
+        if key not in self._rows:
+            self._rows[key] = self._display.add_task(description, total=total, info="")
+        return self._rows[key]
 
     def stage(self, name: str) -> None:
-        """Print the stage that starts.
+        """A stage starts: the previous one ends (its last lines), a line names this one."""
+        if self.verbosity <= QUIET:
+            return
+        with self._lock:
+            self._end_stage()
+            self._stage, self._stage_t0 = name, self.clock()
+            if self.live:
+                self._line(f"{name} ...", "dim")
+                self._row("", name, None)
+            else:
+                self._line(f"{name} ...")
 
-        The bars of the previous stage are removed first, so that they never share the terminal
-        with numpyro's own bars.
+    def update(self, task: str, done: float, total: float | None, info: Info = "") -> None:
+        """``done`` of ``total`` of ``task``: its bar, or a line every ``interval`` seconds.
+
+        Without a terminal, the last state of a phase (``info["phase"]``, as NUTS's warm-up)
+        gets its line when the next phase starts, and a task's last state at the end of its
+        stage.
         """
-        self._close()
-        self.console.print(f"[dim]{name} ...[/]")
+        if self.verbosity <= QUIET:
+            return
+        with self._lock:
+            if self.live:
+                text = describe(info, details=self.verbosity >= VERBOSE)
+                row = self._row(task, task, total)
+                self._display.update(row, completed=done, total=total, info=text)
+                self._counts[task] = _Count(done, total, info, self.clock(), shown=True)
+                return
+            now = self.clock()
+            c = self._counts.get(task)
+            if c is None:  # the first report: a line ``interval`` seconds after the last
+                c = self._counts[task] = _Count(done, total, info, self._said, shown=True)
+            elif not c.shown and _phase(c.info) != _phase(info):
+                self._line(self._count_line(task, c))  # the previous phase's last state
+            c.done, c.total, c.info, c.shown = done, total, info, False
+            if (total is not None and done >= total) or now - c.shown_at >= self.interval:
+                self._line(self._count_line(task, c))
+                c.shown, c.shown_at = True, now
 
-    def update(self, task: str, done: float, total: float | None, info: str = "") -> None:
-        """Advance ``task``'s bar (created on first use)."""
-        if self._progress is None:
-            self._progress = RichProgress(console=self.console, transient=True)
-            self._progress.start()
-        if task not in self._tasks:
-            self._tasks[task] = self._progress.add_task(task, total=total)
-        desc = f"{task} ({info})" if info else task
-        self._progress.update(self._tasks[task], completed=done, total=total, description=desc)
+
+def describe(info: Info, *, details: bool = False) -> str:
+    """``info`` as one line of text: "warm-up, 4 chains, divergences 0, step size 0.31".
+
+    A str is returned as it is. Of a mapping, a str value is shown as it is, a number after
+    its name (a float to 3 significant digits), a list or tuple of numbers after its name;
+    ``details`` (itself such a mapping) is added only with ``details=True``. Items whose
+    value is ``None`` or ``""`` are left out.
+    """
+    if isinstance(info, str):
+        return info
+    parts = []
+    for name, value in info.items():
+        if name == "details":
+            if details and isinstance(value, Mapping) and value:
+                parts.append(describe(value))
+        elif isinstance(value, str):
+            if value:
+                parts.append(value)
+        elif isinstance(value, list | tuple):
+            parts.append(" ".join([name, *(_number(v) for v in value)]))
+        elif value is not None:
+            parts.append(f"{name} {_number(value)}")
+    return ", ".join(parts)
+
+
+def _number(value: Any) -> str:
+    """A float to 3 significant digits; anything else as ``str`` writes it."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _phase(info: Info) -> Any:
+    """The ``phase`` of a mapping ``info``; None for a note."""
+    return info.get("phase") if isinstance(info, Mapping) else None
+
+
+def table(*headers: str, prose: Collection[int] = (0,), title: str | None = None) -> Table:
+    """A table whose headers and title are text, and whose number columns never wrap.
+
+    ``headers`` and ``title`` are shown as written (a unit "[eV]" is not rich markup).
+    The columns at the indices ``prose`` (default: the first, the row's name) wrap when the
+    terminal is narrow; the others hold numbers, are not wrapped and are aligned right, so
+    that a number is never split across lines. A header may break at a newline.
+    """
+    t = Table(title=None if title is None else escape(title))
+    for i, h in enumerate(headers):
+        if i in prose:
+            t.add_column(escape(h))
+        else:
+            t.add_column(escape(h), no_wrap=True, justify="right")
+    return t
 
 
 def render_info(console: Console, s: dict[str, Any]) -> None:
@@ -99,7 +389,7 @@ def render_info(console: Console, s: dict[str, Any]) -> None:
         f"{s['n_batches_max']} batch{'es' if s['n_batches_max'] > 1 else ''} at most per period"
     )
     console.print(f"binning: {b['lo']:g}-{b['hi']:g} {b['unit']}, {b['n_bins']} bins of {width}")
-    t = Table("period", "current (A)", "time (s)", "time (d)", "batches", "counts")
+    t = table("period", "current (A)", "time (s)", "time (d)", "batches", "counts")
     for p in s["periods"]:
         t.add_row(
             p["name"],
@@ -110,7 +400,7 @@ def render_info(console: Console, s: dict[str, Any]) -> None:
             f"{p['counts']:,}",
         )
     console.print(t)
-    t = Table("SDD", *s["counts"].keys())
+    t = table("SDD", *s["counts"].keys())
     for sdd in s["sdds"]:
         t.add_row(str(sdd), *(f"{s['counts'][p][str(sdd)]:,}" for p in s["counts"]))
     console.print(t)
@@ -135,26 +425,31 @@ def render_fit(console: Console, out: dict[str, Any]) -> None:
     console.print(
         f"[bold]{out['run']}[/]: classic fit ({out['statistic']}), PEP line {out['signal']['key']}"
     )
+    # lines short enough for an 80-column terminal: a label is not wrapped away from its value
     for name, q in (("step 1", q1), ("step 2", q2)):
         console.print(
-            f"  {name} {q['range_eV'][0]:g}-{q['range_eV'][1]:g} eV: valid "
-            f"{q['is_valid']}, accurate covariance {q['has_accurate_covar']}, "
-            f"chi2/ndf = {q['statistic']:.1f}/{q['ndf']} = {q['chi2_ndf']:.3f}, at "
+            f"  {name} {q['range_eV'][0]:g}-{q['range_eV'][1]:g} eV: chi2/ndf = "
+            f"{q['statistic']:.1f}/{q['ndf']} = {q['chi2_ndf']:.3f}"
+        )
+        console.print(
+            f"    valid {q['is_valid']}, accurate covariance {q['has_accurate_covar']}, at "
             f"limit: {q['parameters_at_limit'] or 'none'}"
         )
     fw = out["fwhm_cu_ka1_eV"]
     console.print(
         f"  FWHM at Cu Ka1: on {fw['on'][0]:.1f} +- {fw['on'][1]:.1f} eV, off "
-        f"{fw['off'][0]:.1f} +- {fw['off'][1]:.1f} eV; energy shift "
-        f"{out['energy_shift_eV'][0]:+.1f} +- {out['energy_shift_eV'][1]:.1f} eV"
+        f"{fw['off'][0]:.1f} +- {fw['off'][1]:.1f} eV"
+    )
+    console.print(
+        f"  energy shift {out['energy_shift_eV'][0]:+.1f} +- {out['energy_shift_eV'][1]:.1f} eV"
     )
     console.print(f"  N_X = {out['N_X']:.1f} +- {out['sigma_N_X']:.1f}")
     n_int = out["conversion"]["n_int_model"]
-    t = Table(
+    t = table(
         "upper limit",
-        "N_X (counts)",
-        f"beta^2/2 (N_int: {n_int})",
-        "expected: median (+-1 sigma)",
+        "N_X [counts]",
+        f"beta^2/2\n(N_int: {n_int})",
+        "expected: median\n(+-1 sigma)",
     )
     b = out["conversion"]["beta2half_upper_limits"]
     for k, v in out["upper_limits_counts"].items():
@@ -167,7 +462,7 @@ def render_fit(console: Console, out: dict[str, Any]) -> None:
             if v is not None:
                 return f"{v:.1f}"
             why = tt.get("unresolved", {}).get("0.95")
-            return f"not resolved ({why})" if why else "above the grid"
+            return f"not resolved ({escape(why)})" if why else "above the grid"
 
         console.print(
             f"  from toys ({tt['toys_per_mu']} per N_X value, {tt['toys_background']} "
@@ -205,12 +500,13 @@ def _band(band: list[float] | None) -> str:
 
 def render_reproduce(console: Console, out: dict[str, Any]) -> None:
     """``bayes-vip reproduce``: one row per published analysis, and (d)'s diagnostics."""
-    t = Table(
+    t = table(
         "analysis",
         "N_X [counts]",
         "limit on N_X",
-        f"limit on beta^2/2 (N_int {out['n_int_model']})",
+        f"limit on beta^2/2\n(N_int {out['n_int_model']})",
         "limit",
+        prose=(0, 4),
         title=f"{out['run']}: the published analyses, spectra summed as {out['sum']}",
     )
     for r in out["rows"]:
@@ -234,7 +530,7 @@ def render_reproduce(console: Console, out: dict[str, Any]) -> None:
 def render_scan(console: Console, out: dict[str, Any]) -> None:
     """``bayes-vip scan``: the limits at each energy and the largest excess."""
     level = 100 * out["level"]
-    t = Table(
+    t = table(
         "energy [eV]",
         "N_X [counts]",
         "local Z",
@@ -277,8 +573,8 @@ def render_calibrate(console: Console, out: dict[str, Any], written: str) -> Non
         f"({out['seconds']:.1f} s)"
     )
     for w in out["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
-    t = Table("Cu Ka (eq. 4)", "position [eV]", "FWHM [eV]", "chi2/ndf")
+        console.print(f"[yellow]warning:[/] {escape(w)}")
+    t = table("Cu Ka (eq. 4)", "position [eV]", "FWHM [eV]", "chi2/ndf")
     for k, v in out["table_1"].items():
         t.add_row(
             k,
@@ -314,13 +610,13 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         for r in sp.get("retries", []):
             console.print(
                 f"  run again at target acceptance {sp['target_accept']:g}: the run at "
-                f"{r['target_accept']:g} failed ({'; '.join(r['failed'])})"
+                f"{r['target_accept']:g} failed ({escape('; '.join(r['failed']))})"
             )
-    t = Table(
+    t = table(
         "upper limit",
         "N_X [counts]",
-        f"beta^2/2 (N_int {res['n_int_model']})",
-        "expected: median (+-1 sigma)",
+        f"beta^2/2\n(N_int {res['n_int_model']})",
+        "expected: median\n(+-1 sigma)",
         title=f"classic and Bayesian limits, PEP line {res['signal']['key']}",
     )
     for r in res["comparison"]:
@@ -343,7 +639,7 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
     else:
         console.print(
             "[bold red]SAMPLER GATES FAILED[/]: "
-            + "; ".join(res["gates"]["failed"])
+            + escape("; ".join(res["gates"]["failed"]))
             + f" (after {d['draws']} draws per chain; sample.max_draws raises the bound)"
             + " -- these limits are NOT reliable"
         )
@@ -372,7 +668,12 @@ def render_study_coverage(console: Console, res: dict[str, Any]) -> None:
     cols = ["injected [sigma]", "toys (errors)", "classic profile 95 %"]
     if bayes:
         cols += ["Bayesian 95 %, all", "Bayesian 95 %, gates passed", "gates passed"]
-    t = Table(*cols, title="P(upper limit >= truth) [%] with Clopper-Pearson 95 % intervals")
+    # a fraction with its interval and count is several words: those columns wrap between them
+    t = table(
+        *cols,
+        prose=range(len(cols)),
+        title="P(upper limit >= truth) [%] with Clopper-Pearson 95 % intervals",
+    )
     for lv in res["multiples"]:
         c = lv["coverage"]["95"]
         row = [f"{lv['multiple']:g}", f"{lv['toys']} ({lv['errors']})", _cp(c["classic_profile"])]
@@ -384,7 +685,7 @@ def render_study_coverage(console: Console, res: dict[str, Any]) -> None:
         for name, c in lv.get("false_detection", {}).items():
             console.print(f"  false detections at zero signal, {name}: {_cp(c)}")
         for msg in lv["error_messages"]:
-            console.print(f"  [red]toy error[/] at {lv['multiple']:g} sigma: {msg}")
+            console.print(f"  [red]toy error[/] at {lv['multiple']:g} sigma: {escape(msg)}")
     console.print(
         f"{res['toys_per_s_per_worker']:.4f} toys per second per worker; "
         f"wrote {res['store']}, {res['json']} and {res['figure']}"
@@ -399,7 +700,7 @@ def render_study_bands(console: Console, res: dict[str, Any]) -> None:
         f"{res['errors']} failed"
         + (f", gates passed in {res['gates_passed']}" if "gates_passed" in res else "")
     )
-    t = Table(
+    t = table(
         "limit on N_X",
         "-2 sigma",
         "-1 sigma",
@@ -419,7 +720,7 @@ def render_study_bands(console: Console, res: dict[str, Any]) -> None:
         t.add_row(col, *(f"{b[k]['value']:.1f}" for k in ("-2", "-1", "median", "+1", "+2")), obs)
     console.print(t)
     for msg in res["error_messages"]:
-        console.print(f"  [red]toy error[/]: {msg}")
+        console.print(f"  [red]toy error[/]: {escape(msg)}")
     console.print(
         f"{res['toys_per_s_per_worker']:.4f} toys per second per worker; "
         f"wrote {res['store']}, {res['json']} and {res['figure']}"
@@ -433,7 +734,7 @@ def render_sensitivity(console: Console, res: dict[str, Any]) -> None:
         f"{res['toys_done']} of {res['toys_total']} toys, {res['errors']} failed"
     )
     verdicts = res["choice"]["verdicts"]
-    t = Table(
+    t = table(
         "variant",
         "sd of N_X hat (0)",
         "quoted sigma",
@@ -441,6 +742,7 @@ def render_sensitivity(console: Console, res: dict[str, Any]) -> None:
         *(f"mean pull ({s:g})" for s in res["injected"]),
         *(f"UL95 covers ({s:g})" for s in res["injected"] if s > 0),
         "kept",
+        prose=(0, 4 + len(res["injected"]) + sum(s > 0 for s in res["injected"])),
         title="background-only toys (0) and injected counts; uncertainties are standard errors",
     )
     for key, v in res["variants"].items():
@@ -473,13 +775,13 @@ def render_study_frequentist(console: Console, res: dict[str, Any]) -> None:
     def num(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}"
 
-    t = Table(
+    t = table(
         "CL",
         "CLs (toys)",
         "CLs (asymptotic)",
         "profile (toys)",
         "profile (asymptotic)",
-        "expected CLs, toys: median (+-1 sigma)",
+        "expected CLs, toys:\nmedian (+-1 sigma)",
         "Feldman-Cousins (toys)",
         title="upper limits on N_X [counts]",
     )
@@ -497,9 +799,9 @@ def render_study_frequentist(console: Console, res: dict[str, Any]) -> None:
         )
     console.print(t)
     for cl, why in res.get("unresolved", {}).items():
-        console.print(f"  {cl}: not resolved by the toys ({why})")
+        console.print(f"  {cl}: not resolved by the toys ({escape(why)})")
     for msg in res["error_messages"]:
-        console.print(f"  [red]toy error[/]: {msg}")
+        console.print(f"  [red]toy error[/]: {escape(msg)}")
     console.print(f"wrote {res['store']}, {res['json']} and {res['figure']}")
 
 
@@ -513,13 +815,13 @@ def render_study_sbc(console: Console, res: dict[str, Any]) -> None:
         f"{res['sims_done']} of {res['sims_total']} simulations, {res['errors']} failed, "
         f"gates passed in {g['k']} of {g['n']}, L = {res['rank_draws']}"
     )
-    t = Table(
+    t = table(
         "quantity",
         "chi-square / dof",
         "p",
-        "ECDF outside the 95 % band",
+        "ECDF outside\nthe 95 % band",
         "uniform",
-        "posterior sd / prior sd",
+        "posterior sd\n/ prior sd",
         title="ranks of the truth among the posterior draws (all simulations)",
     )
     for name, q in res["quantities"].items():
@@ -536,7 +838,7 @@ def render_study_sbc(console: Console, res: dict[str, Any]) -> None:
         )
     console.print(t)
     for msg in res["error_messages"]:
-        console.print(f"  [red]simulation error[/]: {msg}")
+        console.print(f"  [red]simulation error[/]: {escape(msg)}")
     console.print(
         f"{res['sims_per_s_per_worker']:.4f} simulations per second per worker; "
         f"wrote {res['store']}, {res['json']} and {res['figure']}"
@@ -545,11 +847,12 @@ def render_study_sbc(console: Console, res: dict[str, Any]) -> None:
 
 def render_transport(console: Console, res: dict[str, Any]) -> None:
     """``bayes-vip transport``: every quantity with unit and equation."""
-    tab = Table(
+    tab = table(
         "quantity",
         "value",
         "unit",
         "seed 001",
+        prose=(0, 2, 3),
         title=f"{res['experiment']}: I = {res['inputs']['target']['current_A']:g} A",
     )
     for r in res["quantities"]:
@@ -571,7 +874,7 @@ def render_convert(console: Console, res: dict[str, Any]) -> None:
 def render_train(console: Console, res: dict[str, Any]) -> None:
     """``bayes-vip train-peakfinder``: time, where the model went, and its metrics."""
     console.print(f"trained in {res['seconds']:.0f} s; wrote {res['out']}")
-    t = Table("total counts", "median |err| [ADC]", "95 % |err| [ADC]", "all 5 within 10 ADC")
+    t = table("total counts", "median |err| [ADC]", "95 % |err| [ADC]", "all 5 within 10 ADC")
     for row in res["metrics"]["cnn"]:
         t.add_row(
             f"{row['counts']:.0e}",
@@ -587,4 +890,4 @@ def render_report(console: Console, res: dict[str, Any]) -> None:
     rs = res["result_set"]
     style = {"mismatch": "bold red", "match": "green"}.get(rs["status"], "yellow")
     console.print(f"wrote {res['report']}")
-    console.print(f"[{style}]{rs['message']}[/]")
+    console.print(f"[{style}]{escape(rs['message'])}[/]")
