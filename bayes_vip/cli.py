@@ -33,7 +33,7 @@ from bayes_vip.bayes.checkpoint import check_continuation, read_meta
 from bayes_vip.errors import BayesVipError, InputError
 from bayes_vip.io.atomic import recover
 from bayes_vip.io.config import AnalysisConfig, load_config
-from bayes_vip.io.manifest import manifest_path
+from bayes_vip.io.manifest import load_manifest, manifest_path
 from bayes_vip.io.outputs import check_writable, read_json
 from bayes_vip.pipeline import convert as _convert
 from bayes_vip.pipeline import fit as _fit
@@ -519,6 +519,8 @@ def report(run: Run = DEMO_RUN, json_out: Json = False) -> None:
 
     `fit` and `sample` write it too; this writes it again from what RUN/results holds.
     """
+    if run != DEMO_RUN or manifest_path(run).exists():  # the demo is simulated where missing
+        load_manifest(run)  # a missing or bad manifest stops here, before any output
     _writable_results(run)
     from bayes_vip.results.report import check_result_set, write_report  # jinja2, matplotlib
 

@@ -56,7 +56,7 @@ def read_meta(path: Path) -> dict[str, Any]:
         msg = "no checkpoint (a run of `bayes-vip sample` saves one as it draws)"
         raise InputError(msg, file=path)
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             return json.loads(str(z[_META]))
     except Exception as exc:  # zipfile, numpy and json raise many types for a damaged file
         msg = f"cannot read the checkpoint (truncated or corrupt?): {type(exc).__name__}"

@@ -59,6 +59,8 @@ def fit(
         progress.stage("energy scan")
         rec = scan_from_fit(man, config, scan, res, s2, exp, progress=progress, figures=figures)
         out["scan"] = scan_summary(rec)
+    if figures:
+        progress.stage("figures and report")
     with result_set(results) as stage:  # classic.json and its figures: all new, or all old
         figs = {}
         if figures:

@@ -214,6 +214,7 @@ def sample(
     if (pos := line_position(idata, data)) is not None:
         lim["line_position"] = pos
     out = results_dir(man)
+    progress.stage("writing the results" + (", figures and report" if figures else ""))
     idata.posterior.attrs["seed"] = s.seed  # the posterior names its seed, as limits.json
     with result_set(out) as stage:  # posterior, limits and figures: all new, or all old
         save_netcdf(idata, stage / "posterior.nc")
