@@ -293,7 +293,12 @@ def _run(json_out: bool, render: Callable[..., None], job: Callable[..., dict], 
 
 
 def _writable_results(run: Path, out: Path | None = None) -> None:
-    """Check, before any work, that ``out`` (default: RUN/results) can be written; recover it."""
+    """Check the run's manifest and that ``out`` (default RUN/results) can be written.
+
+    Before any work; the folder is then made whole (``io.atomic.recover``).
+    """
+    if run != DEMO_RUN or manifest_path(run).exists():  # the demo is simulated where missing
+        load_manifest(run)  # a missing or bad manifest stops here, before JAX loads
     results = manifest_path(run).parent / "results"
     check_writable(out or results, field=None if out is None else "--out")
     recover(out or results)  # an interrupted set made whole, orphaned temporary files removed
@@ -519,8 +524,6 @@ def report(run: Run = DEMO_RUN, json_out: Json = False) -> None:
 
     `fit` and `sample` write it too; this writes it again from what RUN/results holds.
     """
-    if run != DEMO_RUN or manifest_path(run).exists():  # the demo is simulated where missing
-        load_manifest(run)  # a missing or bad manifest stops here, before any output
     _writable_results(run)
     from bayes_vip.results.report import check_result_set, write_report  # jinja2, matplotlib
 
