@@ -23,16 +23,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
-import xarray as xr
 
 from bayes_vip import __version__
 from bayes_vip.errors import InputError
 from bayes_vip.io.manifest import Binning, Manifest, load_manifest
 from bayes_vip.io.outputs import load_netcdf, save_netcdf
 from bayes_vip.io.readers import EventList, read_parquet, read_th1, read_ttree
+
+if TYPE_CHECKING:  # xarray loads in about 0.7 s: where a Dataset is built, not for an error
+    import xarray as xr
 
 __all__ = [
     "build_campaign",
@@ -61,6 +63,8 @@ def _dataset(
         live[ip, :, :nb] = np.asarray(p.batches_s)[None, :]
         start[ip, :nb] = np.concatenate([[0.0], np.cumsum(p.batches_s)[:-1]])
     unit = "eV" if man.level == "energy" else "ADC"
+    import xarray as xr
+
     ds = xr.Dataset(
         data_vars={
             "counts": (
