@@ -552,7 +552,7 @@ def _floats(text: str, field: str) -> tuple[float, ...]:
 
 
 def _study_options(
-    o: dict[str, Any], run: Path, config: Path | None, out: Path | None
+    o: dict[str, Any], run: Path, config: Path | None
 ) -> tuple[dict[str, Any], AnalysisConfig]:
     """A study command's options (``study.*``, without the prefix) and its configuration.
 
@@ -560,7 +560,6 @@ def _study_options(
     """
     study = {k.partition(".")[2]: o.pop(k) for k in list(o) if k.startswith("study.")}
     cfg = load_config(run, config_file=config, overrides=o)
-    _writable_results(run, out)
     if study["workers"] is not None and study["workers"] < 1:
         msg = f"must be at least 1, got {study['workers']}"
         raise InputError(msg, field="study.workers")
@@ -581,8 +580,9 @@ def study_coverage(
 
     Default out: RUN/results/study-coverage. Run again on the same out, it resumes.
     """
-    study, cfg = _study_options(o, run, config, out)
+    study, cfg = _study_options(o, run, config)
     multiples = _floats(study["multiples"], "study.multiples")
+    _writable_results(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
@@ -619,7 +619,8 @@ def study_bands(
     The run's own limits, where it has them, are placed among the toys'. Default out:
     RUN/results/study-bands. Run again on the same out, it resumes.
     """
-    study, cfg = _study_options(o, run, config, out)
+    study, cfg = _study_options(o, run, config)
+    _writable_results(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
@@ -655,10 +656,11 @@ def study_frequentist(
     many background-only ones, drawn from the step-2 model fitted to RUN. Default out:
     RUN/results/study-frequentist. Run again on the same out, it resumes.
     """
-    study, cfg = _study_options(o, run, config, out)
+    study, cfg = _study_options(o, run, config)
     opts = {k: study[k] for k in ("toys", "seed", "points", "reach")}
     # every option checked before the fit and the cluster start
     frequentist_spec(builder="", args={}, scale=1.0, **opts)
+    _writable_results(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
@@ -689,8 +691,9 @@ def study_sbc(
     Truths from the prior, data from the model, the production sampler; ranks of beta^2/2,
     Fano, a noise, an offset and a gain. Default out: RUN/results/study-sbc. Resumes.
     """
-    study, cfg = _study_options(o, run, config, out)
+    study, cfg = _study_options(o, run, config)
     opts = {k: study[k] for k in ("sims", "seed", "rank_draws", "fano_shift")}
+    _writable_results(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)

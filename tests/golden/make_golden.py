@@ -73,7 +73,48 @@ REPO = HERE.parents[1]
 MEASURED_RUN = REPO / "runs" / "vip2-2016-17"
 DATA = REPO.parent / "shared" / "data" / "vip2-2016-17" / "energyHistograms.root"
 #: Not results: wall times, file names, and the per-second figure derived from a time.
-DROP = {"seconds", "figures", "json", "posterior", "ess_per_second_beta2half", "manifest"}
+DROP = {"seconds", "figures", "json", "posterior", "ess_per_second_beta2half", "manifest",
+        "result_set", "report"}  # fmt: skip
+#: The CPU features that change XLA's code for the CPU, and so the last bits of every sum.
+CPU_FEATURES = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw",
+                "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile")  # fmt: skip
+
+
+def platform_tag() -> str:
+    """The CPU model and features of the machine and jaxlib's version, as a short tag.
+
+    The golden numbers hold to 1e-9 on the kind of machine they were made on. Another CPU
+    gets other machine code from XLA, other rounding, and (the draws being chaotic) other
+    draws: in the twelfth and thirteenth sessions the same commit gave the default set on one
+    machine and differences of 1e-7 (classic fit) to 1e-3 (an MCSE) on an AMD EPYC without
+    AVX-512. Such a machine keeps its own set in ``platforms/TAG/``.
+    """
+    import hashlib
+    import platform
+
+    import jaxlib
+
+    model, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    have = ",".join(f for f in CPU_FEATURES if f in flags)
+    text = f"{platform.machine()}|{model}|{have}|jaxlib {jaxlib.__version__}"
+    return f"{platform.machine()}-{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+
+def golden_dir() -> Path:
+    """Where this machine's golden numbers are: its own set where it has one, else the default."""
+    own = HERE / "platforms" / platform_tag()
+    return own if own.is_dir() else HERE
+
+
 SAMPLE_ARGS = ["--chains", "2", "--warmup", "50", "--samples", "50", "--seed", "5"]
 
 
@@ -139,14 +180,19 @@ def run_sample_demo(tmp: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def main() -> None:
+    """Write the default set, or with ``--platform`` this machine's own (``platform_tag``)."""
+    out = HERE
+    if "--platform" in sys.argv[1:]:
+        out = HERE / "platforms" / platform_tag()
+        out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as t:
         fit = run_fit_measured(Path(t))
-    (HERE / "fit_measured.json").write_text(json.dumps(fit, indent=1) + "\n")
+    (out / "fit_measured.json").write_text(json.dumps(fit, indent=1) + "\n")
     with tempfile.TemporaryDirectory() as t:
         res, draws = run_sample_demo(Path(t))
-    (HERE / "sample_demo.json").write_text(json.dumps(res, indent=1) + "\n")
-    np.savez_compressed(HERE / "sample_demo_draws.npz", **draws)
-    print(f"wrote golden values to {HERE}")
+    (out / "sample_demo.json").write_text(json.dumps(res, indent=1) + "\n")
+    np.savez_compressed(out / "sample_demo_draws.npz", **draws)
+    print(f"wrote golden values to {out}")
 
 
 if __name__ == "__main__":
