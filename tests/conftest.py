@@ -11,6 +11,9 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
+# no report.html after every fit and sample (4-6 s each); the report's own tests write it, and
+# the end-to-end test of sample (tests/bayes/test_model.py) turns it on
+os.environ.setdefault("BAYES_VIP_REPORT", "off")
 
 import jax
 import pytest

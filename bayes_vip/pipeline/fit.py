@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from bayes_vip.pipeline.inputs import fit_inputs
 from bayes_vip.pipeline.progress import SILENT, Progress
 from bayes_vip.pipeline.scan import ScanRequest, check_window, scan_from_fit, scan_summary
 
-__all__ = ["ensure_classic", "fit", "fit_below", "matching_toys"]
+__all__ = ["ensure_classic", "fit", "fit_below", "matching_toys", "reports_on"]
 
 
 def fit(
@@ -70,11 +71,20 @@ def fit(
         out["figures"] = figs
         write_json(stage / classic_path(man).name, out)
     out["json"] = str(classic_path(man))
-    if figures:
+    if figures and reports_on():
         from bayes_vip.results.report import write_report
 
         out["report"] = str(write_report(run))
     return out
+
+
+def reports_on() -> bool:
+    """Whether ``fit`` and ``sample`` write ``report.html`` (``BAYES_VIP_REPORT``, default on).
+
+    ``BAYES_VIP_REPORT=off`` leaves it out (batch jobs; the tests, where a page of 4-6 s after
+    every fit would cost minutes); ``bayes-vip report RUN`` writes it at any time.
+    """
+    return os.environ.get("BAYES_VIP_REPORT", "on").strip().lower() not in ("off", "0", "no")
 
 
 def matching_toys(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from bayes_vip.io.atomic import result_set, sha256, write_json
 from bayes_vip.io.config import AnalysisConfig, SampleConfig, with_values
 from bayes_vip.io.manifest import load_manifest
 from bayes_vip.io.outputs import BANDS_DIR, classic_path, read_json, results_dir, save_netcdf
-from bayes_vip.pipeline.fit import ensure_classic, matching_toys
+from bayes_vip.pipeline.fit import ensure_classic, matching_toys, reports_on
 from bayes_vip.pipeline.progress import SILENT, Progress
 
 __all__ = ["CHECKPOINT", "bayes_data", "checkpoint_path", "sample"]
@@ -232,7 +232,7 @@ def sample(
         lim["posterior"] = str(out / "posterior.nc")
         lim["json"] = str(out / "limits.json")
         write_json(stage / "limits.json", lim)
-    if figures:
+    if figures and reports_on():
         from bayes_vip.results.report import write_report
 
         lim["report"] = str(write_report(run_dir))

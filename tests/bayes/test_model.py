@@ -250,13 +250,16 @@ END_TO_END = ["--chains", "2", "--warmup", "150", "--samples", "150", "--max-dra
               "--checkpoint-every", "50"]  # fmt: skip
 
 
-def test_sample_end_to_end_covers_the_injected_signal_and_resumes_after_a_kill(energy_run, capsys):
+def test_sample_end_to_end_covers_the_injected_signal_and_resumes_after_a_kill(
+    energy_run, capsys, monkeypatch
+):
     """One run, then the same run killed (SIGKILL) after a checkpoint and resumed.
 
     (One test: the uninterrupted run that the resumed one must equal is the end-to-end run.)
     """
     import arviz as az
 
+    monkeypatch.setenv("BAYES_VIP_REPORT", "on")  # as a user runs it: the report too
     rc = main(["sample", str(energy_run), *END_TO_END, "--json"])
     res = json.loads(capsys.readouterr().out)
     assert rc in (0, 3)
@@ -285,6 +288,10 @@ def test_sample_end_to_end_covers_the_injected_signal_and_resumes_after_a_kill(e
         "limits.json",
     ):
         assert (energy_run / "results" / f).is_file()
+    assert res["report"] == str(energy_run / "results" / "report.html")
+    page = (energy_run / "results" / "report.html").read_text()
+    assert "posterior.nc is the one limits.json was made from" in page
+    monkeypatch.setenv("BAYES_VIP_REPORT", "off")
     _killed_and_resumed(energy_run, res, capsys)
 
 
@@ -826,6 +833,13 @@ def _killed_and_resumed(energy_run, ref, capsys):
     assert res["diagnostics"] == ref["diagnostics"]
     assert res["result_set"]["posterior_sha256"] == sha256(results / "posterior.nc")
     assert not [p.name for p in results.iterdir() if p.name.endswith(".tmp")]
-    # a finished run is not resumed but extended
+    # a finished run is not resumed but extended: its draws stay, 50 more per chain follow
     assert main(["sample", str(energy_run), "--resume"]) == 2
     assert "--extend" in capsys.readouterr().err
+    assert main(["sample", str(energy_run), "--extend", "50", "--json"]) in (0, 3)
+    more = json.loads(capsys.readouterr().out)
+    assert more["sampler"]["draws_per_chain"] == 200
+    assert more["sampler"]["resumed"]["extended_by"] == 50
+    idata = az.from_netcdf(results / "posterior.nc")
+    for k, v in ref_draws.items():
+        np.testing.assert_array_equal(idata.posterior[k].values[:, :150], v, err_msg=k)
