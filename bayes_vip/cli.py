@@ -29,7 +29,7 @@ from rich.markup import escape
 from typer.exceptions import TyperException
 
 from bayes_vip import __version__
-from bayes_vip.bayes.checkpoint import check_continuation, read_meta
+from bayes_vip.bayes.checkpoint import CHECKPOINT_EVERY, CHUNK, check_continuation, read_meta
 from bayes_vip.errors import BayesVipError, InputError
 from bayes_vip.io.atomic import recover
 from bayes_vip.io.config import AnalysisConfig, load_config
@@ -292,7 +292,7 @@ def _run(json_out: bool, render: Callable[..., None], job: Callable[..., dict], 
     return record
 
 
-def _writable_results(run: Path, out: Path | None = None) -> None:
+def _check_run(run: Path, out: Path | None = None) -> None:
     """Check the run's manifest and that ``out`` (default RUN/results) can be written.
 
     Before any work; the folder is then made whole (``io.atomic.recover``).
@@ -366,7 +366,7 @@ def fit(
             raise InputError(msg, field=", ".join(given))
     req = _scan.ScanRequest.validated(*window) if with_scan else None
     cfg = load_config(run, config_file=config, overrides=o)
-    _writable_results(run)
+    _check_run(run)
     job = functools.partial(_fit.fit, scan=req)
     _run(json_out, _render.render_fit, _analysis(cfg, job, run))
 
@@ -385,7 +385,7 @@ def scan(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False, *, 
         o.pop("scan.start_eV"), o.pop("scan.stop_eV"), o.pop("scan.step_eV"), o.pop("scan.level")
     )
     cfg = load_config(run, config_file=config, overrides=o)
-    _writable_results(run)
+    _check_run(run)
 
     def job(progress: Any) -> dict:
         compilation_cache()
@@ -410,7 +410,7 @@ def reproduce(run: Run = DEMO_RUN, config: Config = None, json_out: Json = False
     sum_of = o.pop("reproduce.sum")
     _reproduce.check_sum(sum_of)  # before JAX loads
     cfg = load_config(run, config_file=config, overrides=o)
-    _writable_results(run)
+    _check_run(run)
 
     def job(progress: Any) -> dict:
         compilation_cache()
@@ -437,7 +437,7 @@ def calibrate(
     """Calibrate an ADC-level run (seed 002): CNN seeds, line fits, quadratic, refinement."""
     o["calibration.refine"] = False if no_refine else None
     cfg = load_config(run, config_file=config, overrides=o)
-    _writable_results(run)
+    _check_run(run)
     from bayes_vip.pipeline.calibrate import calibrate as run_calibrate  # xarray: about 1 s
 
     written = run / "results" / "calibration.nc"
@@ -469,8 +469,8 @@ def sample(
     ] = 0,
     checkpoint_every: Annotated[
         int,
-        typer.Option("--checkpoint-every", help="draws per chain between checkpoints (100)"),
-    ] = 100,
+        typer.Option("--checkpoint-every", help="draws per chain between checkpoints"),
+    ] = CHECKPOINT_EVERY,
     *,
     o,
 ) -> None:
@@ -485,8 +485,8 @@ def sample(
     if extend < 0:
         msg = f"must be at least 1, got {extend}"
         raise InputError(msg, field="--extend")
-    if checkpoint_every < 50 or checkpoint_every % 50:
-        msg = f"must be a multiple of 50 (the sampler's chunk), got {checkpoint_every}"
+    if checkpoint_every < CHUNK or checkpoint_every % CHUNK:
+        msg = f"must be a multiple of {CHUNK} (the sampler's chunk), got {checkpoint_every}"
         raise InputError(msg, field="--checkpoint-every")
     if resume or extend:  # the checkpoint's options, where the command line gives none
         ckpt = manifest_path(run).parent / "results" / _sample.CHECKPOINT
@@ -494,7 +494,7 @@ def sample(
         check_continuation(meta, ckpt, resume=resume, extend=extend)
         o = _stored_options(meta) | {k: v for k, v in o.items() if v is not None}
     cfg = load_config(run, config_file=config, overrides=o)
-    _writable_results(run)
+    _check_run(run)
     classic = manifest_path(run).parent / "results" / "classic.json"
     if classic.is_file():
         read_json(classic)  # a damaged classic.json stops here, before JAX loads
@@ -524,7 +524,7 @@ def report(run: Run = DEMO_RUN, json_out: Json = False) -> None:
 
     `fit` and `sample` write it too; this writes it again from what RUN/results holds.
     """
-    _writable_results(run)
+    _check_run(run)
     from bayes_vip.results.report import check_result_set, write_report  # jinja2, matplotlib
 
     def job(progress: Any) -> dict:
@@ -582,7 +582,7 @@ def study_coverage(
     """
     study, cfg = _study_options(o, run, config)
     multiples = _floats(study["multiples"], "study.multiples")
-    _writable_results(run, out)
+    _check_run(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
@@ -620,7 +620,7 @@ def study_bands(
     RUN/results/study-bands. Run again on the same out, it resumes.
     """
     study, cfg = _study_options(o, run, config)
-    _writable_results(run, out)
+    _check_run(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
@@ -660,7 +660,7 @@ def study_frequentist(
     opts = {k: study[k] for k in ("toys", "seed", "points", "reach")}
     # every option checked before the fit and the cluster start
     frequentist_spec(builder="", args={}, scale=1.0, **opts)
-    _writable_results(run, out)
+    _check_run(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)
@@ -693,7 +693,7 @@ def study_sbc(
     """
     study, cfg = _study_options(o, run, config)
     opts = {k: study[k] for k in ("sims", "seed", "rank_draws", "fano_shift")}
-    _writable_results(run, out)
+    _check_run(run, out)
 
     def job(progress: Any) -> dict:
         path = ensure_demo(run, progress=progress)

@@ -216,50 +216,29 @@ def resume_from_a_corrupt_checkpoint(tmp):
 
 
 # ---------------------------------------------------------------------- options
-@case
-def chains_not_a_number(tmp):
-    return ["sample", str(measured(tmp)), "--chains", "abc"], ["--chains", "integer", "abc"]
+#: Options of a command on the measured run: name -> (command, options, words).
+RUN_OPTIONS = {
+    "chains not a number": ("sample", ["--chains", "abc"], ["--chains", "integer", "abc"]),
+    "negative prior upper": ("sample", ["--prior-upper", "-1"], ["--prior-upper", "> 0"]),
+    "zero bin width": ("fit", ["--bin-eV", "0"], ["--bin-eV", "> 0"]),
+    "unknown statistic": ("fit", ["--statistic", "gauss"], ["--statistic", "gauss"]),
+    "scan options without scan": ("fit", ["--from-eV", "7000"], ["--from-eV", "--scan"]),
+    "resume and extend together": (
+        "sample", ["--resume", "--extend", "5"], ["--extend", "--resume"]
+    ),
+    "negative extend": ("sample", ["--extend", "-5"], ["--extend", "-5"]),
+    "checkpoint every not a chunk": ("sample", ["--checkpoint-every", "30"],
+                                     ["--checkpoint-every"]),
+    "line sd out of range": ("sample", ["--line-sd-eV", "500"], ["--line-sd-eV", "500"]),
+}  # fmt: skip
 
 
-@case
-def negative_prior_upper(tmp):
-    return ["sample", str(measured(tmp)), "--prior-upper", "-1"], ["--prior-upper", "> 0"]
+def _run_option(command, options, words):
+    return lambda tmp: ([command, str(measured(tmp)), *options], words)
 
 
-@case
-def zero_bin_width(tmp):
-    return ["fit", str(measured(tmp)), "--bin-eV", "0"], ["--bin-eV", "> 0"]
-
-
-@case
-def unknown_statistic(tmp):
-    return ["fit", str(measured(tmp)), "--statistic", "gauss"], ["--statistic", "gauss"]
-
-
-@case
-def scan_options_without_scan(tmp):
-    return ["fit", str(measured(tmp)), "--from-eV", "7000"], ["--from-eV", "--scan"]
-
-
-@case
-def resume_and_extend_together(tmp):
-    argv = ["sample", str(measured(tmp)), "--resume", "--extend", "5"]
-    return argv, ["--extend", "--resume"]
-
-
-@case
-def negative_extend(tmp):
-    return ["sample", str(measured(tmp)), "--extend", "-5"], ["--extend", "-5"]
-
-
-@case
-def checkpoint_every_not_a_chunk(tmp):
-    return ["sample", str(measured(tmp)), "--checkpoint-every", "30"], ["--checkpoint-every"]
-
-
-@case
-def line_sd_out_of_range(tmp):
-    return ["sample", str(measured(tmp)), "--line-sd-eV", "500"], ["--line-sd-eV", "500"]
+for _name, _spec in RUN_OPTIONS.items():
+    CASES[_name] = _run_option(*_spec)
 
 
 @case

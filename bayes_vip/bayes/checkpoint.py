@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,20 @@ import numpy as np
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path
 
-__all__ = ["CHECKPOINT_EVERY", "Checkpoint", "check_continuation", "data_hash", "read_meta"]
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "CHUNK",
+    "Checkpoint",
+    "check_continuation",
+    "data_hash",
+    "read_meta",
+]
 
-#: Draws per chain between checkpoints (whole chunks of ``WhitenedNUTS``, 50 draws each).
-CHECKPOINT_EVERY = 100
+#: Iterations per compiled block of ``bayes.nuts.WhitenedNUTS`` (its default ``chunk``): the
+#: unit of its progress reports, extensions and checkpoints.
+CHUNK = 50
+#: Draws per chain between checkpoints (a multiple of ``CHUNK``).
+CHECKPOINT_EVERY = 2 * CHUNK
 _META = "__meta__"
 
 
@@ -68,20 +78,18 @@ class Checkpoint:
     """Where a run saves its sampler, and the identity a resumed run must share with it.
 
     ``identity``: JSON-serialisable; compared whole by ``check``. ``save`` is given to the
-    sampler (``WhitenedNUTS.checkpoint``); ``saves`` counts its calls.
+    sampler (``WhitenedNUTS.checkpoint``).
     """
 
     path: Path
     identity: dict[str, Any]
     every: int = CHECKPOINT_EVERY
-    saves: int = field(default=0, compare=False)
 
     def save(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Write ``arrays`` and ``meta`` (with the identity) over the previous checkpoint."""
         record = json.dumps({**meta, "identity": self.identity}, default=str)
         with atomic_path(self.path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **{_META: np.array(record)}, **arrays)
-        self.saves += 1
 
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """The arrays and meta of the checkpoint, checked against this run's identity."""

@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from bayes_vip.bayes.checkpoint import CHUNK
 from bayes_vip.errors import AnalysisError
 
 __all__ = ["Chains", "Report", "WhitenedNUTS", "overdispersed_starts"]
@@ -130,7 +131,7 @@ class WhitenedNUTS:
         max_tree_depth: int = 10,
         parallel: bool = False,
         window: int = 100,
-        chunk: int = 50,
+        chunk: int = CHUNK,
     ):
         from numpyro.infer.hmc import hmc
 

@@ -46,7 +46,6 @@ __all__ = [
     "render",
     "report_context",
     "screenshot",
-    "sha256_file",
     "write_report",
 ]
 
@@ -93,11 +92,6 @@ NO_RECORD: Final = "no integrity record (older run)"
 # integrity
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The SHA-256 of a file's bytes, as lowercase hex (``io.atomic.sha256``)."""
-    return sha256(path)
-
-
 def check_result_set(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Whether ``posterior.nc`` in ``results_dir`` is the one ``limits.json`` was made from.
 
@@ -111,7 +105,7 @@ def check_result_set(results_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """
     d = Path(results_dir)
     lim_path, post_path = d / "limits.json", d / "posterior.nc"
-    actual = sha256_file(post_path) if post_path.is_file() else None
+    actual = sha256(post_path) if post_path.is_file() else None
     out: dict[str, Any] = {"recorded": None, "actual": actual, "seed": None, "config": None}
     if not lim_path.is_file():
         return {**out, "status": "no-limits", "ok": None, "message": "no limits.json yet"}
@@ -390,11 +384,11 @@ def _provenance_section(
         seed = config.get("sample", {}).get("seed")
     inputs = sorted({s.path for s in man.sources})
     input_hashes = [
-        {"path": scrub(str(p.resolve())), "sha256": sha256_file(p) if p.is_file() else None}
+        {"path": scrub(str(p.resolve())), "sha256": sha256(p) if p.is_file() else None}
         for p in [man.path, *inputs]
     ]
     results = [
-        {"path": name, "sha256": sha256_file(out / name)}
+        {"path": name, "sha256": sha256(out / name)}
         for name in RESULT_FILES
         if (out / name).is_file()
     ]

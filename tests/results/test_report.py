@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_vip.io.atomic import write_json
+from bayes_vip.io.atomic import sha256, write_json
 from bayes_vip.io.outputs import save_netcdf
 from bayes_vip.results import report
 from tests.golden import make_golden
@@ -146,7 +146,7 @@ def _sampled_run(tmp: Path, *, record: str | None) -> tuple[Path, dict]:
         if row["method"].startswith("Bayesian"):
             row.setdefault("level", float(row["method"].split()[1].rstrip("%")) / 100)
     if record is not None:
-        sha = report.sha256_file(out / "posterior.nc")
+        sha = sha256(out / "posterior.nc")
         lim["result_set"] = {
             "seed": 5,
             "config": lim["config"],
@@ -255,7 +255,7 @@ def test_the_report_of_an_adc_run_with_a_damaged_data_file_shows_the_calibration
 def test_check_result_set(tmp_path, record):
     post = tmp_path / "posterior.nc"
     post.write_bytes(b"draws")
-    sha = report.sha256_file(post)
+    sha = sha256(post)
     lim: dict = {"upper_limits": {}}
     if record in ("match", "no posterior"):
         lim["result_set"] = {"seed": 3, "config": {"a": 1}, "posterior_sha256": sha}
