@@ -117,6 +117,9 @@ def read_store(path: Path, spec: dict[str, Any] | None = None) -> list[dict[str,
     meta = table.schema.metadata or {}
     if spec is not None:
         have = json.loads(meta.get(SPEC_KEY, b"null"))
+        if isinstance(have, dict) and isinstance(have.get("config"), dict):
+            # a configuration key added after the study started counts at its default
+            have["config"] = _with_defaults(have["config"], jsonable(default_config().to_dict()))
         if have != jsonable(spec):
             diff = sorted(
                 k

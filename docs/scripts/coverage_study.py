@@ -71,7 +71,7 @@ def main(argv=None) -> int:
         from rich.console import Console
 
         con = Console()
-        with console.TerminalProgress(con, bars=False) as progress:
+        with console.TerminalProgress(con) as progress:
             rec = coverage_study(
                 run,
                 with_values(cfg, sample={"priors": args.priors}, fit={"statistic": statistic}),

@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     run = Path("runs/vip2-2016-17")
     out = Path("docs/figures/studies/frequentist-measured")
     con = Console()
-    with console.TerminalProgress(con, bars=False) as progress:
+    with console.TerminalProgress(con) as progress:
         rec = frequentist_study(
             run,
             load_config(run),

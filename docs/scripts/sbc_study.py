@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         )
         out = Path("docs/figures/studies/sbc" + tag)
         con = Console()
-        with console.TerminalProgress(con, bars=False) as progress:
+        with console.TerminalProgress(con) as progress:
             rec = sbc_study(
                 run,
                 with_values(cfg, sample={"priors": args.priors}, fit={"statistic": statistic}),

@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     out = Path("docs/figures/studies/sensitivity")
     con = Console()
-    with console.TerminalProgress(con, bars=False) as progress:
+    with console.TerminalProgress(con) as progress:
         rec = sensitivity_study(
             out=out,
             injected=tuple(float(k) for k in args.injected.split(",")),

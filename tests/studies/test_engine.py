@@ -80,6 +80,8 @@ def test_a_store_from_before_an_option_existed_resumes(tmp_path):
     store = tmp_path / "toys.parquet"
     _write_store(store, [{"index": 0, "seed": 1, "status": "ok"}], old)
     assert check_store(store, spec) == old
+    # the resume itself reads the store with the same rule (run_toys -> read_store)
+    assert [r["index"] for r in read_store(store, spec)] == [0]
     other = json.loads(json.dumps(spec))
     other["config"]["sample"]["priors"] = "external"
     with pytest.raises(InputError, match="another study"):
@@ -88,6 +90,8 @@ def test_a_store_from_before_an_option_existed_resumes(tmp_path):
     other["config"]["sample"]["chains"] = 2
     with pytest.raises(InputError, match="another study"):
         check_store(store, other)
+    with pytest.raises(InputError, match="another study"):
+        read_store(store, other)
 
 
 def test_a_study_starts_while_another_holds_the_dashboard_port():
