@@ -32,9 +32,11 @@ from bayes_vip import __version__
 from bayes_vip.bayes.checkpoint import CHECKPOINT_EVERY, CHUNK, check_continuation, read_meta
 from bayes_vip.errors import BayesVipError, InputError
 from bayes_vip.io.atomic import recover
+from bayes_vip.io.combination import combination_runs
 from bayes_vip.io.config import AnalysisConfig, load_config
 from bayes_vip.io.manifest import load_manifest, manifest_path
 from bayes_vip.io.outputs import check_writable, read_json
+from bayes_vip.pipeline import combine as _combine
 from bayes_vip.pipeline import convert as _convert
 from bayes_vip.pipeline import fit as _fit
 from bayes_vip.pipeline import reproduce as _reproduce
@@ -244,6 +246,21 @@ def _verbosity() -> int:
 
 
 Run = Annotated[Path, typer.Argument(help="run directory holding run.toml")]
+Runs = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="run directory holding run.toml (default runs/demo); several: analysed together, "
+        "one beta^2/2 (--out: the combination's folder)",
+        show_default=False,
+    ),
+]
+CombinedOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="several runs: the combination's folder (default runs/combined-NAME1+NAME2)",
+    ),
+]
 Json = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
 Config = Annotated[Path | None, typer.Option(help=escape("TOML file with an [analysis] table"))]
 Out = Annotated[Path | None, typer.Option("--out", help="output folder")]
@@ -345,17 +362,19 @@ def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
 @_options("signal", "n_int", "fit.statistic", "fit.sdd", "fit.bin_eV", "fit.signal_shape",
           "scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")  # fmt: skip
 def fit(
-    run: Run = DEMO_RUN,
+    runs: Runs = None,
     config: Config = None,
     json_out: Json = False,
     with_scan: ScanFlag = False,
+    out: CombinedOut = None,
     *,
     o,
 ) -> None:
     """Classic two-step simultaneous fit (seed 000): N_X, upper limits, beta^2/2.
 
     With --scan, also the energy scan of `bayes-vip scan` (--from-eV, --to-eV, --step-eV,
-    --cl), whose summary goes into classic.json.
+    --cl), whose summary goes into classic.json. Several runs: each is fitted, and their
+    profile likelihoods are combined in one beta^2/2 (OUT/results/classic.json).
     """
     keys = ("scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")
     window = [o.pop(k) for k in keys]
@@ -364,6 +383,12 @@ def fit(
         if given:
             msg = "set without --scan; add --scan to scan the line energy"
             raise InputError(msg, field=", ".join(given))
+    run = _one_run(runs, out, o, with_scan=with_scan)
+    if run is None:  # several runs
+        combination, cfg, paths = _combination(runs, config, o, out)
+        job = functools.partial(_combine.fit_runs, paths, cfg, combination)
+        _run(json_out, _render.render_fit_runs, _combined_job(cfg, job))
+        return
     req = _scan.ScanRequest.validated(*window) if with_scan else None
     cfg = load_config(run, config_file=config, overrides=o)
     _check_run(run)
@@ -450,9 +475,10 @@ def calibrate(
           "sample.prior_upper", "sample.priors", "signal", "n_int", "sample.seed",
           "sample.line_sd_eV")  # fmt: skip
 def sample(
-    run: Run = DEMO_RUN,
+    runs: Runs = None,
     config: Config = None,
     json_out: Json = False,
+    out: CombinedOut = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -477,7 +503,10 @@ def sample(
     """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed.
 
     The sampler is saved as it goes: a stopped run continues with --resume, and a finished
-    one gets more draws with --extend N. Exit code 3 when a sampler gate fails.
+    one gets more draws with --extend N. Exit code 3 when a sampler gate fails. Several runs:
+    one model with one beta^2/2, each run with its own nuisances and conversion (each run is
+    first analysed alone where it has no such results); the table gives every run's limits
+    and the combined ones.
     """
     if resume and extend:
         msg = "give --resume or --extend, not both"
@@ -488,6 +517,10 @@ def sample(
     if checkpoint_every < CHUNK or checkpoint_every % CHUNK:
         msg = f"must be a multiple of {CHUNK} (the sampler's chunk), got {checkpoint_every}"
         raise InputError(msg, field="--checkpoint-every")
+    run = _one_run(runs, out, o)
+    if run is None:  # several runs
+        _sample_runs(runs, config, o, out, json_out, resume, extend, checkpoint_every)
+        return
     if resume or extend:  # the checkpoint's options, where the command line gives none
         ckpt = manifest_path(run).parent / "results" / _sample.CHECKPOINT
         meta = read_meta(ckpt)
@@ -503,6 +536,76 @@ def sample(
         _sample.sample, resume=resume, extend=extend, checkpoint_every=checkpoint_every
     )
     record = _run(json_out, _render.render_sample, _analysis(cfg, job, run))
+    if not record["gates"]["passed"]:
+        raise typer.Exit(3)
+
+
+def _one_run(runs: list[Path] | None, out: Path | None, o: dict, *, with_scan=False):
+    """The one run of ``runs`` (default the demo), or None for several; options checked."""
+    runs = runs or [DEMO_RUN]
+    if len(runs) == 1:
+        if out is not None:
+            msg = "names a combination's folder: give it with two runs or more"
+            raise InputError(msg, field="--out")
+        return runs[0]
+    if with_scan:
+        msg = "scans one run; give one run with --scan"
+        raise InputError(msg, field="--scan")
+    if o.get("fit.sdd") is not None:
+        msg = "selects an SDD of one run; give one run with --sdd"
+        raise InputError(msg, field="--sdd")
+    return None
+
+
+def _combination(runs: list[Path], config: Path | None, o: dict, out: Path | None):
+    """The combination's folder, configuration and runs, checked before any work."""
+    overrides = {k: v for k, v in o.items() if v is not None}
+    mans, cfg = _combine.check_runs(runs, config_file=config, overrides=overrides)
+    folder = out or _combine.default_out(mans)
+    check_writable(folder / "results", field="--out")
+    recover(folder / "results")
+    return folder, cfg, [m.run_dir for m in mans]
+
+
+def _combined_job(cfg: AnalysisConfig, fn: Callable[..., dict]) -> Callable[..., dict]:
+    """The job ``fn(progress=...)`` of several runs; errors from files name them."""
+
+    def job(progress: Any) -> dict:
+        compilation_cache()
+        try:
+            return fn(progress=progress)
+        except InputError as exc:
+            raise cfg.locate(exc) from None
+
+    return job
+
+
+def _sample_runs(runs, config, o, out, json_out, resume, extend, checkpoint_every) -> None:
+    """``sample RUN1 RUN2 ...``: the runs in one model (``pipeline.combine.sample_runs``)."""
+    folder = out
+    if resume or extend:  # the checkpoint's options, where the command line gives none
+        mans = [load_manifest(r) for r in runs]
+        folder = out or _combine.default_out(mans)
+        ckpt = folder / "results" / _sample.CHECKPOINT
+        meta = read_meta(ckpt)
+        check_continuation(meta, ckpt, resume=resume, extend=extend)
+        o = _stored_options(meta) | {k: v for k, v in o.items() if v is not None}
+    folder, cfg, paths = _combination(runs, config, o, folder)
+    for r in paths:
+        classic = r / "results" / "classic.json"
+        if classic.is_file():
+            read_json(classic)  # a damaged classic.json stops here, before JAX loads
+    host_devices(cfg.sample.chains)
+    job = functools.partial(
+        _combine.sample_runs,
+        paths,
+        cfg,
+        folder,
+        resume=resume,
+        extend=extend,
+        checkpoint_every=checkpoint_every,
+    )
+    record = _run(json_out, _render.render_sample, _combined_job(cfg, job))
     if not record["gates"]["passed"]:
         raise typer.Exit(3)
 
@@ -524,7 +627,14 @@ def report(run: Run = DEMO_RUN, json_out: Json = False) -> None:
 
     `fit` and `sample` write it too; this writes it again from what RUN/results holds.
     """
-    _check_run(run)
+    runs = combination_runs(run)
+    if runs is None:
+        _check_run(run)
+    else:  # a combination's folder (fit/sample RUN1 RUN2 ...): every run's manifest
+        for r in runs:
+            load_manifest(r)
+        check_writable(run / "results", field=None)
+        recover(run / "results")
     from bayes_vip.results.report import check_result_set, write_report  # jinja2, matplotlib
 
     def job(progress: Any) -> dict:

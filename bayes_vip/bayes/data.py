@@ -411,11 +411,25 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSET
         "slope": np.full(S, ini["slope"]),
         "efficiency": data.efficiency,
     }
+    if data.run is not None:
+        # several runs (bayes.combine): noise_z on the (period, SDD) pairs; the rates and
+        # levels are already per pair; each run's efficiency at its nominal value
+        pp = data.runs["pair_period"]
+        v.update(
+            noise_tau=np.full(data.n_run, NOISE_TAU_PRIOR[0]),
+            noise_z=NOISE_CENTRING * np.log(ini["noise_p"])[pp],
+            eff_z=np.zeros(data.n_run),
+        )
+        del v["efficiency"]
+        if data.runs["n_group"]:
+            v["eff_g"] = np.zeros(data.runs["n_group"])
     # the tail's shift of the line centroids (model.CENTROID_OFFSETS)
     alpha = centroid_coefficients(centroid_offsets, S)
-    shift_t = (
-        0.0 if alpha is None else alpha * ini["tail_frac"] * ini["tail_beta"] * ini["sigma_ref"]
-    )
+    tf, tb = ini["tail_frac"], ini["tail_beta"]
+    if data.run is not None:  # per SDD, its run's tail
+        r = data.runs["sdd_run"]
+        tf, tb = np.asarray(tf)[r], np.asarray(tb)[r]
+    shift_t = 0.0 if alpha is None else alpha * tf * tb * ini["sigma_ref"]
     if data.level == "energy":
         v.update(gain=np.zeros(S))
         if alpha is not None:

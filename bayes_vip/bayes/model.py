@@ -37,6 +37,12 @@ Latent variables (all sampled by NUTS; scaled so that each is of order one)
   energy; no seed paper quotes one (the data README's two published centres, Ka1 and Ka2,
   lie 17.9 eV apart), so the width is the user's choice;
 - ``efficiency``: log-normal with the manifest's relative uncertainty.
+
+Several runs (``bayes.combine``, ``BayesData.run``): one ``beta2half_1e29`` and one
+``fano``; ``noise_tau``, ``tail_frac``, ``tail_beta`` and ``shelf_frac`` per run; ``noise_z``,
+``log_rate`` and ``log_level`` on the (period, SDD) pairs that exist; the runs' efficiencies
+``exp(log nominal + own sd x eff_z + shared sd x eff_g[group])`` (deterministic
+``efficiency``); each cell's PEP counts from its own run's conversion and efficiency.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ __all__ = [
     "expected_counts",
     "model_inputs",
     "signal_prior",
+    "tail_centroid_shift",
     "vip_model",
 ]
 
@@ -192,6 +199,13 @@ class BayesData:
     # sd [eV] of the Normal prior on the PEP line's position (the site ``line_z``, and
     # ``line_shift`` = sd x line_z); 0: the line sits at its nominal energy (no site)
     line_sd_eV: float = 0.0
+    # several runs analysed together (``bayes.combine.combine_data``): each cell's run, the
+    # runs' names, and their layout (``bayes.combine``: the periods' and SDDs' runs, the
+    # (period, SDD) pairs that exist, each cell's pair and PEP counts per unit beta^2/2, the
+    # runs' conversion factors and efficiencies); None for one run
+    run: np.ndarray | None = None
+    run_names: list[str] = field(default_factory=list)
+    runs: dict = field(default_factory=dict)
 
     @property
     def n_period(self) -> int:
@@ -204,13 +218,25 @@ class BayesData:
         return len(self.sdd_ids)
 
     @property
+    def n_run(self) -> int:
+        """Number of runs analysed together (1: one run)."""
+        return 1 if self.run is None else len(self.run_names)
+
+    @property
     def n_cell(self) -> int:
         """Number of cells (spectra)."""
         return self.counts.shape[0]
 
     @property
     def signal_share(self) -> np.ndarray:
-        """Each cell's share of the current-on I*t (sums to 1 over the cells)."""
+        """Each cell's share of the current-on I*t (sums to 1 over the cells).
+
+        Several runs: each cell's share of the PEP counts at beta^2/2 = 1 and the runs'
+        nominal efficiencies (their conversion factors differ).
+        """
+        if self.run is not None:
+            k = np.asarray(self.runs["signal_k"], float)
+            return k / k.sum()
         it = self.current_A[self.period] * self.live_s
         return it / it.sum()
 
@@ -264,6 +290,13 @@ def model_inputs(data: BayesData, upper: float, centroid_offsets=None) -> dict:
         "prior_slope_sd": pri["slope_sd"],
         "line_sd": data.line_sd_eV,
     }
+    if data.run is not None:  # several runs (bayes.combine)
+        r = data.runs
+        out.update(
+            signal_k=r["signal_k"],
+            eff_own=r["eff_own"],
+            eff_shared=r["eff_shared"],
+        )
     if data.level == "adc":
         out["p_ref"] = data.p_ref
         if data.line_ok is not None and np.any(data.line_ok):
@@ -302,6 +335,7 @@ def expected_counts(data: BayesData, s: dict, n_x, *, cells=None, inputs=None):
     if x is None:
         x = {"edges": data.edges, "live_s": data.live_s, "signal_share": data.signal_share}
     ip, js = data.period, data.sdd
+    multi = data.run is not None
     edges = on_cells(true_edges(data, jnp.asarray(x["edges"]), s, x.get("p_ref")))
     en, w = member_arrays(data.groups)
     en_s, w_s = member_arrays((data.signal,))
@@ -309,22 +343,54 @@ def expected_counts(data: BayesData, s: dict, n_x, *, cells=None, inputs=None):
     # response at E is the nominal line's at E - line_shift (the resolution at the line and
     # the shelf's length change by < 1e-3 over +-50 eV, and are kept at the nominal energy)
     shift = s.get("line_shift", 0.0)
-    rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
-    level = jnp.exp(s["log_level"])[ip, js]
+    if multi:  # (period, SDD) sites live on the pairs that exist; the shape is per run
+        pair, run = data.runs["cell_pair"], data.run
+        rates = jnp.exp(s["log_rate"])[pair]  # (n_cell, G)
+        level = jnp.exp(s["log_level"])[pair]
+        noise = s["noise"][pair]
+        shapes = tuple(s[k][run] for k in ("tail_frac", "tail_beta", "shelf_frac"))
+    else:
+        rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
+        level = jnp.exp(s["log_level"])[ip, js]
+        noise = s["noise"][ip, js]
     slope = s["slope"][js]
-    noise = s["noise"][ip, js]
     live = jnp.asarray(x["live_s"])
-    n_cell_sig = n_x * jnp.asarray(x["signal_share"])
+    # n_x: the total PEP counts (shared by the cells by signal_share) or, for several runs,
+    # each cell's own (their efficiencies differ)
+    n_cell_sig = n_x if jnp.ndim(n_x) == 1 else n_x * jnp.asarray(x["signal_share"])
 
-    def one(e, r, lv, sl, nz, t, nsig):
-        shape = (s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"])
+    def counts_of(e, r, lv, sl, nz, t, nsig, shape):
         # the region (7-10 keV) lies > 20 sigma above the shelf's start (1 keV)
         lines = line_cumulative(e, en, w, nz, *shape, shelf_start_far=True)  # (n + 1, G)
         sig = line_cumulative(e - shift, en_s, w_s, nz, *shape, shelf_start_far=True)[:, 0]
         cum = t * (lines @ r + linear_continuum_cumulative(e, lv, sl)) + nsig * sig
         return cum[1:] - cum[:-1]
 
+    if multi:
+
+        def one_run_shape(e, r, lv, sl, nz, t, nsig, tf, tb, sf):
+            return counts_of(e, r, lv, sl, nz, t, nsig, (s["fano"], tf, tb, sf))
+
+        args = (edges, rates, level, slope, noise, live, n_cell_sig, *shapes)
+        return on_cells(jax.vmap(one_run_shape)(*args))
+
+    def one(e, r, lv, sl, nz, t, nsig):
+        shape = (s["fano"], s["tail_frac"], s["tail_beta"], s["shelf_frac"])
+        return counts_of(e, r, lv, sl, nz, t, nsig, shape)
+
     return on_cells(jax.vmap(one)(edges, rates, level, slope, noise, live, n_cell_sig))
+
+
+def tail_centroid_shift(data: BayesData, tail_frac, tail_beta, x: dict):
+    """The tail's shift of the line centroids [eV]: ``tail_frac * tail_beta * sigma_ref``.
+
+    One value for one run; per SDD (its run's tail and resolution) for several runs.
+    ``x``: the model's inputs (``sigma_ref``).
+    """
+    if data.run is None:
+        return tail_frac * tail_beta * x["sigma_ref"]
+    r = data.runs["sdd_run"]
+    return tail_frac[r] * tail_beta[r] * x["sigma_ref"]
 
 
 def _sdd_offsets(name: str, centroid_name: str, scale: float, n_sdd: int, tail_shift):
@@ -496,20 +562,45 @@ def vip_model(
     # and the non-centred one (96 divergences) failed (docs/bayes.md, "The sampler at the
     # experiment's scale"); the density of log noise is the same in every form
     tau_median, tau_log_sd = NOISE_TAU_PRIOR
-    noise_tau = numpyro.sample("noise_tau", dist.LogNormal(jnp.log(tau_median), tau_log_sd))
     c = noise_centring
-    mu_b = jnp.broadcast_to(noise_mu[:, None], (P, S))
-    noise_z = numpyro.sample("noise_z", dist.Normal(c * mu_b, noise_tau**c).to_event(2))
-    log_noise = mu_b + noise_tau ** (1 - c) * (noise_z - c * mu_b)
+    multi = data.run is not None
+    if multi:
+        # several runs (bayes.combine): each run's detectors have their own noise spread and
+        # line shape; the (period, SDD) sites exist only on the pairs of one run
+        runs = data.runs
+        R, pp = data.n_run, runs["pair_period"]
+        noise_tau = numpyro.sample(
+            "noise_tau", dist.LogNormal(jnp.full(R, jnp.log(tau_median)), tau_log_sd).to_event(1)
+        )
+        mu_b, tau_b = noise_mu[pp], noise_tau[runs["period_run"][pp]]
+        noise_z = numpyro.sample("noise_z", dist.Normal(c * mu_b, tau_b**c).to_event(1))
+        log_noise = mu_b + tau_b ** (1 - c) * (noise_z - c * mu_b)
+        shape_event, rate_event = 1, 2
+        tail_frac = numpyro.sample("tail_frac", dist.Uniform(jnp.zeros(R), 0.5).to_event(1))
+    else:
+        noise_tau = numpyro.sample("noise_tau", dist.LogNormal(jnp.log(tau_median), tau_log_sd))
+        mu_b = jnp.broadcast_to(noise_mu[:, None], (P, S))
+        noise_z = numpyro.sample("noise_z", dist.Normal(c * mu_b, noise_tau**c).to_event(2))
+        log_noise = mu_b + noise_tau ** (1 - c) * (noise_z - c * mu_b)
+        shape_event, rate_event = 0, 3
+        tail_frac = numpyro.sample("tail_frac", dist.Uniform(0.0, 0.5))
     noise = numpyro.deterministic("noise", jnp.exp(log_noise))
-    tail_frac = numpyro.sample("tail_frac", dist.Uniform(0.0, 0.5))
-    tail_beta = numpyro.sample("tail_beta", dist.LogNormal(jnp.log(x["prior_tail_beta"]), 0.5))
+    tail_beta = numpyro.sample(
+        "tail_beta",
+        dist.LogNormal(jnp.log(x["prior_tail_beta"]), 0.5).to_event(shape_event),
+    )
     shelf_frac = numpyro.sample(
         "shelf_frac",
-        dist.TruncatedNormal(x["prior_shelf_frac"], SHELF_PRIOR_SD, low=0.0, high=0.3),
+        dist.TruncatedNormal(x["prior_shelf_frac"], SHELF_PRIOR_SD, low=0.0, high=0.3).to_event(
+            shape_event
+        ),
     )
-    log_rate = numpyro.sample("log_rate", dist.Normal(jnp.log(x["prior_rate"]), 1.0).to_event(3))
-    log_level = numpyro.sample("log_level", dist.Normal(jnp.log(x["prior_level"]), 1.0).to_event(2))
+    log_rate = numpyro.sample(
+        "log_rate", dist.Normal(jnp.log(x["prior_rate"]), 1.0).to_event(rate_event)
+    )
+    log_level = numpyro.sample(
+        "log_level", dist.Normal(jnp.log(x["prior_level"]), 1.0).to_event(rate_event - 1)
+    )
     slope = numpyro.sample("slope", dist.Normal(x["prior_slope"], x["prior_slope_sd"]).to_event(1))
     s = {
         "fano": fano,
@@ -529,7 +620,9 @@ def vip_model(
     # the tail's shift of the line centroids [eV] (CENTROID_OFFSETS; None: peak offsets)
     # (which offsets are sampled is the layout's; the coefficients are an input)
     centroid = centroid_coefficients(centroid_offsets, S) is not None
-    tail_shift = x["alpha"] * (tail_frac * tail_beta * x["sigma_ref"]) if centroid else None
+    tail_shift = (
+        x["alpha"] * tail_centroid_shift(data, tail_frac, tail_beta, x) if centroid else None
+    )
     if data.level == "energy":
         # calibrated spectra: each SDD's scale is fixed by its own lines to ~1 eV, so the
         # corrections are independent around zero (no hyper-parameters: their funnel, with
@@ -561,6 +654,29 @@ def vip_model(
             ok = np.asarray(data.line_ok)
             sd = (slope * x["line_adc_err"])[ok]
             numpyro.sample("cal_lines", dist.Normal(e_pred[ok], sd), obs=x["line_eV"][ok])
+    if multi:
+        # the runs' log efficiencies: each its own part and, per group of runs whose
+        # efficiencies share a systematic (the manifests' efficiency.group), a common part
+        # (bayes.combine.efficiency_layout), sampled standardised
+        runs = data.runs
+        z = numpyro.sample("eff_z", dist.Normal(jnp.zeros(data.n_run), 1.0).to_event(1))
+        log_eff = jnp.log(x["efficiency"]) + x["eff_own"] * z
+        if runs["n_group"]:
+            g = numpyro.sample("eff_g", dist.Normal(jnp.zeros(runs["n_group"]), 1.0).to_event(1))
+            grp = np.asarray(runs["eff_group"])
+            log_eff = log_eff + x["eff_shared"] * jnp.where(grp >= 0, g[np.maximum(grp, 0)], 0.0)
+        eff = numpyro.deterministic("efficiency", jnp.exp(log_eff))
+        if prior != "flat-beta":
+            msg = "several runs are combined in beta^2/2: the prior must be flat-beta"
+            raise ValueError(msg)
+        b = numpyro.sample("beta2half_1e29", signal_prior(data, prior, upper, x["upper"]))
+        k_cell = x["signal_k"] * BETA_UNIT * (eff / x["efficiency"])[data.run]
+        n_cell = b * k_cell  # each cell's PEP counts
+        numpyro.deterministic("N_X", jnp.sum(n_cell))
+        mu = expected_counts(data, s, n_cell, cells=cells, inputs=x)
+        mask = np.asarray(data.mask)
+        numpyro.sample("obs", dist.Poisson(mu[mask]), obs=x["counts"][mask] if observe else None)
+        return
     eff = numpyro.sample(
         "efficiency", dist.LogNormal(jnp.log(x["efficiency"]), x["efficiency_rel"])
     )

@@ -35,6 +35,7 @@ from bayes_vip.bayes.model import (
     BayesData,
     centroid_coefficients,
     model_inputs,
+    tail_centroid_shift,
     vip_model,
 )
 from bayes_vip.errors import AnalysisError
@@ -147,7 +148,12 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
     from bayes_vip.bayes import model as m
 
     data = post.data
-    arrays = (data.period, data.sdd, data.batch, data.mask, data.line_ok)
+    arrays = (data.period, data.sdd, data.batch, data.mask, data.line_ok, data.run)
+    if data.run is not None:  # several runs: their layout (bayes.combine)
+        arrays += tuple(
+            np.asarray(data.runs[k])
+            for k in ("pair_period", "pair_sdd", "cell_pair", "period_run", "sdd_run", "eff_group")
+        )
     # the softplus map's bend is static (model.signal_prior)
     soft = (float(post.upper), repr(data.init.get("sigma_N_X")), float(data.counts_per_beta2half))
     soft = soft if m.SIGNAL_SOFTPLUS else None
@@ -305,6 +311,20 @@ class Posterior:
         from numpyro.infer.util import constrain_fn
 
         ref = self.data.init["sigma_ref"]
+        if self.data.run is not None:  # several runs: each SDD on its own run's shift
+            x = {"sigma_ref": jnp.asarray(ref)}
+
+            def feats_runs(f):
+                v = constrain_fn(self.model, (), {"counts": None}, self.unravel(f))
+                shift = tail_centroid_shift(self.data, v["tail_frac"], v["tail_beta"], x)
+                return jnp.concatenate([v[name], shift])
+
+            jac = np.asarray(jax.jit(jax.jacfwd(feats_runs))(jnp.asarray(lap["flat_map"])))
+            cov = jac @ lap["cov"] @ jac.T
+            S = self.data.n_sdd
+            var = np.diag(cov)[S:]
+            co = np.diag(cov[:S, S:])
+            return np.where(var > 0, co / np.where(var > 0, var, 1.0), 0.0)
 
         def feats(f):
             v = constrain_fn(self.model, (), {"counts": None}, self.unravel(f))
@@ -334,7 +354,12 @@ class Posterior:
 
         def carry(f):
             v = dict(constrain_fn(other.model, (), {"counts": None}, other.unravel(f)))
-            shift = v["tail_frac"] * v["tail_beta"] * ref
+            if self.data.run is None:
+                shift = v["tail_frac"] * v["tail_beta"] * ref
+            else:  # per SDD, its run's
+                shift = tail_centroid_shift(
+                    self.data, v["tail_frac"], v["tail_beta"], {"sigma_ref": jnp.asarray(ref)}
+                )
             for peak, cen in (("offset", "offset_c"), ("cal_m0", "cal_m0c")):
                 if peak in v or cen in v:
                     offs = v.pop(peak) if peak in v else v.pop(cen) + a_theirs * shift
@@ -360,7 +385,12 @@ class Posterior:
         from jax.flatten_util import ravel_pytree
 
         z = dict(self.unravel(flat))
-        mu, tau = z["noise_mu"][:, None], jnp.exp(z["noise_tau"])
+        if self.data.run is None:
+            mu, tau = z["noise_mu"][:, None], jnp.exp(z["noise_tau"])
+        else:  # several runs: noise_z lives on the (period, SDD) pairs (bayes.combine)
+            pp = self.data.runs["pair_period"]
+            mu = z["noise_mu"][pp]
+            tau = jnp.exp(z["noise_tau"])[self.data.runs["period_run"][pp]]
         eps = (z["noise_z"] - c_from * mu) / tau**c_from
         z["noise_z"] = c_to * mu + tau**c_to * eps
         return ravel_pytree(z)[0]
@@ -984,6 +1014,7 @@ def limits(idata, data: BayesData, prior: str, upper: float, cond: Any = None) -
         for v in post.data_vars
         if v != "noise"  # deterministic
         and v != ("N_X" if prior == "flat-beta" else "beta2half_1e29")
+        and not (v == "efficiency" and "eff_z" in post)  # several runs: from eff_z, eff_g
     ]
     rhat = az.rhat(post[sampled])
     ess_b = az.ess(post[sampled], method="bulk")

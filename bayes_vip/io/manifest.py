@@ -80,6 +80,12 @@ class Efficiency:
     value: float
     rel_uncertainty: float
     note: str = ""
+    #: Runs analysed together whose manifests name the same ``group`` share the part
+    #: ``shared_rel`` of their relative uncertainty (the same Monte Carlo and geometry, say):
+    #: their log efficiencies correlate with covariance shared_rel_1 x shared_rel_2
+    #: (``bayes.combine.efficiency_layout``). "" : the run's efficiency is independent.
+    group: str = ""
+    shared_rel: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -316,7 +322,21 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         value=ef.number("value", lo=0.0, lo_open=True, hi=1.0),
         rel_uncertainty=ef.number("rel_uncertainty", lo=0.0),
         note=ef.get("note", str, required=False, default=""),
+        group=ef.get("group", str, required=False, default=""),
+        shared_rel=ef.number("shared_rel", required=False, lo=0.0) or 0.0,
     )
+    if efficiency.shared_rel > efficiency.rel_uncertainty:
+        raise ef.fail(
+            key="shared_rel",
+            message=(
+                f"the shared part {efficiency.shared_rel:g} exceeds the whole relative "
+                f"uncertainty rel_uncertainty = {efficiency.rel_uncertainty:g}"
+            ),
+        )
+    if efficiency.shared_rel > 0 and not efficiency.group:
+        raise ef.fail(key="group", message="shared_rel needs the group of runs that share it")
+    if efficiency.group and efficiency.shared_rel == 0:
+        raise ef.fail(key="shared_rel", message=f"group {efficiency.group!r} needs shared_rel > 0")
 
     binning = None
     bn = top.sub("binning", required=False)

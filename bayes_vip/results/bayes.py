@@ -137,6 +137,8 @@ def _figures(idata, data: BayesData, lim: dict, out: Path) -> list[str]:
     files.append(save(fig, out / "bayes_beta2half.png"))
 
     pair = ["beta2half_1e29", "efficiency", "fano", "tail_frac", "tail_beta", "shelf_frac"]
+    if data.run is not None:  # several runs: the shape sites are per run; the shared ones
+        pair = ["beta2half_1e29", "efficiency", "fano"]
     axes = az.plot_pair(
         idata,
         var_names=pair,
@@ -249,7 +251,11 @@ def limits_record(
         "roi_eV": list(MODEL_ROI_EV),
         "bin_eV": data.bin_eV,
         "counts_per_beta2half_nominal": data.counts_per_beta2half,
-        "efficiency": [data.efficiency, data.efficiency_rel],
+        # one run: [value, relative uncertainty]; several: each run's (bayes.combine)
+        "efficiency": [
+            np.asarray(data.efficiency).tolist(),
+            np.asarray(data.efficiency_rel).tolist(),
+        ],
         "chain_method": sampler["chain_method"],
     }
     lim["sampler"] = {k: v for k, v in sampler.items() if k not in ("laplace", "seconds")}
@@ -303,8 +309,9 @@ def prior_summary(data: BayesData) -> dict[str, Any]:
     pri = data.prior
     out: dict[str, Any] = {"set": pri.get("set", "empirical-bayes")}
     for k in ("fano", "tail_beta", "shelf_frac", "slope", "slope_sd"):
-        if k in pri:
-            out[k] = float(pri[k])
+        if k in pri:  # several runs: one value per run (tail, shelf) or per SDD (slope)
+            v = np.asarray(pri[k], float)
+            out[k] = float(v) if v.ndim == 0 else v.tolist()
     if "noise_p" in pri:
         out["noise_eV"] = dict(zip(data.period_names, map(float, pri["noise_p"]), strict=True))
     if "below" in pri:

@@ -46,6 +46,7 @@ __all__ = [
     "render_calibrate",
     "render_convert",
     "render_fit",
+    "render_fit_runs",
     "render_info",
     "render_report",
     "render_reproduce",
@@ -586,6 +587,64 @@ def render_calibrate(console: Console, out: dict[str, Any], written: str) -> Non
     console.print(f"wrote {written}, calibration.json and figures")
 
 
+def render_fit_runs(console: Console, out: dict[str, Any]) -> None:
+    """``bayes-vip fit RUN1 RUN2 ...``: every run's classic result and the combined one."""
+    console.print(
+        f"[bold]{out['run']}[/]: classic fits combined in beta^2/2 ({out['statistic']}), "
+        f"PEP line {out['signal']['key']}"
+    )
+    t = table(
+        "run",
+        "beta^2/2 fitted",
+        "profile 95 %",
+        "CLs 95 %",
+        title=f"classic limits on beta^2/2 (N_int {out['conversion']['n_int_model']})",
+    )
+    for r in out["runs"]:
+        ul = r["beta2half_upper_limits"]
+        t.add_row(
+            r["run"],
+            f"{r['beta2half_hat']:.3e}",
+            f"{ul.get('profile 0.95', float('nan')):.3e}",
+            f"{ul.get('CLs 0.95', float('nan')):.3e}",
+        )
+    ul = out["conversion"]["beta2half_upper_limits"]
+    t.add_row(
+        "[bold]combined[/]",
+        f"{out['beta2half_hat']:.3e} +- {out['sigma_beta2half']:.1e}",
+        f"{ul['profile 0.95']:.3e}",
+        f"{ul['CLs 0.95']:.3e}",
+    )
+    console.print(t)
+    figs = out.get("figures", {})
+    console.print(f"wrote {out['json']}" + (f" and {len(figs)} figure(s)" if figs else ""))
+
+
+def _render_runs(console: Console, res: dict[str, Any]) -> None:
+    """The runs' own Bayesian limits beside the combined ones (``sample RUN1 RUN2 ...``)."""
+    levels = [q for q in res["upper_limits"]["beta2half"] if q.replace(".", "").isdigit()]
+    t = table(
+        "run",
+        *(f"{float(q):.1%} limit on beta^2/2" for q in levels),
+        "gates",
+        title="each run alone and combined (Bayesian, flat in beta^2/2)",
+    )
+    for r in res["runs"]:
+        ul = r["beta2half_upper_limits"]
+        t.add_row(
+            r["run"],
+            *(f"{ul[q]['value']:.3e}" for q in levels),
+            "passed" if r["gates_passed"] else "[red]failed[/]",
+        )
+    ul = res["upper_limits"]["beta2half"]
+    t.add_row(
+        "[bold]combined[/]",
+        *(f"{ul[q]['value']:.3e} +- {ul[q]['mcse']:.1e}" for q in levels),
+        "passed" if res["gates"]["passed"] else "[red]failed[/]",
+    )
+    console.print(t)
+
+
 def render_sample(console: Console, res: dict[str, Any]) -> None:
     """``bayes-vip sample``: diagnostics, the classic-vs-Bayesian table and the gates."""
     d = res["diagnostics"]
@@ -626,6 +685,8 @@ def render_sample(console: Console, res: dict[str, Any]) -> None:
         )
         t.add_row(r["method"], n, b, _band(r.get("expected_N_X")))
     console.print(t)
+    if res.get("runs"):
+        _render_runs(console, res)
     bf = res["bayes_factor"]
     console.print(
         f"  Savage-Dickey Bayes factor, signal vs none: {bf['BF_10_signal_vs_no_signal']:.3g} "

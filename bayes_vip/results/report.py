@@ -34,6 +34,7 @@ import jinja2
 from bayes_vip import __version__
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path, recover, sha256
+from bayes_vip.io.combination import combination_runs
 from bayes_vip.io.manifest import Manifest, load_manifest
 from bayes_vip.io.outputs import read_json, results_dir
 from bayes_vip.io.provenance import provenance, scrub
@@ -133,6 +134,15 @@ def write_report(run: str | os.PathLike[str], *, argv: list[str] | None = None) 
     ``run`` is the run's folder (or its ``run.toml``); ``argv`` the command recorded in the
     page's provenance (``sys.argv`` by default). Returns the file written.
     """
+    runs = combination_runs(run) if Path(run).is_dir() else None
+    if runs is not None:  # a combination's folder (bayes-vip fit/sample RUN1 RUN2 ...)
+        out = Path(run) / "results"
+        recover(out)
+        html = render(combination_context(Path(run), runs, argv=argv))
+        path = out / REPORT_NAME
+        with atomic_path(path) as tmp:
+            tmp.write_text(html, encoding="utf-8")
+        return path
     man = load_manifest(run)
     out = results_dir(man)
     recover(out)  # an interrupted result set made whole before it is read
@@ -172,13 +182,93 @@ def report_context(man: Manifest, *, argv: list[str] | None = None) -> dict[str,
         "title": f"bayes_vip report: {man.name}",
         "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "integrity": integrity,
+        "combination": None,
         "run": run,
         "calibration": _calibration_section(man, out),
         "classic": _classic_section(out, classic, classic_error),
         "posterior": _posterior_section(out, lim, ds),
         "limits": _limits_section(out, lim, lim_error),
         "gates": _gates_section(lim, lim_error),
-        "provenance": _provenance_section(man, out, classic, lim, argv),
+        "provenance": _provenance_section([man], out, classic, lim, argv),
+    }
+
+
+def combination_context(
+    folder: Path, runs: list[Path], *, argv: list[str] | None = None
+) -> dict[str, Any]:
+    """The page of a combination's folder: the runs side by side, then the combined results."""
+    mans = [load_manifest(r) for r in runs]
+    out = folder / "results"
+    classic, classic_error = _read(out / "classic.json")
+    lim, lim_error = _read(out / "limits.json")
+    try:
+        integrity = check_result_set(out)
+    except InputError as exc:
+        integrity = {"status": "unreadable", "ok": False, "message": str(exc), "recorded": None}
+    name = "+".join(m.name for m in mans)
+    missing = "no combined classic fit yet: run `bayes-vip fit RUN1 RUN2 ...`"
+    return {
+        "title": f"bayes_vip report: {name} (runs combined)",
+        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "integrity": integrity,
+        "combination": _combination_section(folder, mans, classic, lim),
+        "run": {"name": name},
+        "calibration": {"available": False, "reason": "see each run's report"},
+        "classic": {
+            "available": classic is not None,
+            "record": classic,
+            "reason": classic_error or missing,
+        },
+        "posterior": _posterior_section(out, lim, None),
+        "limits": _limits_section(out, lim, lim_error),
+        "gates": _gates_section(lim, lim_error),
+        "provenance": _provenance_section(mans, out, classic, lim, argv),
+    }
+
+
+def _combination_section(
+    folder: Path, mans: list[Manifest], classic: dict[str, Any] | None, lim: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Every run's facts and own limits beside the combined ones."""
+    cl_runs = {r["run"]: r for r in (classic or {}).get("runs", [])}
+    by_runs = {r["run"]: r for r in (lim or {}).get("runs", [])}
+    rows = []
+    for m in mans:
+        c, b = cl_runs.get(m.name, {}), by_runs.get(m.name, {})
+        report = Path(m.run_dir) / "results" / REPORT_NAME
+        rows.append(
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "level": m.level,
+                "efficiency": [m.efficiency.value, m.efficiency.rel_uncertainty],
+                "group": m.efficiency.group,
+                "shared_rel": m.efficiency.shared_rel,
+                "classic_hat": c.get("beta2half_hat"),
+                "classic_ul95": c.get("beta2half_upper_limits", {}).get("profile 0.95"),
+                "bayes_ul95": b.get("beta2half_upper_limits", {}).get("0.95", {}).get("value"),
+                "gates": b.get("gates_passed"),
+                "report": os.path.relpath(report, folder / "results") if report.is_file() else None,
+            }
+        )
+    groups = sorted({m.efficiency.group for m in mans if m.efficiency.group})
+    note = (
+        "each run's own, independent"
+        if not groups
+        else "correlated within the group(s) " + ", ".join(groups) + " by their shared parts"
+    )
+    ul = (lim or {}).get("upper_limits", {}).get("beta2half", {}).get("0.95", {})
+    return {
+        "runs": rows,
+        "efficiency_note": note,
+        "classic_hat": (classic or {}).get("beta2half_hat"),
+        "classic_ul95": (classic or {})
+        .get("conversion", {})
+        .get("beta2half_upper_limits", {})
+        .get("profile 0.95"),
+        "bayes_ul95": ul.get("value") if isinstance(ul, dict) else None,
+        "gates": None if lim is None else bool(lim.get("gates", {}).get("passed")),
+        "profile": _png_uri(folder / "results" / "combined_profile.png"),
     }
 
 
@@ -371,7 +461,7 @@ def _gates_section(lim: dict[str, Any] | None, error: str | None) -> dict[str, A
 
 
 def _provenance_section(
-    man: Manifest,
+    mans: list[Manifest],
     out: Path,
     classic: dict[str, Any] | None,
     lim: dict[str, Any] | None,
@@ -382,10 +472,12 @@ def _provenance_section(
     seed = (lim or {}).get("result_set", {}).get("seed")
     if seed is None and lim is not None and config:
         seed = config.get("sample", {}).get("seed")
-    inputs = sorted({s.path for s in man.sources})
+    files = []
+    for man in mans:  # each run's manifest and data files
+        files += [man.path, *sorted({s.path for s in man.sources})]
     input_hashes = [
         {"path": scrub(str(p.resolve())), "sha256": sha256(p) if p.is_file() else None}
-        for p in [man.path, *inputs]
+        for p in files
     ]
     results = [
         {"path": name, "sha256": sha256(out / name)}
@@ -470,6 +562,8 @@ def _site_table(az: Any, post: Any, lim: dict[str, Any]) -> list[dict[str, Any]]
 
     prior = lim.get("prior", "flat-beta")
     ungated = {"noise", "N_X" if prior == "flat-beta" else "beta2half_1e29"}
+    if "eff_z" in post:  # several runs: the efficiencies follow eff_z and eff_g
+        ungated.add("efficiency")
     rhat = az.rhat(post)
     ess_b = az.ess(post, method="bulk")
     ess_t = az.ess(post, method="tail")
