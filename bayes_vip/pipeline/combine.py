@@ -257,6 +257,7 @@ def _profile_figure(prof: Any, per_run: list[dict], b_hat: float, s_hat: float, 
         ax.set_ylabel(r"$\Delta S$ (profile)")
         ax.set_ylim(0, 12)
         ax.legend(fontsize=11)
+        fig.tight_layout()
         return save(fig, path)
 
 
