@@ -173,10 +173,11 @@ def test_the_efficiencies_prior_has_the_manifests_covariance(combined):
     )
 
 
-def test_fit_combines_the_runs_profile_likelihoods(two_runs, tmp_path):
-    """`fit RUN1 RUN2`: one beta^2/2, narrower than either run's, near their Gaussian mean."""
-    out = tmp_path / "comb"
-    assert main(["fit", *map(str, two_runs), "--out", str(out), "--json"]) == 0
+def _check_classic_combination(out: Path) -> None:
+    """The runs' classic fits combined (`fit RUN1 RUN2`, which `sample RUN1 RUN2` runs first).
+
+    One beta^2/2, narrower than either run's, near their Gaussian mean.
+    """
     rec = json.loads((out / "results" / "classic.json").read_text())
     assert rec["combined"]
     assert [r["run"] for r in rec["runs"]] == ["run-a", "run-b"]
@@ -223,11 +224,17 @@ def test_bad_combinations_stop_before_any_work(two_runs, tmp_path, capsys):
     toml = other / "run.toml"
     toml.write_text(toml.read_text() + "\n[analysis.sample]\nbin_eV = 20.0\n")
     _bad(["sample", a, str(other), "--out", str(out)], capsys, "analysis.sample.bin_eV", "alike")
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "combination.toml").write_text("[combination\nruns = ")
+    _bad(["report", str(damaged)], capsys, "combination.toml")
     assert not out.exists()
 
 
 def test_sample_runs_end_to_end_with_each_runs_limits_and_the_report(two_runs, tmp_path, capsys):
-    """`sample RUN1 RUN2`: each run alone, then together; `--extend`; `report` of the folder.
+    """`sample RUN1 RUN2`: the classic fits combined, each run alone, then together.
+
+    Then `--extend` on the combination's checkpoint, and `report` of its folder.
 
     Short chains (the gates may fail: exit 3 still writes the results). The combined record
     carries each run's own limits as its own `limits.json` has them.
@@ -237,6 +244,7 @@ def test_sample_runs_end_to_end_with_each_runs_limits_and_the_report(two_runs, t
     short = ["--chains", "2", "--warmup", "100", "--samples", "100", "--max-draws", "100"]
     rc = main(["sample", a, b, "--out", str(out), *short, "--json"])
     assert rc in (0, 3)
+    _check_classic_combination(out)  # sample fitted the runs together first
     lim = json.loads((out / "results" / "limits.json").read_text())
     assert lim["combined"]
     assert lim["run"] == "run-a+run-b"
