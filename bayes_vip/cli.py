@@ -562,6 +562,9 @@ def _combination(runs: list[Path], config: Path | None, o: dict, out: Path | Non
     overrides = {k: v for k, v in o.items() if v is not None}
     mans, cfg = _combine.check_runs(runs, config_file=config, overrides=overrides)
     folder = out or _combine.default_out(mans)
+    _combine.check_out(folder, mans)
+    for m in mans:  # each run's results are written too (its own fit and sample)
+        _check_run(m.run_dir)
     check_writable(folder / "results", field="--out")
     recover(folder / "results")
     return folder, cfg, [m.run_dir for m in mans]

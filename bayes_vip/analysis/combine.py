@@ -60,11 +60,15 @@ class CombinedProfile:
         b0 = float(np.sum(w * np.array([f[0] / kr for f, kr in zip(fits, self.k, strict=True)])))
         b0 /= float(np.sum(w))
         s = self.scale
-        res = minimize_scalar(
-            lambda b: self.deviance(b, data),
-            bracket=(b0 - s, b0, b0 + s),
-            tol=1e-6,
-        )
+
+        def f(b: float) -> float:
+            return self.deviance(b, data)
+
+        try:
+            res = minimize_scalar(f, bracket=(b0 - s, b0, b0 + s), tol=1e-6)
+        except ValueError:  # b0 is not below both neighbours: the minimum lies further out
+            bounds = (b0 - 10.0 * s, b0 + 10.0 * s)
+            res = minimize_scalar(f, bounds=bounds, method="bounded", options={"xatol": 1e-6 * s})
         if not np.isfinite(res.fun):
             msg = "the combined profile likelihood has no finite minimum"
             raise AnalysisError(msg)

@@ -209,13 +209,19 @@ def combine_data(
     }
     adc: dict[str, Any] = {}
     if level == "adc":
+        K = len(np.atleast_1d(datas[0].line_eV)) if datas[0].line_eV is not None else 0
+
+        def lines(d, name, fill):  # a run without usable calibration lines: none usable
+            v = getattr(d, name)
+            return np.full((d.n_cell, K), fill) if v is None else np.asarray(v)
+
         adc = {
             "p_std": cat(lambda d: d.p_std),
             "p_ref": cat(lambda d: d.p_ref),
-            "line_adc": cat(lambda d: d.line_adc),
-            "line_adc_err": cat(lambda d: d.line_adc_err),
+            "line_adc": cat(lambda d: lines(d, "line_adc", 0.0)),
+            "line_adc_err": cat(lambda d: lines(d, "line_adc_err", 1.0)),
             "line_eV": datas[0].line_eV,
-            "line_ok": cat(lambda d: d.line_ok),
+            "line_ok": cat(lambda d: lines(d, "line_ok", False)).astype(bool),
         }
     runs = {
         **layout,

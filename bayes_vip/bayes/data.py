@@ -438,7 +438,7 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSET
             v["offset"] = np.full(S, ini["shift"])
     else:
         c0, c1 = _cell_corrections(data.p_std, data.p_ref)
-        c0 = c0 + ini["shift"]
+        c0 = c0 + np.broadcast_to(ini["shift"], (S,))[data.sdd]  # several runs: per SDD
         m0, m1 = (
             np.array([x[data.sdd == s].mean() if np.any(data.sdd == s) else 0.0 for s in range(S)])
             for x in (c0, c1)

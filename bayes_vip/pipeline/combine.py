@@ -27,6 +27,7 @@ from bayes_vip.pipeline.progress import SILENT, Progress
 
 __all__ = [
     "COMBINATION",
+    "check_out",
     "check_runs",
     "combination_runs",
     "default_out",
@@ -81,6 +82,27 @@ def check_runs(
         msg = "several runs are combined in beta^2/2: use --prior flat-beta"
         raise InputError(msg, field="--prior")
     return mans, cfgs[0]
+
+
+def check_out(out: Path, mans: list[Manifest]) -> None:
+    """A combination's folder must not be a run's, nor hold another combination.
+
+    ``out`` holding a ``run.toml`` (a run's folder: its own results would be overwritten), or
+    a ``combination.toml`` naming other runs (its posterior would be mixed with new fits),
+    is an ``InputError`` naming ``--out``.
+    """
+    if (out / "run.toml").exists():
+        msg = f"{out} is a run's folder (it holds run.toml); give the combination its own"
+        raise InputError(msg, field="--out")
+    have = combination_runs(out)
+    if have is not None:
+        want = {m.run_dir.resolve() for m in mans}
+        if {Path(p).resolve() for p in have} != want:
+            msg = (
+                f"{out} holds another combination ({out / COMBINATION}); give another --out, "
+                "or remove it"
+            )
+            raise InputError(msg, field="--out")
 
 
 def _first_difference(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> str | None:
@@ -369,6 +391,8 @@ def sample_runs(
         "seed": s.seed,
         "runs": [m.name for m in mans],
         "data": data_hash(model_inputs(data, upper)),
+        # the efficiency groups shape the model (eff_g), beside the numbers
+        "efficiency_groups": [data.runs["groups"], data.runs["eff_group"].tolist()],
     }
     res_dir.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpoint(res_dir / CHECKPOINT, identity, every=checkpoint_every or CHECKPOINT_EVERY)

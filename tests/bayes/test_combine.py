@@ -116,6 +116,82 @@ def test_the_combined_likelihood_is_the_product_of_the_runs_likelihoods(combined
         assert total < 0
 
 
+def _one_sdd_fewer_bins(d, keep_sdd: int = 1, drop_bins: int = 7):
+    """A run's data with one SDD only and fewer bins: another layout for the same model."""
+    import dataclasses
+
+    cells = d.sdd == keep_sdd
+    init, prior = dict(d.init), dict(d.prior)
+    for store in (init, prior):
+        store["rate"] = np.asarray(store["rate"])[:, [keep_sdd]]
+        store["level"] = np.asarray(store["level"])[:, [keep_sdd]]
+    n = d.counts.shape[1] - drop_bins
+    return dataclasses.replace(
+        d,
+        edges=d.edges[cells, : n + 1],
+        counts=d.counts[cells, :n],
+        mask=d.mask[cells, :n],
+        live_s=d.live_s[cells],
+        period=d.period[cells],
+        sdd=np.zeros(int(cells.sum()), int),
+        batch=d.batch[cells],
+        sdd_ids=[d.sdd_ids[keep_sdd]],
+        init=init,
+        prior=prior,
+    )
+
+
+def test_runs_of_different_layouts_combine_cell_by_cell(combined):
+    """Runs with different SDD and bin counts: the product of likelihoods still holds.
+
+    The second run keeps one SDD of two and 7 bins fewer, so the periods, SDDs, pairs and
+    cells of the two runs are offset differently and the shorter run's bins are padded.
+    """
+    from bayes_vip.bayes.combine import RunEstimate, combine_data, split_values
+    from bayes_vip.io.manifest import Efficiency
+
+    datas, _ = combined
+    small = _one_sdd_fewer_bins(datas[1])
+    runs = [small, datas[0]]  # the smaller run first: its offsets are the ones reused
+    effs = [Efficiency(0.0182, 0.1), Efficiency(0.0182, 0.1)]
+    comb = combine_data(runs, ["small", "full"], effs, RunEstimate(1.0, 1.0))
+    assert comb.n_sdd == 3
+    assert comb.counts.shape[1] == datas[0].counts.shape[1]
+    assert not comb.mask[: small.n_cell, -7:].any()  # the padding is outside the likelihood
+    assert np.all(np.diff(comb.edges, axis=1) > 0)
+    rng = np.random.default_rng(5)
+    for b in (0.5, 3.0):
+        v = _random_point(comb, rng, shared={"beta2half_1e29": np.asarray(b)})
+        total = _loglik(_trace(comb, v))
+        parts = [_loglik(_trace(d, split_values(comb, v, r, d))) for r, d in enumerate(runs)]
+        assert total == pytest.approx(sum(parts), abs=1e-8)
+
+
+def test_the_joint_classic_minimum_is_found_where_the_gaussian_guess_misses():
+    """`CombinedProfile.best` finds the minimum of skewed profiles, checked on a grid."""
+    from bayes_vip.analysis.combine import CombinedProfile
+
+    class Skewed:  # S(mu) = (mu - c)^2 / s^2 above c, 30 times steeper below
+        def __init__(self, c, s):
+            self.c, self.scale, self.observed = c, s, None
+
+        def deviance(self, mu, data):
+            z = (mu - self.c) / self.scale
+            return z * z * (1.0 if z > 0 else 30.0)
+
+        def best(self, data):
+            return self.c, 0.0
+
+    prof = CombinedProfile([Skewed(0.0, 1.0), Skewed(8.0, 1.0)], [1.0, 1.0])
+    b, s_min = prof.best((None, None))
+    grid = np.linspace(-5, 15, 200001)
+    dev = [prof.deviance(x, (None, None)) for x in grid[::100]]
+    fine = grid[::100][int(np.argmin(dev))]
+    assert b == pytest.approx(fine, abs=0.02)
+    assert s_min <= min(dev) + 1e-9
+    assert abs(b - 4.0) > 1.0  # the Gaussian guess (the mean, 4) is not the minimum
+
+
 def test_with_the_shared_parameters_fixed_the_posterior_factorises(combined):
     """Log p(all | shared) - sum_r log p_r(run r | shared) does not depend on the runs' own.
 
@@ -228,6 +304,9 @@ def test_bad_combinations_stop_before_any_work(two_runs, tmp_path, capsys):
     damaged.mkdir()
     (damaged / "combination.toml").write_text("[combination\nruns = ")
     _bad(["report", str(damaged)], capsys, "combination.toml")
+    # the combination's folder is neither a run's folder nor another combination's
+    _bad(["fit", a, b, "--out", a], capsys, "--out", "run.toml")
+    _bad(["fit", a, b, "--out", str(damaged)], capsys, "combination.toml")
     assert not out.exists()
 
 
