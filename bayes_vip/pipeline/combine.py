@@ -18,7 +18,7 @@ from typing import Any
 from bayes_vip.analysis.conventions import CLS
 from bayes_vip.bayes.checkpoint import CHECKPOINT_EVERY, Checkpoint, data_hash, read_meta
 from bayes_vip.errors import InputError
-from bayes_vip.io.atomic import result_set, sha256, write_json
+from bayes_vip.io.atomic import result_set, write_json
 from bayes_vip.io.combination import COMBINATION, combination_runs, write_combination
 from bayes_vip.io.config import AnalysisConfig, load_config
 from bayes_vip.io.manifest import Manifest, load_manifest, manifest_path
@@ -352,15 +352,18 @@ def sample_runs(
     or made otherwise), and the classic fits are combined (``fit_runs``); the combined model
     is then sampled with the production sampler, gates and checkpoints, into ``OUT/results``.
     """
-    import jax
     import numpy as np
 
     from bayes_vip.bayes.combine import RunEstimate, combine_data, combined_estimate
     from bayes_vip.bayes.model import model_inputs
-    from bayes_vip.bayes.sampling import sample_posterior
-    from bayes_vip.io.outputs import save_netcdf
-    from bayes_vip.pipeline.sample import CHECKPOINT, bayes_data, sampler_settings
-    from bayes_vip.results.bayes import bayes_figures, limits_record
+    from bayes_vip.pipeline.sample import (
+        CHECKPOINT,
+        bayes_data,
+        run_sampler,
+        sampler_seconds,
+        write_results,
+    )
+    from bayes_vip.results.bayes import limits_record
 
     s = config.sample
     mans = [load_manifest(r) for r in runs]
@@ -397,24 +400,9 @@ def sample_runs(
     res_dir.mkdir(parents=True, exist_ok=True)
     ckpt = Checkpoint(res_dir / CHECKPOINT, identity, every=checkpoint_every or CHECKPOINT_EVERY)
     t1 = time.perf_counter()
-    run = sample_posterior(
-        data,
-        upper=upper,
-        **sampler_settings(s),
-        key=jax.random.PRNGKey(s.seed),
-        rng=np.random.default_rng(s.seed),
-        progress=lambda done, total, info: progress.update("NUTS iterations", done, total, info),
-        checkpoint=ckpt,
-        resume=resume,
-        extend=extend,
-    )
+    run = run_sampler(data, upper, s, ckpt, progress=progress, resume=resume, extend=extend)
     idata, info = run.idata, run.info
-    seconds = {
-        "before_nuts": t1 - t0,
-        "laplace": info["seconds"]["laplace"],
-        "nuts": info["seconds"]["nuts"],
-        "posterior_predictive": info["seconds"]["posterior_predictive"],
-    }
+    seconds = {"before_nuts": t1 - t0, **sampler_seconds(info)}
     lim = limits_record(
         run.limits,
         run_name="+".join(m.name for m in mans),
@@ -430,20 +418,6 @@ def sample_runs(
     lim["efficiency_groups"] = data.runs["groups"]
     progress.stage("writing the results" + (" and figures" if figures else ""))
     write_combination(out, mans)
-    idata.posterior.attrs["seed"] = s.seed
-    with result_set(res_dir) as stage:
-        save_netcdf(idata, stage / "posterior.nc")
-        lim["result_set"] = {
-            "seed": s.seed,
-            "config": config.to_dict(),
-            "posterior_sha256": sha256(stage / "posterior.nc"),
-        }
-        if figures:
-            drawn = bayes_figures(idata, data, lim, stage)
-            lim["figures"] = [str(res_dir / Path(f).name) for f in drawn]
-        seconds["total"] = time.perf_counter() - t0
-        lim["posterior"] = str(res_dir / "posterior.nc")
-        lim["json"] = str(res_dir / "limits.json")
-        write_json(stage / "limits.json", lim)
+    write_results(res_dir, idata, data, lim, config, figures=figures, t0=t0)
     _report(out, lim, figures)
     return lim

@@ -105,6 +105,83 @@ def _matching_bands(man: Any, config: AnalysisConfig) -> dict[str, Any] | None:
     return bands if same else None
 
 
+def run_sampler(
+    data: Any,
+    upper: float,
+    s: SampleConfig,
+    ckpt: Checkpoint,
+    *,
+    progress: Progress,
+    resume: bool,
+    extend: int,
+) -> Any:
+    """``sampling.sample_posterior`` under ``s`` (settings, seed) with the checkpoint ``ckpt``.
+
+    ``s.seed`` is the chains' key and the starts' generator; ``progress`` gets the NUTS
+    iterations. Returns ``sampling.Sampled``.
+    """
+    import jax
+    import numpy as np
+
+    from bayes_vip.bayes.sampling import sample_posterior
+
+    return sample_posterior(
+        data,
+        upper=upper,
+        **sampler_settings(s),
+        key=jax.random.PRNGKey(s.seed),
+        rng=np.random.default_rng(s.seed),
+        progress=lambda done, total, info: progress.update("NUTS iterations", done, total, info),
+        checkpoint=ckpt,
+        resume=resume,
+        extend=extend,
+    )
+
+
+def sampler_seconds(info: dict[str, Any]) -> dict[str, float]:
+    """The Laplace, NUTS and posterior-predictive times of a sampler's ``info``."""
+    return {k: info["seconds"][k] for k in ("laplace", "nuts", "posterior_predictive")}
+
+
+def write_results(
+    out: Path,
+    idata: Any,
+    data: Any,
+    lim: dict[str, Any],
+    config: AnalysisConfig,
+    *,
+    figures: bool,
+    t0: float,
+) -> None:
+    """``posterior.nc``, ``limits.json`` and the figures in ``out``, as one result set.
+
+    ``lim`` gets the result set's record (seed, configuration, the posterior's SHA-256), the
+    figures and the files' paths; ``lim["seconds"]`` the figures' and the total time since
+    ``t0``.
+    """
+    from bayes_vip.results.bayes import bayes_figures
+
+    seed = config.sample.seed
+    seconds = lim["seconds"]
+    idata.posterior.attrs["seed"] = seed  # the posterior names its seed, as limits.json
+    with result_set(out) as stage:  # posterior, limits and figures: all new, or all old
+        save_netcdf(idata, stage / "posterior.nc")
+        lim["result_set"] = {
+            "seed": seed,
+            "config": config.to_dict(),
+            "posterior_sha256": sha256(stage / "posterior.nc"),
+        }
+        if figures:
+            t3 = time.perf_counter()
+            drawn = bayes_figures(idata, data, lim, stage)
+            lim["figures"] = [str(out / Path(f).name) for f in drawn]
+            seconds["figures"] = time.perf_counter() - t3
+        seconds["total"] = time.perf_counter() - t0
+        lim["posterior"] = str(out / "posterior.nc")
+        lim["json"] = str(out / "limits.json")
+        write_json(stage / "limits.json", lim)
+
+
 #: The sampler's checkpoint in RUN/results (``bayes.checkpoint``).
 CHECKPOINT = "sample-checkpoint.npz"
 
@@ -135,12 +212,10 @@ def sample(
     ``resume``: continue a run that was stopped; ``extend``: add draws per chain to a
     finished one. Both need the configuration and data that the checkpoint was made with.
     """
-    import jax
     import numpy as np
 
     from bayes_vip.bayes.model import BETA_UNIT, model_inputs
-    from bayes_vip.bayes.sampling import sample_posterior
-    from bayes_vip.results.bayes import bayes_figures, limits_record, line_position
+    from bayes_vip.results.bayes import limits_record, line_position
 
     s = config.sample
     signal = config.signal_line()
@@ -171,7 +246,6 @@ def sample(
             field="sample.prior_upper",
         )
     progress.stage("NUTS")
-    key = jax.random.PRNGKey(s.seed)
     identity = {
         "config": config.to_dict(),
         "seed": s.seed,
@@ -180,24 +254,9 @@ def sample(
     every = checkpoint_every or CHECKPOINT_EVERY
     ckpt = Checkpoint(results_dir(man) / CHECKPOINT, identity, every=every)
     t1 = time.perf_counter()
-    run = sample_posterior(
-        data,
-        upper=upper,
-        **sampler_settings(s),
-        key=key,
-        rng=np.random.default_rng(s.seed),
-        progress=lambda done, total, info: progress.update("NUTS iterations", done, total, info),
-        checkpoint=ckpt,
-        resume=resume,
-        extend=extend,
-    )
+    run = run_sampler(data, upper, s, ckpt, progress=progress, resume=resume, extend=extend)
     idata, info = run.idata, run.info
-    seconds = {
-        "before_nuts": t1 - t0,
-        "laplace": info["seconds"]["laplace"],
-        "nuts": info["seconds"]["nuts"],
-        "posterior_predictive": info["seconds"]["posterior_predictive"],
-    }
+    seconds = {"before_nuts": t1 - t0, **sampler_seconds(info)}
     lim = limits_record(
         run.limits,
         bands=bands,
@@ -213,25 +272,8 @@ def sample(
         lim["classic"]["toys"] = toys
     if (pos := line_position(idata, data)) is not None:
         lim["line_position"] = pos
-    out = results_dir(man)
     progress.stage("writing the results" + (", figures and report" if figures else ""))
-    idata.posterior.attrs["seed"] = s.seed  # the posterior names its seed, as limits.json
-    with result_set(out) as stage:  # posterior, limits and figures: all new, or all old
-        save_netcdf(idata, stage / "posterior.nc")
-        lim["result_set"] = {
-            "seed": s.seed,
-            "config": config.to_dict(),
-            "posterior_sha256": sha256(stage / "posterior.nc"),
-        }
-        if figures:
-            t3 = time.perf_counter()
-            drawn = bayes_figures(idata, data, lim, stage)
-            lim["figures"] = [str(out / Path(f).name) for f in drawn]
-            seconds["figures"] = time.perf_counter() - t3
-        seconds["total"] = time.perf_counter() - t0
-        lim["posterior"] = str(out / "posterior.nc")
-        lim["json"] = str(out / "limits.json")
-        write_json(stage / "limits.json", lim)
+    write_results(results_dir(man), idata, data, lim, config, figures=figures, t0=t0)
     if figures and reports_on():
         from bayes_vip.results.report import write_report
 
