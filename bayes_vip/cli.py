@@ -67,6 +67,12 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "fit.sdd": ("--sdd", str | None, None, "fit one SDD instead of the sum"),
     "fit.bin_eV": ("--bin-eV", str | None, None, "fit bin width [eV] (10)"),
     "fit.signal_shape": ("--signal-shape", str | None, None, "response, or gaussian (seed 000)"),
+    "fit.background": (
+        "--background",
+        str | None,
+        None,
+        "separate (each spectrum its own), or shared by on and off (scaled by live time)",
+    ),
     "sample.chains": ("--chains", str | None, None, "NUTS chains (4)"),
     "sample.warmup": ("--warmup", str | None, None, "warm-up iterations per chain (300)"),
     "sample.samples": ("--samples", str | None, None, "draws per chain (1000)"),
@@ -87,11 +93,28 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "sd of a Normal prior on the PEP line's position [eV] (0: fixed; 10: the stated "
         "theoretical uncertainty)",
     ),
-    "simulation.preset": ("--preset", str, "demo", "demo, vip2-2016 or vip2-2018"),
+    "simulation.preset": (
+        "--preset",
+        str,
+        "demo",
+        "demo, vip2-2016, vip2-2016-17, vip2-2018 or vip2-switched",
+    ),
     "simulation.seed": ("--seed", int, 0, "random seed"),
     "simulation.signal_counts": ("--signal-counts", float, 0.0, "expected PEP events"),
     "simulation.signal": ("--signal", str, "ka1", "PEP line: ka1, ka2, doublet or eV"),
     "simulation.level": ("--level", str, "adc", "adc, or energy (true calibration)"),
+    "simulation.cycle_s": (
+        "--cycle-s",
+        float,
+        None,
+        "switch the current every S seconds (a [schedule]; default: the preset's)",
+    ),
+    "simulation.background_drift": (
+        "--background-drift",
+        float,
+        None,
+        "relative change of the background rates over the run (default: the preset's)",
+    ),
     "train.seed": ("--seed", int, 2024, "random seed"),
     "train.n_train": ("--n-train", int, 100_000, "training spectra"),
     "train.epochs": ("--epochs", int, 40, "training epochs"),
@@ -345,7 +368,20 @@ def info(run: Run = DEMO_RUN, json_out: Json = False) -> None:
 
 @app.command()
 @_terminal
-@_options(*(f"simulation.{k}" for k in ("preset", "seed", "signal_counts", "signal", "level")))
+@_options(
+    *(
+        f"simulation.{k}"
+        for k in (
+            "preset",
+            "seed",
+            "signal_counts",
+            "signal",
+            "level",
+            "cycle_s",
+            "background_drift",
+        )
+    )
+)
 def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
     """Write a simulated campaign: data files, and run.toml with the truth.
 
@@ -360,6 +396,7 @@ def simulate(out: Out = None, json_out: Json = False, *, o) -> None:
 @app.command()
 @_terminal
 @_options("signal", "n_int", "fit.statistic", "fit.sdd", "fit.bin_eV", "fit.signal_shape",
+          "fit.background",
           "scan.start_eV", "scan.stop_eV", "scan.step_eV", "scan.level")  # fmt: skip
 def fit(
     runs: Runs = None,

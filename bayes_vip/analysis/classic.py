@@ -43,11 +43,13 @@ from bayes_vip.analysis.asymptotic import frequentist_limits
 from bayes_vip.analysis.conventions import BELOW_GROUPS, CLS, ROI_GROUPS, STEP1_GROUPS
 from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
 from bayes_vip.errors import AnalysisError, InputError
+from bayes_vip.io.config import BACKGROUNDS
 from bayes_vip.physics import response
 from bayes_vip.physics.lines import LineGroup, line_group
 from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 
 __all__ = [
+    "BACKGROUNDS",
     "ClassicResult",
     "FitResult",
     "Freedoms",
@@ -432,7 +434,14 @@ class Freedoms:
     fraction and slope), ``False`` keeps step 1's values. ``shift``: a shared energy-scale
     shift is fitted (else there is none). ``shared_background``: one continuum level for both
     spectra (equal live times) instead of one each. ``signal_shape``: ``"response"`` or
-    ``"gaussian"`` (``JointModel``). The fit range is that of the step-2 spectra.
+    ``"gaussian"`` (``JointModel``). ``background``: ``"separate"`` (default): each spectrum
+    its own line intensities and continuum level, so N_X rests on the line's shape in the
+    current-on spectrum alone; ``"shared"``: one background rate for both, the current-off
+    spectrum's intensities and level being the current-on ones times the live-time ratio
+    (``JointModel.tied``), so the current-off counts under the PEP line measure its
+    background too. ``"shared"`` holds where the background does not change between the
+    periods: a current switched in time (``[schedule]``), or a stable detector
+    (docs/modulation.md). The fit range is that of the step-2 spectra.
     """
 
     signal_shape: str = "response"
@@ -440,6 +449,7 @@ class Freedoms:
     tail: bool | None = None
     shift: bool = True
     shared_background: bool = False
+    background: str = "separate"
 
 
 @dataclass
@@ -557,6 +567,17 @@ def fit_step2(
         **{f"{s}.exp_level": 0.0 for s in SPECTRA},
     }
 
+    if fr.background not in BACKGROUNDS:
+        msg = f"background must be one of {BACKGROUNDS}, not {fr.background!r}"
+        raise ValueError(msg)
+    tie: dict = {}
+    if fr.background == "shared":
+        if spectra2.live_s is None:
+            msg = "a shared background needs the spectra's live times"
+            raise ValueError(msg)
+        keys = tuple(g.key if isinstance(g, LineGroup) else g for g in m2.groups)
+        tie = {"tied": (*keys, "level"), "exposure_ratio": spectra2.exposure_ratio}
+
     def step2(fixed: dict, label: str, start_from: Step2 | None, required: bool = False):
         jm = JointModel(
             m2,
@@ -565,6 +586,7 @@ def fit_step2(
             signal=signal,
             shift=fr.shift,
             signal_shape=fr.signal_shape,
+            **tie,
         )
         fitter = _Fitter(jm, spectra2, statistic)
         st = _start(jm, spectra2, shapes)
@@ -626,6 +648,7 @@ def fit_two_step(
     profile: bool = True,
     signal_shape: str = "response",
     freedoms: Freedoms | None = None,
+    background: str = "separate",
 ) -> ClassicResult:
     """Run step 1 on ``spectra1`` (3.5-11 keV) and step 2 on ``spectra2`` (7-11 keV).
 
@@ -634,7 +657,7 @@ def fit_two_step(
     in step 2, starting from the step-1 resolution and tail, (2) the noise refitted per
     spectrum (Fano factor kept), then (3) the tail fraction and slope refitted
     (``fit_step1``, ``fit_step2``). ``freedoms`` (default: ``Freedoms(signal_shape)``)
-    changes step 2's model.
+    changes step 2's model; ``background`` is ``Freedoms.background``.
     """
     if freedoms is not None and freedoms.signal_shape != signal_shape:
         msg = (
@@ -642,7 +665,10 @@ def fit_two_step(
             f"{freedoms.signal_shape!r} disagree; give the shape in freedoms"
         )
         raise ValueError(msg)
-    fr = Freedoms(signal_shape=signal_shape) if freedoms is None else freedoms
+    if freedoms is None:
+        fr = Freedoms(signal_shape=signal_shape, background=background)
+    else:
+        fr = freedoms
     check_signal_range(signal, spectra2)  # before the long step 1
     s1 = fit_step1(spectra1, statistic)
     s2 = fit_step2(

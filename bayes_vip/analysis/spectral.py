@@ -39,6 +39,16 @@ class Spectra:
     counts: np.ndarray
     periods: dict[str, list[str]]  # "on"/"off" -> campaign period names
     sdd: int | None
+    #: live time [s] of each spectrum (on, off) per SDD; None where it is not known
+    live_s: tuple[float, float] | None = None
+
+    @property
+    def exposure_ratio(self) -> float:
+        """Live time off / on: what a background tied by exposure scales by."""
+        if self.live_s is None:
+            msg = "these spectra carry no live times"
+            raise ValueError(msg)
+        return self.live_s[1] / self.live_s[0]
 
     @property
     def centres(self) -> np.ndarray:
@@ -106,7 +116,9 @@ def spectra_from_campaign(
         ]
     )
     counts, edges = rebin(full, e, lo, hi, round(k))
-    return Spectra(edges=edges, counts=counts, periods=groups, sdd=sdd)
+    live = ds["live_time_s"].isel(sdd=0)
+    live_s = tuple(float(live.sel(period=groups[g]).sum()) for g in SPECTRA)
+    return Spectra(edges=edges, counts=counts, periods=groups, sdd=sdd, live_s=live_s)
 
 
 def rebin(
@@ -142,6 +154,10 @@ class JointModel:
     shift : add an energy-scale offset [eV] (``"shift"`` if in ``shared``, else ``on.shift``
         and ``off.shift``): a line of true energy E appears at E + shift. It carries the
         residual miscalibration of calibrated spectra; the PEP line moves with it.
+    tied : per-spectrum intensities (line groups, ``"level"``) whose current-off value is
+        the current-on one times ``exposure_ratio`` (live time off / on): one background
+        rate for both spectra, as when the current is switched in time (``off.X`` is then
+        not a parameter).
     """
 
     model: SpectrumModel
@@ -150,19 +166,25 @@ class JointModel:
     signal: LineGroup | None = None
     signal_shape: str = "response"
     shift: bool = False
+    tied: tuple[str, ...] = ()
+    exposure_ratio: float = 1.0
 
     def __post_init__(self):
         """Name the parameters, check ``fixed`` and ``signal_shape``, build the signal's model."""
         names = []
         group_keys = [g.key if isinstance(g, LineGroup) else g for g in self.model.groups]
         self.group_keys = tuple(group_keys)
+        bad = set(self.tied) - {*group_keys, "level"}
+        if bad or ("level" in self.shared and "level" in self.tied):
+            msg = f"tied must name line groups or 'level' (not shared), not {sorted(bad)}"
+            raise ValueError(msg)
         for s in SPECTRA:
-            names += [f"{s}.{g}" for g in group_keys]
+            names += [f"{s}.{g}" for g in group_keys if not (s == "off" and g in self.tied)]
         for p in PARAM_NAMES:
             if p in self.shared:
                 names.append(p)
             else:
-                names += [f"{s}.{p}" for s in SPECTRA]
+                names += [f"{s}.{p}" for s in SPECTRA if not (s == "off" and p in self.tied)]
         if self.shift:
             names += ["shift"] if "shift" in self.shared else [f"{s}.shift" for s in SPECTRA]
         if self.signal is not None:
@@ -205,6 +227,8 @@ class JointModel:
             None if self.signal is None else tuple(self.signal.energies),
             self.signal_shape,
             self.shift,
+            self.tied,
+            self.exposure_ratio if self.tied else None,  # a constant of the compiled code
         )
 
     def full(self, x, fixed_values=None) -> dict:
@@ -212,7 +236,10 @@ class JointModel:
         d = dict(zip(self.free_names, [x[i] for i in range(len(self.free_names))], strict=True))
         fv = self.fixed_vector() if fixed_values is None else fixed_values
         fixed = {k: fv[i] for i, k in enumerate(self.fixed)}
-        return {**fixed, **d}
+        out = {**fixed, **d}
+        for t in self.tied:
+            out[f"off.{t}"] = out[f"on.{t}"] * self.exposure_ratio
+        return out
 
     def spectrum_params(self, d: dict, s: str) -> dict:
         """SpectrumModel parameters of spectrum ``s`` ("on"/"off")."""

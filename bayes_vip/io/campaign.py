@@ -12,16 +12,22 @@ coordinates
     ``period`` (names), ``sdd`` (ids), ``batch`` (0..), ``channel`` (bin index);
     ``channel_lo`` / ``channel_hi`` (channel): bin edges, in eV (energy level) or ADC;
     ``current_A`` and ``time_s`` (period); ``batch_start_s`` (period, batch): start of each
-    batch, in live seconds since the start of its period.
+    batch, in live seconds since the start of its period (a scheduled run: the start of its
+    calibration batch on the run clock); ``batch_block`` (period, batch): the calibration
+    batch on the run clock, shared by the periods of a scheduled run (a current switched
+    in time, whose periods interleave), numbered through the periods in order otherwise;
+    -1 where the batch does not exist.
 dataset attributes
     ``run_name``, ``kind`` (measured/simulated), ``level`` (energy/adc), ``unit`` (eV/ADC),
-    ``manifest_json`` (the manifest as parsed), ``bayes_vip_version``.
+    ``manifest_json`` (the manifest as parsed), ``bayes_vip_version``, ``scheduled`` (1 for
+    a run with a ``[schedule]``, 0 otherwise), ``batch_s`` (its calibration batches' length).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -29,7 +35,7 @@ import numpy as np
 
 from bayes_vip import __version__
 from bayes_vip.errors import InputError
-from bayes_vip.io.manifest import Binning, Manifest, load_manifest
+from bayes_vip.io.manifest import Binning, Manifest, Schedule, load_manifest
 from bayes_vip.io.outputs import load_netcdf, save_netcdf
 from bayes_vip.io.readers import EventList, read_parquet, read_th1, read_ttree
 
@@ -58,10 +64,18 @@ def _dataset(
     n_batch = counts.shape[2]
     live = np.zeros(counts.shape[:3])
     start = np.zeros((len(man.periods), n_batch))
+    block = np.full((len(man.periods), n_batch), -1, dtype=np.int64)
+    k = 0
     for ip, p in enumerate(man.periods):
         nb = len(p.batches_s)
         live[ip, :, :nb] = np.asarray(p.batches_s)[None, :]
-        start[ip, :nb] = np.concatenate([[0.0], np.cumsum(p.batches_s)[:-1]])
+        if man.schedule is not None:
+            block[ip, :nb] = man.blocks[ip]
+            start[ip, :nb] = block[ip, :nb] * man.schedule.batch_s
+        else:
+            block[ip, :nb] = np.arange(k, k + nb)
+            start[ip, :nb] = np.concatenate([[0.0], np.cumsum(p.batches_s)[:-1]])
+        k += nb
     unit = "eV" if man.level == "energy" else "ADC"
     import xarray as xr
 
@@ -89,6 +103,7 @@ def _dataset(
             "current_A": ("period", [p.current_A for p in man.periods], {"units": "A"}),
             "time_s": ("period", [p.time_s for p in man.periods], {"units": "s"}),
             "batch_start_s": (("period", "batch"), start, {"units": "s"}),
+            "batch_block": (("period", "batch"), block),
         },
         attrs={
             "run_name": man.name,
@@ -97,6 +112,8 @@ def _dataset(
             "unit": unit,
             "manifest_json": json.dumps(man.raw, default=str, sort_keys=True),
             "bayes_vip_version": __version__,
+            "scheduled": int(man.schedule is not None),
+            "batch_s": 0.0 if man.schedule is None else man.schedule.batch_s,
         },
     )
     return ds
@@ -181,16 +198,48 @@ def _period_index(ev: EventList, man: Manifest, path: Path) -> np.ndarray:
     return lut[ev.period]
 
 
+def _scheduled_cells(ev: EventList, man: Manifest, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Period (by current) and batch index of every event of a scheduled run, from ``time_s``.
+
+    An event outside every interval of the schedule is an error, not dropped.
+    """
+    sc = cast(Schedule, man.schedule)
+    if ev.time_s is None:
+        msg = "a run with a [schedule] needs each event's time_s (run clock, s)"
+        raise InputError(msg, file=path, field="time_s")
+    t = np.asarray(ev.time_s, dtype=np.float64)
+    i = np.searchsorted(sc.start_s, t, side="right") - 1
+    ok = (i >= 0) & (t < sc.stop_s[np.maximum(i, 0)])
+    if not np.all(ok):
+        k = int(np.flatnonzero(~ok)[0])
+        msg = (
+            f"{int((~ok).sum())} events outside every interval of the schedule "
+            f"(first at row {k}, time_s = {t[k]:g} s)"
+        )
+        raise InputError(msg, file=path, field="time_s")
+    currents = [p.current_A for p in man.periods]
+    ip = np.searchsorted(-np.asarray(currents), -sc.current_A[i])  # periods: highest first
+    blk = np.minimum(np.floor((t - sc.t0) / sc.batch_s).astype(np.int64), sc.n_block - 1)
+    batch = np.empty_like(blk)
+    for p, blocks in enumerate(man.blocks):
+        lut = np.full(sc.n_block, -1, dtype=np.int64)
+        lut[list(blocks)] = np.arange(len(blocks))
+        sel = ip == p
+        batch[sel] = lut[blk[sel]]
+    return ip.astype(np.int64), batch
+
+
 def _from_events(man: Manifest) -> xr.Dataset:
     b = cast(Binning, man.binning)  # event-list sources require [binning] (load_manifest)
     n_ch = round((b.hi - b.lo) / b.width)
     bin_edges = b.lo + b.width * np.arange(n_ch + 1)
     events = []
     for i, src in enumerate(man.sources):
+        sched = man.schedule is not None
         if src.format == "parquet":
-            ev = read_parquet(src.path)
+            ev = read_parquet(src.path, scheduled=sched)
         elif src.format == "root-ttree":
-            ev = read_ttree(src.path, cast(str, src.tree))  # required for root-ttree
+            ev = read_ttree(src.path, cast(str, src.tree), scheduled=sched)  # tree: required
         else:
             msg = "cannot mix root-th1 with event-list sources in one run"
             raise InputError(
@@ -198,7 +247,12 @@ def _from_events(man: Manifest) -> xr.Dataset:
                 file=man.path,
                 field=f"sources[{i}].format",
             )
-        events.append((src.path, ev, _period_index(ev, man, src.path)))
+        if man.schedule is not None:
+            ip, batch = _scheduled_cells(ev, man, src.path)
+            ev = replace(ev, batch=batch)
+        else:
+            ip = _period_index(ev, man, src.path)
+        events.append((src.path, ev, ip))
     sdds = sorted(set().union(*(np.unique(ev.sdd).tolist() for _, ev, _ in events)))
     n_batch = max(len(p.batches_s) for p in man.periods)
     shape = (len(man.periods), len(sdds), n_batch)

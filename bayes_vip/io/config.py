@@ -7,7 +7,7 @@ are dotted names::
     signal, n_int,
     calibration.batch_hours, calibration.refine, calibration.refine_lines,
     calibration.iterations,
-    fit.statistic, fit.signal_shape, fit.bin_eV, fit.sdd,
+    fit.statistic, fit.signal_shape, fit.bin_eV, fit.sdd, fit.background,
     sample.chains, sample.warmup, sample.samples, sample.max_draws, sample.prior,
     sample.prior_upper, sample.priors, sample.seed, sample.bin_eV
 
@@ -35,6 +35,7 @@ from bayes_vip.physics.conversion import N_INT_MODELS
 from bayes_vip.physics.lines import SIGNAL_CHOICES, LineGroup, pep_signal
 
 __all__ = [
+    "BACKGROUNDS",
     "COMMAND_LINE",
     "DEFAULT",
     "PRIORS",
@@ -66,6 +67,9 @@ STATISTICS = ("chi2", "poisson")
 #: Shapes of the PEP line in the classic fit: the full detector response, or seed 000's
 #: pure Gaussian core.
 SIGNAL_SHAPES = ("response", "gaussian")
+#: The classic fit's step-2 background: each spectrum its own (seed 000), or one rate for
+#: both scaled by live time (``analysis.classic.Freedoms.background``; docs/modulation.md).
+BACKGROUNDS = ("separate", "shared")
 #: Line windows of the calibration refinement: Cu Ka only (seed 002 eq. 3), or Cu, Ti, Mn.
 REFINE_LINES = ("cu", "all")
 
@@ -92,6 +96,7 @@ class FitConfig:
     signal_shape: str = "response"  # see SIGNAL_SHAPES
     bin_eV: float = 10.0  # fit bin width [eV], a multiple of the data's bins
     sdd: int | None = None  # fit one SDD instead of the sum
+    background: str = "separate"  # see BACKGROUNDS
 
 
 @dataclass(frozen=True)
@@ -283,6 +288,7 @@ VALIDATORS: dict[str, Callable[[object], Any]] = {
     "fit.signal_shape": _choice(SIGNAL_SHAPES),
     "fit.bin_eV": _positive,
     "fit.sdd": _optional(_integer(0)),
+    "fit.background": _choice(BACKGROUNDS),
     "sample.chains": _integer(1),
     "sample.warmup": _integer(10),
     "sample.samples": _integer(10),

@@ -23,11 +23,13 @@ __all__ = [
     "Efficiency",
     "Manifest",
     "Period",
+    "Schedule",
     "Source",
     "Target",
     "load_manifest",
     "manifest_path",
     "read_toml",
+    "schedule_periods",
 ]
 
 MANIFEST_NAME = "run.toml"
@@ -49,6 +51,56 @@ class Period:
     time_s: float
     batches_s: tuple[float, ...]
     note: str = ""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A current switched in time: live intervals on the run clock, each at one current.
+
+    Intervals ``[start_s, stop_s)`` at ``current_A`` are grouped into calibration batches of
+    ``batch_s`` seconds from the first start. Arrays are numpy float64 of one length,
+    sorted, non-overlapping. The intervals are live time: dead time is taken out of them by
+    whoever writes the schedule.
+    """
+
+    start_s: Any  # np.ndarray (n,)
+    stop_s: Any
+    current_A: Any
+    batch_s: float
+    source: str  # "intervals" (the manifest's table) or the file's path
+
+    @property
+    def t0(self) -> float:
+        """Start of the run clock's first interval [s]."""
+        return float(self.start_s[0])
+
+    @property
+    def n_block(self) -> int:
+        """Number of calibration batches on the run clock."""
+        return math.floor((float(self.stop_s[-1]) - self.t0) / self.batch_s - 1e-9) + 1
+
+    def block_durations(self) -> Any:
+        """Each interval's live time in each calibration batch it overlaps.
+
+        Returns three arrays of one length: interval index, batch index, seconds (an
+        interval across a batch edge gives one entry per batch).
+        """
+        import numpy as np
+
+        a = (self.start_s - self.t0) / self.batch_s
+        b = (self.stop_s - self.t0) / self.batch_s
+        kb = np.floor(a + 1e-12).astype(np.int64)
+        ke = np.minimum(np.floor(b - 1e-12).astype(np.int64), self.n_block - 1)
+        rows, blocks = [np.arange(a.size)], [kb]
+        for k in range(1, int((ke - kb).max(initial=0)) + 1):  # intervals over batch edges
+            sel = ke - kb >= k
+            rows.append(np.flatnonzero(sel))
+            blocks.append(kb[sel] + k)
+        r, blk = np.concatenate(rows), np.concatenate(blocks)
+        edge_lo = self.t0 + blk * self.batch_s
+        edge_hi = np.where(blk == self.n_block - 1, np.inf, edge_lo + self.batch_s)
+        secs = np.minimum(self.stop_s[r], edge_hi) - np.maximum(self.start_s[r], edge_lo)
+        return r, blk, secs
 
 
 @dataclass(frozen=True)
@@ -114,6 +166,10 @@ class Manifest:
     simulation: dict[str, Any] = field(default_factory=dict)
     truth: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: a current switched in time (``[schedule]``); its periods are derived from it
+    schedule: Schedule | None = None
+    #: per period, the run-clock calibration batch of each of its batches (scheduled runs)
+    blocks: tuple[tuple[int, ...], ...] = ()
 
     @property
     def run_dir(self) -> Path:
@@ -134,6 +190,14 @@ class Manifest:
         for s in d["sources"]:
             s["path"] = str(s["path"])
         d.pop("raw")
+        if self.schedule is not None:
+            sc = self.schedule
+            d["schedule"] = {
+                "source": sc.source,
+                "intervals": int(sc.start_s.size),
+                "batch_s": sc.batch_s,
+                "currents_A": sorted({float(c) for c in sc.current_A}),
+            }
         return d
 
 
@@ -261,24 +325,8 @@ def read_toml(path: Path, *, missing: str) -> dict[str, Any]:
         raise InputError(msg, file=path) from None
 
 
-def load_manifest(run: str | os.PathLike) -> Manifest:
-    """Read and validate ``RUN/run.toml`` (or a given .toml path)."""
-    path = manifest_path(run)
-    data = read_toml(
-        path, missing="run manifest not found (expected a run directory holding run.toml)"
-    )
-    top = _Reader(path, data, "")
-
-    run_table = top.sub("run")
-    name = run_table.get("name", str)
-    kind = run_table.get("kind", str)
-    if kind not in _KINDS:
-        raise run_table.fail(key="kind", message=f"must be one of {_KINDS}, got {kind!r}")
-    level = run_table.get("level", str)
-    if level not in _LEVELS:
-        raise run_table.fail(key="level", message=f"must be one of {_LEVELS}, got {level!r}")
-    description = run_table.get("description", str, required=False, default="")
-
+def _periods(top: _Reader) -> tuple[Period, ...]:
+    """The ``[[periods]]`` of a manifest without a schedule."""
     periods: list[Period] = []
     for pr in top.tables("periods"):
         pname = pr.get("name", str)
@@ -308,6 +356,160 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
                 pname, current, time_s, batches_t, pr.get("note", str, required=False, default="")
             )
         )
+    return tuple(periods)
+
+
+#: Columns of a schedule file (CSV with a header row).
+SCHEDULE_COLUMNS = ("start_s", "stop_s", "current_A")
+
+
+def _schedule(sr: _Reader, run_dir: Path) -> Schedule:
+    """``[schedule]``: ``intervals = [[start_s, stop_s, current_A], ...]`` or ``file``."""
+    import numpy as np
+
+    has_file, has_rows = "file" in sr.table, "intervals" in sr.table
+    if has_file == has_rows:
+        raise sr.fail(
+            key="intervals", message="give exactly one of intervals (a table) or file (a CSV)"
+        )
+    if has_rows:
+        rows = sr.get("intervals", list)
+        for i, r in enumerate(rows):
+            if (
+                not isinstance(r, list)
+                or len(r) != 3
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in r)
+            ):
+                raise sr.fail(
+                    key=f"intervals[{i}]",
+                    message=f"expected [start_s, stop_s, current_A], got {r!r}",
+                )
+        arr = np.asarray(rows, dtype=float).reshape(-1, 3)
+        where, source = "intervals", "intervals"
+    else:
+        fpath = _resolve(run_dir, sr.get("file", str))
+        if not fpath.is_file():
+            raise sr.fail(key="file", message=f"schedule file not found: {fpath}")
+        arr = _read_schedule_csv(fpath)
+        where, source = str(fpath), str(fpath)
+    batch_s = sr.number("batch_s", required=False, lo=0.0, lo_open=True)
+    if arr.shape[0] == 0:
+        raise sr.fail(
+            key="intervals" if has_rows else "file", message="the schedule has no interval"
+        )
+
+    def bad(i: int, col: str, message: str) -> InputError:
+        if has_rows:
+            return sr.fail(key=f"intervals[{i}]", message=message)
+        return InputError(f"row {i + 1}: {message}", file=Path(where), field=col)
+
+    if not np.all(np.isfinite(arr)):
+        i, c = np.argwhere(~np.isfinite(arr))[0]
+        raise bad(int(i), SCHEDULE_COLUMNS[c], "non-finite (NaN or inf) value")
+    start, stop, cur = arr.T
+    if np.any(start < 0):
+        raise bad(int(np.flatnonzero(start < 0)[0]), "start_s", "negative time")
+    if np.any(stop <= start):
+        i = int(np.flatnonzero(stop <= start)[0])
+        raise bad(i, "stop_s", f"stop_s {stop[i]:g} is not after start_s {start[i]:g}")
+    if np.any(cur < 0):
+        i = int(np.flatnonzero(cur < 0)[0])
+        raise bad(i, "current_A", f"negative current {cur[i]:g} A")
+    if np.any(start[1:] < stop[:-1]):
+        i = int(np.flatnonzero(start[1:] < stop[:-1])[0]) + 1
+        raise bad(i, "start_s", f"starts at {start[i]:g} s, before the previous interval ends")
+    span = float(stop[-1] - start[0])
+    return Schedule(start, stop, cur, span if batch_s is None else float(batch_s), source)
+
+
+def _read_schedule_csv(path: Path) -> Any:
+    """A schedule CSV: a header naming ``SCHEDULE_COLUMNS``, then one interval per row."""
+    import numpy as np
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        msg = f"cannot read the schedule: {exc}"
+        raise InputError(msg, file=path) from None
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        msg = "empty schedule file"
+        raise InputError(msg, file=path)
+    head = [h.strip() for h in lines[0].split(",")]
+    missing = [c for c in SCHEDULE_COLUMNS if c not in head]
+    if missing:
+        msg = f"missing column(s) {missing}; the header is {head}"
+        raise InputError(msg, file=path, field=missing[0])
+    idx = [head.index(c) for c in SCHEDULE_COLUMNS]
+    out = np.empty((len(lines) - 1, 3))
+    for i, ln in enumerate(lines[1:]):
+        cells = ln.split(",")
+        try:
+            out[i] = [float(cells[k]) for k in idx]
+        except (ValueError, IndexError):
+            msg = f"row {i + 1}: not three numbers: {ln.strip()!r}"
+            raise InputError(msg, file=path, field="start_s") from None
+    return out
+
+
+def schedule_periods(sc: Schedule) -> tuple[tuple[Period, ...], tuple[tuple[int, ...], ...]]:
+    """A schedule's periods, one per current, highest first, and their batches' blocks.
+
+    A period's batches are the calibration batches of the run clock in which it has live
+    time; ``blocks`` names them.
+    """
+    import numpy as np
+
+    rows, blk, secs = sc.block_durations()
+    currents = sorted({float(c) for c in sc.current_A}, reverse=True)
+    on_off = len(currents) == 2 and currents[1] == 0.0
+    periods, blocks = [], []
+    for ic, c in enumerate(currents):
+        sel = sc.current_A[rows] == c
+        per = np.bincount(blk[sel], weights=secs[sel], minlength=sc.n_block)
+        used = np.flatnonzero(per > 0)
+        name = ("current-on", "current-off")[ic] if on_off else f"current-{c:g}A"
+        periods.append(
+            Period(
+                name,
+                c,
+                float(per.sum()),
+                tuple(float(v) for v in per[used]),
+                f"from the schedule: {int(np.sum(sc.current_A == c))} intervals at {c:g} A",
+            )
+        )
+        blocks.append(tuple(int(b) for b in used))
+    return tuple(periods), tuple(blocks)
+
+
+def load_manifest(run: str | os.PathLike) -> Manifest:
+    """Read and validate ``RUN/run.toml`` (or a given .toml path)."""
+    path = manifest_path(run)
+    data = read_toml(
+        path, missing="run manifest not found (expected a run directory holding run.toml)"
+    )
+    top = _Reader(path, data, "")
+
+    run_table = top.sub("run")
+    name = run_table.get("name", str)
+    kind = run_table.get("kind", str)
+    if kind not in _KINDS:
+        raise run_table.fail(key="kind", message=f"must be one of {_KINDS}, got {kind!r}")
+    level = run_table.get("level", str)
+    if level not in _LEVELS:
+        raise run_table.fail(key="level", message=f"must be one of {_LEVELS}, got {level!r}")
+    description = run_table.get("description", str, required=False, default="")
+
+    schedule: Schedule | None = None
+    blocks: tuple[tuple[int, ...], ...] = ()
+    if "schedule" in data:
+        if "periods" in data:
+            msg = "give either [[periods]] or [schedule] (the periods follow from the schedule)"
+            raise InputError(msg, file=path, field="periods")
+        schedule = _schedule(top.sub("schedule"), path.parent)
+        periods, blocks = schedule_periods(schedule)
+    else:
+        periods = _periods(top)
     period_names = {p.name for p in periods}
 
     tg = top.sub("target")
@@ -362,6 +564,11 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         if not spath.is_file():
             what = "is a folder, not a data file" if spath.is_dir() else "data file not found"
             raise sr.fail(key="path", message=f"{what}: {spath}")
+        if fmt == "root-th1" and schedule is not None:
+            raise sr.fail(
+                key="format",
+                message="a run with a [schedule] needs event lists with time_s, not histograms",
+            )
         if fmt == "root-th1":
             period = sr.get("period", str)
             if period not in period_names:
@@ -407,4 +614,6 @@ def load_manifest(run: str | os.PathLike) -> Manifest:
         simulation=simulation,
         truth=truth,
         raw=data,
+        schedule=schedule,
+        blocks=blocks,
     )

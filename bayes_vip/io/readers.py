@@ -18,10 +18,21 @@ import numpy as np
 
 from bayes_vip.errors import InputError
 
-__all__ = ["EVENT_COLUMNS", "EventList", "Histogram", "read_parquet", "read_th1", "read_ttree"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "SCHEDULED_COLUMNS",
+    "EventList",
+    "Histogram",
+    "read_parquet",
+    "read_th1",
+    "read_ttree",
+]
 
 #: Required columns of an event list; ``time_s`` is optional.
 EVENT_COLUMNS = ("period", "sdd", "batch", "adc")
+#: Required columns of a scheduled run's event list (the period and batch follow from the
+#: time; ``period`` and ``batch`` columns, if present, are not read).
+SCHEDULED_COLUMNS = ("sdd", "adc", "time_s")
 
 
 @dataclass(frozen=True)
@@ -163,8 +174,11 @@ def _validate_events(
     )
 
 
-def read_parquet(path: Path) -> EventList:
-    """Read a Parquet event list (columns ``period, sdd, batch, adc[, time_s]``)."""
+def read_parquet(path: Path, *, scheduled: bool = False) -> EventList:
+    """Read a Parquet event list: columns ``period, sdd, batch, adc[, time_s]``.
+
+    With ``scheduled``: ``sdd, adc, time_s`` (period and batch follow from the time).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -176,9 +190,10 @@ def read_parquet(path: Path) -> EventList:
         raise InputError(msg, file=path) from None
     cols = {}
     names = None
-    for c in (*EVENT_COLUMNS, "time_s"):
+    need = SCHEDULED_COLUMNS if scheduled else EVENT_COLUMNS
+    for c in need if scheduled else (*EVENT_COLUMNS, "time_s"):
         if c not in table.column_names:
-            if c == "time_s":
+            if c not in need:
                 continue
             msg = f"missing column; the file has {table.column_names}"
             raise InputError(msg, file=path, field=c)
@@ -195,11 +210,22 @@ def read_parquet(path: Path) -> EventList:
             cols[c] = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
             continue
         cols[c] = col.to_numpy()
-    return _validate_events(cols, path, names)
+    return _validate_events(_fill(cols, scheduled), path, names)
 
 
-def read_ttree(path: Path, tree: str) -> EventList:
-    """Read a ROOT TTree event list with branches ``period, sdd, batch, adc[, time_s]``."""
+def _fill(cols: dict[str, np.ndarray], scheduled: bool) -> dict[str, np.ndarray]:
+    """A scheduled run's columns with placeholder period and batch (set from the time)."""
+    if scheduled:
+        zeros = np.zeros(cols["sdd"].shape, dtype=np.int64)
+        cols = {**cols, "period": zeros, "batch": zeros}
+    return cols
+
+
+def read_ttree(path: Path, tree: str, *, scheduled: bool = False) -> EventList:
+    """Read a ROOT TTree event list with branches ``period, sdd, batch, adc[, time_s]``.
+
+    With ``scheduled``: ``sdd, adc, time_s``.
+    """
     f = _open_root(path)
     try:
         t = f[tree]
@@ -208,11 +234,12 @@ def read_ttree(path: Path, tree: str) -> EventList:
         raise InputError(msg, file=path, field="tree") from None
     names = set(t.keys())
     cols = {}
-    for c in (*EVENT_COLUMNS, "time_s"):
+    need = SCHEDULED_COLUMNS if scheduled else EVENT_COLUMNS
+    for c in need if scheduled else (*EVENT_COLUMNS, "time_s"):
         if c not in names:
-            if c == "time_s":
+            if c not in need:
                 continue
             msg = f"missing branch; the tree has {sorted(names)}"
             raise InputError(msg, file=path, field=c)
         cols[c] = np.asarray(t[c].array(library="np"))
-    return _validate_events(cols, path, None)
+    return _validate_events(_fill(cols, scheduled), path, None)

@@ -48,7 +48,12 @@ def fit(
         check_window(scan, s2)
     progress.stage("two-step fit, profile-likelihood and CLs limits")
     res = classic.fit_two_step(
-        s1, s2, signal=config.signal_line(), statistic=f.statistic, signal_shape=f.signal_shape
+        s1,
+        s2,
+        signal=config.signal_line(),
+        statistic=f.statistic,
+        signal_shape=f.signal_shape,
+        background=f.background,
     )
     out = classic_record(
         man.name, res, s1, s2, exp, signal_shape=f.signal_shape, config=config.to_dict()

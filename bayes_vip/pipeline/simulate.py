@@ -39,6 +39,8 @@ class SimulationRequest:
     signal_counts: float = 0.0
     signal: str | float = "ka1"
     level: str = "adc"
+    cycle_s: float | None = None  # None: the preset's (0: periods one after the other)
+    background_drift: float | None = None  # None: the preset's
 
     @classmethod
     def validated(
@@ -49,6 +51,8 @@ class SimulationRequest:
         signal_counts: float = 0.0,
         signal: str | float = "ka1",
         level: str = "adc",
+        cycle_s: float | None = None,
+        background_drift: float | None = None,
     ) -> SimulationRequest:
         """Check every field; ``InputError`` naming the first bad one."""
         if preset not in PRESETS:
@@ -67,7 +71,29 @@ class SimulationRequest:
             sig = validate_signal(signal)
         except ValueError as exc:
             raise InputError(str(exc), field="simulation.signal") from None
-        return cls(preset, seed, float(signal_counts), sig, level)
+        if cycle_s is not None and not (math.isfinite(cycle_s) and cycle_s > 0):
+            msg = f"must be a number of seconds > 0, got {cycle_s}"
+            raise InputError(msg, field="simulation.cycle_s")
+        if background_drift is not None and not (
+            math.isfinite(background_drift) and abs(background_drift) < 2
+        ):
+            msg = f"must be a relative change between -2 and 2, got {background_drift}"
+            raise InputError(msg, field="simulation.background_drift")
+        if cycle_s is not None:
+            cur = sorted((p.current_A for p in PRESETS[preset].periods), reverse=True)
+            if len(set(cur)) != len(cur) or [p.current_A for p in PRESETS[preset].periods] != cur:
+                msg = f"preset {preset!r} cannot be switched: its periods are not one per current"
+                raise InputError(msg, field="simulation.cycle_s")
+        return cls(preset, seed, float(signal_counts), sig, level, cycle_s, background_drift)
+
+    def preset_object(self):
+        """The ``simulate.presets.Preset`` this request simulates."""
+        over: dict[str, float] = {}
+        if self.cycle_s is not None:
+            over["cycle_s"] = float(self.cycle_s)
+        if self.background_drift is not None:
+            over["background_drift"] = float(self.background_drift)
+        return preset(self.preset, **over)
 
 
 def simulate(
@@ -92,7 +118,7 @@ def simulate(
         progress.update(task, done[0], 3)
 
     sim = simulate_campaign(
-        preset(r.preset),
+        r.preset_object(),
         rng=np.random.default_rng(r.seed),
         signal_counts=r.signal_counts,
         signal=r.signal,
@@ -103,10 +129,12 @@ def simulate(
     else:
         path = write_energy_campaign(sim, out, signal=r.signal, rng=np.random.default_rng(r.seed))
     advance(1)
+    histograms = r.level == "energy" and sim.schedule is None
     return {
         "run": str(out),
         "manifest": str(path),
-        "data": str(out / ("events.parquet" if r.level == "adc" else "energyHistograms.root")),
+        "data": str(out / ("energyHistograms.root" if histograms else "events.parquet")),
+        "intervals": 0 if sim.schedule is None else int(sim.schedule.start_s.size),
         "preset": r.preset,
         "seed": r.seed,
         "level": r.level,

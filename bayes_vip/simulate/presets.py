@@ -14,7 +14,16 @@ from dataclasses import dataclass, field, replace
 
 from bayes_vip.physics.constants import SECONDS_PER_DAY
 
-__all__ = ["MEASURED_2016_17", "PRESETS", "PeriodSpec", "Preset", "preset", "preset_from_settings"]
+__all__ = [
+    "MEASURED_2016_17",
+    "OPTIONAL_SETTINGS",
+    "PRESETS",
+    "PeriodSpec",
+    "Preset",
+    "cycle_schedule",
+    "preset",
+    "preset_from_settings",
+]
 
 #: Fitted to the measured 2016-17 spectra (docs/scripts/fit_measured_for_simulation.py).
 MEASURED_2016_17: dict = {
@@ -82,7 +91,21 @@ class Preset:
     length_cm: float = 7.1
     mean_free_path_cm: float = 3.91e-6
     cross_section_cm2: float = 0.01  # z w = 50 um x 20 mm, seed 001 table 1 (VIP-2)
+    #: > 0: the current is switched in time: the periods take turns of ``cycle_s`` seconds
+    #: (in their order, a period that has used its days leaving the rotation), and the run
+    #: is written with a ``[schedule]``; calibration batches of the first period's
+    #: ``batch_days`` on the run clock. 0: the periods follow one another.
+    cycle_s: float = 0.0
+    #: Relative change of every background rate (lines and continuum) from the run's start
+    #: to its end, linear on the run clock and 1 on average (a source decaying, a shielding
+    #: changed...): 0.1 makes the rates 0.95x at the start and 1.05x at the end. The PEP
+    #: signal follows the current only.
+    background_drift: float = 0.0
 
+
+#: Optional fields a simulated run records only when they differ from their defaults (so
+#: that the settings of runs simulated before they existed stay the same).
+OPTIONAL_SETTINGS = {"cycle_s": 0.0, "background_drift": 0.0}
 
 #: Live days of each period of the measured 2016-17 run: 7034400 s (data README).
 _MEASURED_DAYS = 7034400.0 / SECONDS_PER_DAY
@@ -129,6 +152,18 @@ PRESETS: dict[str, Preset] = {
             PeriodSpec("current-off", 0.0, 39.0, 2.0),
         ),
     ),
+    "vip2-switched": Preset(
+        name="vip2-switched",
+        description="the current switched on and off every 50 s for 68 days (the later VIP-2 "
+        "test of Porcelli et al., EPJC 2024, as issue 17 cites it), six SDDs as in 2016-17, "
+        "daily calibration batches",
+        n_sdd=6,
+        periods=(
+            PeriodSpec("current-on", 100.0, 34.0, 1.0),
+            PeriodSpec("current-off", 0.0, 34.0, 1.0),
+        ),
+        cycle_s=50.0,
+    ),
 }
 
 
@@ -165,3 +200,33 @@ def batch_lengths_s(spec: PeriodSpec) -> list[float]:
         out.append(min(step, total - t))
         t += out[-1]
     return out
+
+
+def cycle_schedule(pre: Preset) -> tuple[list[float], list[float], list[float]]:
+    """The intervals (start_s, stop_s, current_A) of a switched preset (``cycle_s`` > 0).
+
+    The periods take turns of ``cycle_s`` seconds in their order from t = 0; a period whose
+    days are used up leaves the rotation (its last turn may be shorter).
+    """
+    if not pre.cycle_s > 0:
+        msg = "cycle_schedule needs cycle_s > 0"
+        raise ValueError(msg)
+    left = [p.days * SECONDS_PER_DAY for p in pre.periods]
+    start: list[float] = []
+    stop: list[float] = []
+    cur: list[float] = []
+    t = 0.0
+    while any(x > 1e-6 for x in left):
+        for i, p in enumerate(pre.periods):
+            if left[i] <= 1e-6:
+                continue
+            d = min(pre.cycle_s, left[i])
+            if cur and cur[-1] == p.current_A:  # one period left: merge its turns
+                stop[-1] += d
+            else:
+                start.append(t)
+                stop.append(t + d)
+                cur.append(p.current_A)
+            t += d
+            left[i] -= d
+    return start, stop, cur

@@ -25,12 +25,13 @@ import numpy as np
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.atomic import atomic_path
+from bayes_vip.io.manifest import Schedule, schedule_periods
 from bayes_vip.physics import lines as _lines
-from bayes_vip.physics.constants import W_SI_EV
+from bayes_vip.physics.constants import SECONDS_PER_DAY, W_SI_EV
 from bayes_vip.physics.response import sigma_at
 from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 from bayes_vip.seeding import seed_of
-from bayes_vip.simulate.presets import Preset, batch_lengths_s
+from bayes_vip.simulate.presets import OPTIONAL_SETTINGS, Preset, batch_lengths_s, cycle_schedule
 
 __all__ = [
     "ENERGY_EDGES",
@@ -65,6 +66,10 @@ class SimulatedCampaign:
     time_s: np.ndarray
     truth: dict
     batches_s: list[list[float]]
+    #: a switched run's schedule (``Preset.cycle_s`` > 0; ``time_s`` is then on its run
+    #: clock) and each period's calibration batches on that clock; None / () otherwise
+    schedule: Schedule | None = None
+    blocks: tuple[tuple[int, ...], ...] = ()
 
     def true_parameters(self, period: int, sdd: int) -> dict:
         """True spectrum of one (period, SDD) as flat named parameters.
@@ -159,8 +164,22 @@ def simulate_campaign(
     pep = _lines.pep_signal(signal)
 
     n_p, n_s = len(pre.periods), pre.n_sdd
-    batches_s = [batch_lengths_s(ps) for ps in pre.periods]
+    sched, blocks = None, ()
+    if pre.cycle_s > 0:
+        start, stop, cur = cycle_schedule(pre)
+        batch_s = pre.periods[0].batch_days * SECONDS_PER_DAY
+        sched = Schedule(np.array(start), np.array(stop), np.array(cur), batch_s, "simulated")
+        derived, blocks = schedule_periods(sched)
+        if [p.current_A for p in derived] != [p.current_A for p in pre.periods]:
+            msg = "a switched preset lists its periods by current, highest first, one each"
+            raise InputError(msg, field="simulation.settings.periods")
+        batches_s = [list(p.batches_s) for p in derived]
+    else:
+        batches_s = [batch_lengths_s(ps) for ps in pre.periods]
     n_b = max(len(b) for b in batches_s)
+    # each cell's background factor (Preset.background_drift): the mean over its live time
+    # of 1 + drift (t / T - 1/2) on the run clock; exactly 1 without a drift
+    drift = _drift_factor(pre, sched, blocks, batches_s, n_b)
 
     # --- truth: per-SDD rate scales, noise, calibration with AR(1) drift per batch
     # per-SDD rate scales: log-normal spread, normalised to mean 1 so that the preset's rates
@@ -183,7 +202,19 @@ def simulate_campaign(
     calib = np.zeros((n_p, n_s, n_b, 3))
     rho = pre.drift_rho
     innov = math.sqrt(1.0 - rho * rho)
-    for js in range(n_s):
+    if sched is not None:
+        # the drift runs on the run clock's calibration batches, which the periods share
+        cal_block = np.zeros((n_s, sched.n_block, 3))
+        for js in range(n_s):
+            d0 = pre.drift_p0_sd * rng.standard_normal()
+            d1 = pre.drift_gain_rel_sd * rng.standard_normal()
+            for k in range(sched.n_block):
+                cal_block[js, k] = p_sdd[js] + [d0, p_sdd[js, 1] * d1, 0.0]
+                d0 = rho * d0 + innov * pre.drift_p0_sd * rng.standard_normal()
+                d1 = rho * d1 + innov * pre.drift_gain_rel_sd * rng.standard_normal()
+        for ip, bl in enumerate(blocks):
+            calib[ip, :, : len(bl)] = cal_block[:, list(bl)]
+    for js in range(n_s if sched is None else 0):
         d0 = pre.drift_p0_sd * rng.standard_normal()
         d1 = pre.drift_gain_rel_sd * rng.standard_normal()
         for ip in range(n_p):
@@ -245,7 +276,7 @@ def simulate_campaign(
                 ),
             )
 
-    base_mu = live * scale[None, :, None]
+    base_mu = live * scale[None, :, None] * drift[:, None, :]
     for g in groups:
         emit_group(
             base_mu * sp["rates"][g],
@@ -281,12 +312,18 @@ def simulate_campaign(
     disc = p[:, 1] ** 2 + 4.0 * p[:, 2] * d
     adc_cont = 2.0 * d / (p[:, 1] + np.sqrt(np.maximum(disc, 0.0)))
     adc = np.floor(adc_cont).astype(np.int32)
-    t = (
-        rng.random(energy.size) * live[ip, js, ib]
-        + np.array(
-            [np.concatenate([[0.0], np.cumsum(b)[:-1], np.zeros(n_b - len(b))]) for b in batches_s]
-        )[ip, ib]
-    )
+    if sched is None:
+        t = (
+            rng.random(energy.size) * live[ip, js, ib]
+            + np.array(
+                [
+                    np.concatenate([[0.0], np.cumsum(b)[:-1], np.zeros(n_b - len(b))])
+                    for b in batches_s
+                ]
+            )[ip, ib]
+        )
+    else:
+        t = _scheduled_times(rng, pre, sched, blocks, ip, ib)
     order = np.lexsort((t, js, ip))
     if progress:
         progress(1)
@@ -317,6 +354,9 @@ def simulate_campaign(
         "calibration_layout": "[period][sdd][batch] -> [p0 eV, p1 eV/ADC, p2 eV/ADC^2]",
         "w_eV": W_SI_EV,
     }
+    if pre.background_drift or sched is not None:
+        truth["background_drift"] = pre.background_drift
+        truth["background_factor_per_batch"] = drift.tolist()
     # SDD ids start at 1, as in the measured data
     return SimulatedCampaign(
         pre,
@@ -328,7 +368,78 @@ def simulate_campaign(
         t[order],
         truth,
         batches_s,
+        sched,
+        blocks,
     )
+
+
+def _portions(sched: Schedule, blocks, n_b: int):
+    """The schedule's live time split by cell: (period, batch, start, stop) of each part."""
+    rows, blk, secs = sched.block_durations()
+    currents = sorted({float(c) for c in sched.current_A}, reverse=True)
+    ip = np.searchsorted(-np.asarray(currents), -sched.current_A[rows])
+    lut = np.full((len(currents), sched.n_block), -1, dtype=np.int64)
+    for p, bl in enumerate(blocks):
+        lut[p, list(bl)] = np.arange(len(bl))
+    ib = lut[ip, blk]
+    lo = np.maximum(sched.start_s[rows], sched.t0 + blk * sched.batch_s)
+    return ip, ib, lo, lo + secs
+
+
+def _linear_drift(pre: Preset, t, t_end: float):
+    return 1.0 + pre.background_drift * (t / t_end - 0.5)
+
+
+def _drift_factor(pre: Preset, sched, blocks, batches_s, n_b: int) -> np.ndarray:
+    """Each (period, batch) cell's mean background factor, shape (n_period, n_batch)."""
+    n_p = len(batches_s)
+    out = np.ones((n_p, n_b))
+    if not pre.background_drift:
+        return out
+    if sched is None:  # the periods one after the other, each batch after the previous
+        t_end = sum(sum(b) for b in batches_s)
+        t0 = 0.0
+        for ip, bl in enumerate(batches_s):
+            for ib, d in enumerate(bl):
+                out[ip, ib] = _linear_drift(pre, t0 + d / 2, t_end)
+                t0 += d
+        return out
+    ip, ib, lo, hi = _portions(sched, blocks, n_b)
+    t_end = float(sched.stop_s[-1])
+    w = (hi - lo) * _linear_drift(pre, (lo + hi) / 2, t_end)  # the mean of a line is its middle
+    num = np.bincount(ip * n_b + ib, weights=w, minlength=n_p * n_b)
+    den = np.bincount(ip * n_b + ib, weights=hi - lo, minlength=n_p * n_b)
+    ok = den > 0
+    out.ravel()[ok] = num[ok] / den[ok]
+    return out
+
+
+def _scheduled_times(rng, pre: Preset, sched: Schedule, blocks, ip, ib) -> np.ndarray:
+    """Run-clock times of events in cells (ip, ib).
+
+    A part of the cell's live time is drawn in proportion to its expected rate, then a
+    uniform time in it.
+    """
+    n_b = int(ib.max(initial=0)) + 1
+    n_b = max(n_b, max(len(b) for b in blocks))
+    pp, pb, lo, hi = _portions(sched, blocks, n_b)
+    w = (hi - lo) * (_linear_drift(pre, (lo + hi) / 2, float(sched.stop_s[-1])))
+    key = pp * n_b + pb
+    order = np.argsort(key, kind="stable")
+    key, lo, hi, w = key[order], lo[order], hi[order], w[order]
+    cum = np.cumsum(w)
+    first = np.searchsorted(key, np.arange(len(blocks) * n_b), side="left")
+    before = np.concatenate([[0.0], cum])[first]  # weight before each cell's parts
+    total = (
+        np.concatenate([[0.0], cum])[
+            np.searchsorted(key, np.arange(len(blocks) * n_b), side="right")
+        ]
+        - before
+    )
+    ev = ip.astype(np.int64) * n_b + ib
+    u = before[ev] + rng.random(ev.size) * total[ev]
+    k = np.minimum(np.searchsorted(cum, u, side="right"), cum.size - 1)
+    return lo[k] + rng.random(ev.size) * (hi[k] - lo[k])
 
 
 def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
@@ -336,7 +447,10 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
     settings = asdict(pre)
     settings.pop("spectrum")
     settings["periods"] = [asdict(p) for p in pre.periods]
-    return {
+    for k, v in OPTIONAL_SETTINGS.items():
+        if settings[k] == v:
+            del settings[k]
+    man = {
         "schema": 1,
         "run": {
             "name": name,
@@ -369,6 +483,24 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
         },
         "truth": sim.truth,
     }
+    if sim.schedule is not None:
+        del man["periods"]
+        man["schedule"] = {"file": SCHEDULE_FILE, "batch_s": sim.schedule.batch_s}
+    return man
+
+
+#: The schedule file a switched simulated run is written with.
+SCHEDULE_FILE = "schedule.csv"
+
+
+def _write_schedule(sim: SimulatedCampaign, out: Path) -> None:
+    sc = sim.schedule
+    assert sc is not None
+    rows = np.column_stack([sc.start_s, sc.stop_s, sc.current_A])
+    with atomic_path(out / SCHEDULE_FILE) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write("# written by `bayes-vip simulate`: live intervals on the run clock\n")
+        f.write("start_s,stop_s,current_A\n")
+        np.savetxt(f, rows, fmt="%.17g", delimiter=",")
 
 
 def energy_histograms(
@@ -411,6 +543,8 @@ def write_energy_campaign(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if sim.schedule is not None:
+        return _write_energy_events(sim, out, rng=rng, name=name, signal=signal)
     counts = energy_histograms(sim, rng=rng)
     names = [p.name for p in sim.preset.periods]
     with atomic_path(out / "energyHistograms.root") as tmp, uproot.recreate(tmp) as f:
@@ -442,6 +576,48 @@ def write_energy_campaign(
     return out / "run.toml"
 
 
+def _write_energy_events(
+    sim: SimulatedCampaign, out: Path, *, rng: np.random.Generator, name, signal
+) -> Path:
+    """A switched run at energy level: its event list, with its schedule.
+
+    The ``adc`` column holds the true-calibrated energies [eV] on an eV binning, beside the
+    events' run-clock times.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import tomli_w
+
+    e = sim.calibrated_energy(rng=rng)
+    inside = (e >= ENERGY_EDGES[0]) & (e < ENERGY_EDGES[-1])  # as the histograms keep
+    table = pa.table(
+        {
+            "sdd": pa.array(sim.sdd[inside]),
+            "adc": pa.array(e[inside].astype(np.float32)),
+            "time_s": pa.array(sim.time_s[inside]),
+        }
+    )
+    with atomic_path(out / "events.parquet") as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    _write_schedule(sim, out)
+    man = _manifest(sim, name or out.name, signal)
+    man["run"]["level"] = "energy"
+    man["run"]["description"] += " (energy level, true calibration)"
+    man["binning"] = {
+        "lo": float(ENERGY_EDGES[0]),
+        "hi": float(ENERGY_EDGES[-1]),
+        "width": float(ENERGY_EDGES[1] - ENERGY_EDGES[0]),
+    }
+    man["simulation"]["calibration"] = "true"
+    with atomic_path(out / "run.toml") as tmp:
+        tmp.write_text(
+            "# written by `bayes-vip simulate --level energy`; schema: "
+            "docs/manifest.md\n" + tomli_w.dumps(man),
+            encoding="utf-8",
+        )
+    return out / "run.toml"
+
+
 def write_campaign(
     sim: SimulatedCampaign, out: str | Path, *, name: str | None = None, signal: str | float = "ka1"
 ) -> Path:
@@ -460,11 +636,14 @@ def write_campaign(
             "batch": pa.array(sim.batch),
             "adc": pa.array(sim.adc),
             # float32: 0.25 s resolution over 40 days, plenty for re-batching; halves the file
-            "time_s": pa.array(sim.time_s.astype(np.float32)),
+            # (a switched run's times place events in intervals of seconds: float64)
+            "time_s": pa.array(sim.time_s.astype(np.float32 if sim.schedule is None else float)),
         }
     )
     with atomic_path(out / "events.parquet") as tmp:
         pq.write_table(table, tmp, compression="zstd")
+    if sim.schedule is not None:
+        _write_schedule(sim, out)
     man = _manifest(sim, name or out.name, signal)
     with atomic_path(out / "run.toml") as tmp:
         tmp.write_text(

@@ -11,6 +11,7 @@ __all__ = [
     "bands_figure",
     "coverage_figure",
     "frequentist_figure",
+    "modulation_figure",
     "sbc_figure",
     "sensitivity_figure",
 ]
@@ -234,4 +235,95 @@ def frequentist_figure(rec: dict[str, Any], path: Path) -> Path:
             title_fontsize=11,
         )
         hep.label.exp_text("VIP-2", "toys", ax=ax, loc=0)
+        return save(fig, path)
+
+
+def modulation_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path) -> Path:
+    """The layouts of the current compared: pull of N_X, coverage, median 95 % limit.
+
+    Three panels over the layouts, one marker per step-2 background: the mean pull
+    (N_X - injected) / sigma at each injected signal, the coverage of the 95 % profile
+    limit at the largest injected signal (Clopper-Pearson bars), and the median 95 % limit
+    without signal (the expected limit).
+    """
+    import matplotlib.pyplot as plt
+    import mplhep as hep
+
+    lays, bgs = spec["layouts"], spec["backgrounds"]
+    top = max(spec["multiples"])
+    markers = {"separate": "o", "shared": "s"}
+    colours = {"separate": "C0", "shared": "C1"}
+
+    def cell(lay, bg, k):
+        for c in summary["cells"]:
+            if c["layout"] == lay and c["background"] == bg and c["multiple"] == k:
+                return c
+        return None
+
+    with plt.style.context(hep.style.ROOT):
+        fig, axes = plt.subplots(1, 3, figsize=(18, 6))
+        for j, bg in enumerate(bgs):
+            for m, k in enumerate(spec["multiples"]):
+                xs, ys, es = [], [], []
+                for i, lay in enumerate(lays):
+                    c = cell(lay, bg, k)
+                    if c is not None:
+                        xs.append(i + 0.12 * (2 * j - 1) + 0.05 * m)
+                        ys.append(c["pull_mean"])
+                        es.append(c["pull_mean_se"])
+                axes[0].errorbar(
+                    xs,
+                    ys,
+                    yerr=es,
+                    fmt=markers.get(bg, "^"),
+                    color=colours.get(bg),
+                    mfc="none" if m else None,
+                    capsize=3,
+                    label=f"{bg}, {k:g} $\\sigma$ injected",
+                )
+            xs, ys, lo, hi = [], [], [], []
+            for i, lay in enumerate(lays):
+                c = cell(lay, bg, top)
+                if c is not None:
+                    cv = c["coverage_ul95"]
+                    xs.append(i + 0.1 * (2 * j - 1))
+                    ys.append(cv["fraction"])
+                    lo.append(cv["fraction"] - cv["cp95"][0])
+                    hi.append(cv["cp95"][1] - cv["fraction"])
+            axes[1].errorbar(
+                xs,
+                ys,
+                yerr=[lo, hi],
+                fmt=markers.get(bg, "^"),
+                color=colours.get(bg),
+                capsize=3,
+                label=bg,
+            )
+            xs, ys = [], []
+            for i, lay in enumerate(lays):
+                c = cell(lay, bg, min(spec["multiples"]))
+                if c is not None:
+                    xs.append(i + 0.1 * (2 * j - 1))
+                    ys.append(c["ul95_median"])
+            axes[2].plot(xs, ys, markers.get(bg, "^"), color=colours.get(bg), ms=10, label=bg)
+        axes[0].axhline(0.0, color="0.4", lw=1)
+        axes[0].set_ylabel("mean pull $(N_X - N_{inj}) / \\sigma(N_X)$")
+        axes[1].axhspan(0.93, 0.97, color="0.85")
+        axes[1].axhline(0.95, color="0.4", lw=1)
+        axes[1].set_ylabel("P(95 % limit $\\geq$ truth)")
+        axes[1].set_title(f"{top:g} $\\sigma$ injected", fontsize=14)
+        axes[2].set_ylabel("median 95 % limit [counts]")
+        axes[2].set_title("no signal", fontsize=14)
+        for ax in axes:
+            ax.set_xticks(range(len(lays)), lays)
+            ax.set_xlim(-0.5, len(lays) - 0.5)
+            ax.set_xlabel("layout of the current")
+            ax.legend(fontsize=12)
+        n = spec["toys_per_cell"]
+        fig.suptitle(
+            f"VIP-2 toy study: {spec['settings']['n_sdd']} SDDs, 68 days, background drift "
+            f"{spec['drift']:+.0%} over the run, {n} toys per layout and signal",
+            fontsize=16,
+        )
+        fig.tight_layout()
         return save(fig, path)
