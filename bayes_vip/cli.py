@@ -93,6 +93,18 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
         "sd of a Normal prior on the PEP line's position [eV] (0: fixed; 10: the stated "
         "theoretical uncertainty)",
     ),
+    "sample.background": (
+        "--background",
+        str | None,
+        None,
+        "separate (each period its own), or shared by the currents and drifting in time",
+    ),
+    "sample.drift_days": (
+        "--drift-days",
+        float | None,
+        None,
+        "a shared background's drift blocks [days] (7)",
+    ),
     "simulation.preset": (
         "--preset",
         str,
@@ -510,7 +522,7 @@ def calibrate(
 @_terminal
 @_options("sample.chains", "sample.warmup", "sample.samples", "sample.max_draws", "sample.prior",
           "sample.prior_upper", "sample.priors", "signal", "n_int", "sample.seed",
-          "sample.line_sd_eV")  # fmt: skip
+          "sample.line_sd_eV", "sample.background", "sample.drift_days")  # fmt: skip
 def sample(
     runs: Runs = None,
     config: Config = None,

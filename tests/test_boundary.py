@@ -149,6 +149,74 @@ def corrupt_parquet(tmp):
     return ["info", str(run)], ["ev.parquet", "corrupt"]
 
 
+# ---------------------------------------------------------------------- a current schedule
+def scheduled(tmp: Path, schedule: str, cols: dict | None = None) -> Path:
+    """An ADC-level run with the ``[schedule]`` table ``schedule`` and events ``cols``."""
+    cols = cols or {"sdd": [1], "adc": [1.0], "time_s": [1.0]}
+    run = write_event_manifest(tmp / "sch", schedule, hi=10, width=1)
+    pq.write_table(pa.table(cols), run / "ev.parquet")
+    return run
+
+
+@case
+def schedule_intervals_overlap(tmp):
+    run = scheduled(tmp, "[schedule]\nintervals = [[0, 10, 100], [5, 20, 0]]\n")
+    return ["info", str(run)], ["run.toml", "schedule.intervals[1]", "before the previous"]
+
+
+@case
+def schedule_beside_periods(tmp):
+    toml = '[[periods]]\nname = "on"\ncurrent_A = 100\ntime_s = 10\n'
+    run = scheduled(tmp, toml + "[schedule]\nintervals = [[0, 10, 100]]\n")
+    return ["info", str(run)], ["run.toml", "periods", "either"]
+
+
+@case
+def schedule_file_missing_a_column(tmp):
+    run = scheduled(tmp, '[schedule]\nfile = "sched.csv"\n')
+    (run / "sched.csv").write_text("start_s,stop_s\n0,10\n")
+    return ["info", str(run)], ["sched.csv", "current_A", "missing column"]
+
+
+@case
+def schedule_file_with_nan(tmp):
+    run = scheduled(tmp, '[schedule]\nfile = "sched.csv"\n')
+    (run / "sched.csv").write_text("start_s,stop_s,current_A\n0,10,100\n10,nan,0\n")
+    return ["info", str(run)], ["sched.csv", "stop_s", "row 2", "NaN"]
+
+
+@case
+def schedule_negative_current(tmp):
+    run = scheduled(tmp, "[schedule]\nintervals = [[0, 10, -100]]\n")
+    return ["info", str(run)], ["run.toml", "schedule.intervals[0]", "negative current"]
+
+
+@case
+def event_outside_the_schedule(tmp):
+    cols = {"sdd": [1, 1], "adc": [1.0, 2.0], "time_s": [1.0, 15.0]}
+    run = scheduled(tmp, "[schedule]\nintervals = [[0, 10, 100], [20, 30, 0]]\n", cols)
+    return ["info", str(run)], ["ev.parquet", "time_s", "1 events outside", "15"]
+
+
+@case
+def scheduled_events_without_time(tmp):
+    cols = {"period": ["on"], "sdd": [1], "batch": [0], "adc": [1.0]}
+    run = scheduled(tmp, "[schedule]\nintervals = [[0, 10, 100], [10, 20, 0]]\n", cols)
+    return ["info", str(run)], ["ev.parquet", "time_s", "missing column"]
+
+
+@case
+def simulate_negative_cycle(tmp):
+    argv = ["simulate", "--out", str(tmp / "never"), "--cycle-s", "-50"]
+    return argv, ["--cycle-s", "-50"]
+
+
+@case
+def simulate_drift_out_of_range(tmp):
+    argv = ["simulate", "--out", str(tmp / "never"), "--background-drift", "3"]
+    return argv, ["--background-drift", "3"]
+
+
 # ---------------------------------------------------------------------- outputs
 @case
 def simulate_out_below_a_file(tmp):
@@ -230,6 +298,9 @@ RUN_OPTIONS = {
     "checkpoint every not a chunk": ("sample", ["--checkpoint-every", "30"],
                                      ["--checkpoint-every"]),
     "line sd out of range": ("sample", ["--line-sd-eV", "500"], ["--line-sd-eV", "500"]),
+    "unknown fit background": ("fit", ["--background", "flat"], ["--background", "flat"]),
+    "unknown sample background": ("sample", ["--background", "x"], ["--background", "x"]),
+    "zero drift days": ("sample", ["--drift-days", "0"], ["--drift-days", "> 0"]),
 }  # fmt: skip
 
 

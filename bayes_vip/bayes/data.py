@@ -30,9 +30,10 @@ from bayes_vip.bayes.model import (
     centroid_coefficients,
 )
 from bayes_vip.errors import InputError
-from bayes_vip.io.config import PRIOR_SETS
+from bayes_vip.io.campaign import batch_clock_s
+from bayes_vip.io.config import BACKGROUNDS, PRIOR_SETS
 from bayes_vip.physics import lines as _lines
-from bayes_vip.physics.constants import FANO_SI_PRIOR, FANO_START
+from bayes_vip.physics.constants import FANO_SI_PRIOR, FANO_START, SECONDS_PER_DAY
 from bayes_vip.physics.response import sigma_at
 from bayes_vip.simulate.presets import MEASURED_2016_17
 
@@ -40,6 +41,7 @@ __all__ = [
     "PRIOR_SETS",
     "build_data",
     "default_upper",
+    "drift_blocks",
     "energy_cells",
     "init_values",
     "prior_centres",
@@ -50,12 +52,13 @@ __all__ = [
 SLOPE_PRIOR_SD = {"empirical-bayes": 0.1, "external": 0.5}
 
 
-def energy_cells(ds: xr.Dataset, bin_eV: float):
+def energy_cells(ds: xr.Dataset, bin_eV: float, drift_s: float | None = None):
     """The model's cells of an energy-level Campaign: one per (period, SDD) with live time.
 
-    Batches are summed; the bins are ``bin_eV`` wide over ``MODEL_ROI_EV``. Returns edges,
-    counts, mask, live times, period, SDD and batch indices (and two Nones: no calibration at
-    energy level).
+    Batches are summed (with ``drift_s``: those of each ``drift_s``-long block of the run
+    clock, one cell per (period, SDD, block), the block's index in place of the batch); the
+    bins are ``bin_eV`` wide over ``MODEL_ROI_EV``. Returns edges, counts, mask, live times,
+    period, SDD and batch indices (and two Nones: no calibration at energy level).
     """
     e = np.append(ds["channel_lo"].values, ds["channel_hi"].values[-1])
     w = float(np.diff(e)[0])
@@ -69,10 +72,12 @@ def energy_cells(ds: xr.Dataset, bin_eV: float):
             msg,
             field="binning",
         )
+    edges = e[i0 : i0 + n * k + 1 : k]
+    if drift_s is not None:
+        return _drift_cells(ds, edges, i0, n, k, drift_s)
     c = ds["counts"].sum("batch").values[..., i0 : i0 + n * k]
     c = c.reshape(*c.shape[:2], n, k).sum(-1)  # (P, S, n)
     live = ds["live_time_s"].sum("batch").values  # (P, S)
-    edges = e[i0 : i0 + n * k + 1 : k]
     P, S = live.shape
     cells = [(p, s) for p in range(P) for s in range(S) if live[p, s] > 0]
     return (
@@ -83,6 +88,50 @@ def energy_cells(ds: xr.Dataset, bin_eV: float):
         np.array([p for p, _ in cells]),
         np.array([s for _, s in cells]),
         np.zeros(len(cells), int),
+        None,
+        None,
+    )
+
+
+def drift_blocks(clock_s: np.ndarray, drift_s: float) -> np.ndarray:
+    """Drift block of each start time on the run clock, numbered 0.. over those used."""
+    if not (math.isfinite(drift_s) and drift_s > 0):
+        msg = f"must be > 0, got {drift_s / 86400.0:g} days"
+        raise InputError(msg, field="sample.drift_days")
+    raw = np.floor(np.asarray(clock_s, dtype=float) / drift_s + 1e-9).astype(np.int64)
+    return np.unique(raw, return_inverse=True)[1].reshape(raw.shape)
+
+
+def _drift_cells(ds: xr.Dataset, edges, i0: int, n: int, k: int, drift_s: float):
+    """``energy_cells`` per (period, SDD, drift block)."""
+    live_b = ds["live_time_s"].values  # (P, S, B)
+    exists = live_b.max(axis=1) > 0  # (P, B)
+    blk = np.where(exists, drift_blocks(np.where(exists, batch_clock_s(ds), 0.0), drift_s), -1)
+    counts = ds["counts"].values[..., i0 : i0 + n * k]
+    P, S, _ = live_b.shape
+    rows, cnt, live, per, sdd, bb = [], [], [], [], [], []
+    for p in range(P):
+        for b in sorted(set(blk[p][blk[p] >= 0].tolist())):
+            sel = blk[p] == b
+            for s in range(S):
+                t = float(live_b[p, s, sel].sum())
+                if t <= 0:
+                    continue
+                c = counts[p, s, sel].sum(axis=0)
+                rows.append(edges)
+                cnt.append(c.reshape(n, k).sum(-1))
+                live.append(t)
+                per.append(p)
+                sdd.append(s)
+                bb.append(b)
+    return (
+        np.stack(rows),
+        np.stack(cnt),
+        np.ones((len(rows), n), bool),
+        np.array(live),
+        np.array(per),
+        np.array(sdd),
+        np.array(bb),
         None,
         None,
     )
@@ -188,6 +237,8 @@ def build_data(
     priors: str = "empirical-bayes",
     below: dict | None = None,
     line_sd_eV: float = 0.0,
+    background: str = "separate",
+    drift_days: float = 7.0,
 ) -> BayesData:
     """BayesData of a run.
 
@@ -195,8 +246,17 @@ def build_data(
     bin width of the model's spectra (``sample.bin_eV``); ``priors`` one of ``PRIOR_SETS``,
     and for ``external`` ``below`` the fitted values of the lines below the region
     (``analysis.classic.fit_lines_below``); ``line_sd_eV`` the sd of the prior on the PEP
-    line's position (0: fixed at its nominal energy).
+    line's position (0: fixed at its nominal energy); ``background``: ``"separate"`` (each
+    period its own rates and levels) or ``"shared"`` (one background for every current,
+    drifting on the run clock in blocks of ``drift_days``: ``BayesData.drift_block``).
     """
+    if background not in BACKGROUNDS:
+        msg = f"unknown background {background!r}; choose from {', '.join(BACKGROUNDS)}"
+        raise InputError(msg, field="sample.background")
+    drift_s = drift_days * SECONDS_PER_DAY if background == "shared" else None
+    if drift_s is not None and not (math.isfinite(drift_s) and drift_s > 0):
+        msg = f"must be > 0, got {drift_days}"
+        raise InputError(msg, field="sample.drift_days")
     if priors not in PRIOR_SETS:
         msg = f"unknown prior set {priors!r}; choose from {', '.join(PRIOR_SETS)}"
         raise InputError(msg, field="sample.priors")
@@ -215,7 +275,7 @@ def build_data(
         adc_extra = {"p_ref": _reference_calibration(p_std, sdd)}
         adc_extra.update(_calibration_lines(cal, cells))
     else:
-        edges, counts, mask, live, period, sdd, batch, p_std, _ = energy_cells(ds, bin_eV)
+        edges, counts, mask, live, period, sdd, batch, p_std, _ = energy_cells(ds, bin_eV, drift_s)
         adc_extra = {}
         sdd_ids = [int(x) for x in ds["sdd"].values]
     names = [str(x) for x in ds["period"].values]
@@ -309,7 +369,18 @@ def build_data(
         v2=v2,
         groups=groups,
     )
+    drift_block = None
+    if drift_s is not None:
+        if level == "adc":
+            from bayes_vip.calibration.calibrate import regroup_batches
+
+            hours = cal.attrs.get("batch_hours", float("nan")) if cal is not None else math.nan
+            d = regroup_batches(ds, None if not np.isfinite(hours) else hours)
+            drift_block = drift_blocks(batch_clock_s(d)[period, batch], drift_s)
+        else:
+            drift_block = np.asarray(batch, dtype=np.int64)
     return BayesData(
+        drift_block=drift_block,
         level=level,
         edges=edges,
         counts=counts,
@@ -411,6 +482,13 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSET
         "slope": np.full(S, ini["slope"]),
         "efficiency": data.efficiency,
     }
+    if data.drift_block is not None:
+        # one background for every current: the periods' mean; no drift to start from
+        v["log_rate"] = np.log(np.mean(ini["rate"], axis=0))
+        v["log_level"] = np.log(np.mean(ini["level"], axis=0))
+        if data.n_drift >= 2:
+            v["drift_sd"] = 0.02
+            v["drift_z"] = np.zeros(data.n_drift - 1)
     if data.run is not None:
         # several runs (bayes.combine): noise_z on the (period, SDD) pairs; the rates and
         # levels are already per pair; each run's efficiency at its nominal value

@@ -206,6 +206,15 @@ class BayesData:
     run: np.ndarray | None = None
     run_names: list[str] = field(default_factory=list)
     runs: dict = field(default_factory=dict)
+    # one background for every current (``sample.background = "shared"``): each cell's
+    # drift block on the run clock (``sample.drift_days`` long), whose common background
+    # factor follows a random walk; None: each period its own rates and levels
+    drift_block: np.ndarray | None = None
+
+    @property
+    def n_drift(self) -> int:
+        """Number of drift blocks of a shared background (0: separate backgrounds)."""
+        return 0 if self.drift_block is None else int(np.max(self.drift_block)) + 1
 
     @property
     def n_period(self) -> int:
@@ -353,6 +362,9 @@ def expected_counts(data: BayesData, s: dict, n_x, *, cells=None, inputs=None):
         rates = jnp.exp(s["log_rate"])[ip, js]  # (n_cell, G)
         level = jnp.exp(s["log_level"])[ip, js]
         noise = s["noise"][ip, js]
+    if "bg_scale" in s:  # a shared background's drift: one factor per cell
+        rates = rates * s["bg_scale"][:, None]
+        level = level * s["bg_scale"]
     slope = s["slope"][js]
     live = jnp.asarray(x["live_s"])
     # n_x: the total PEP counts (shared by the cells by signal_share) or, for several runs,
@@ -522,6 +534,22 @@ def signal_prior(data: BayesData, prior: str, upper: float, bound=None):
     return SignalPrior(bound, scale)
 
 
+#: Scale of the half-normal prior on the background's drift per block (a relative change):
+#: a drift of 10 % per block is within one scale; the data of a run fix it far better.
+DRIFT_SD_SCALE = 0.1
+
+
+def _background_walk(data: BayesData):
+    """The shared background's factor per drift block: exp of a centred random walk."""
+    k = data.n_drift
+    if k < 2:
+        return jnp.ones(max(k, 1))
+    sd = numpyro.sample("drift_sd", dist.HalfNormal(DRIFT_SD_SCALE))
+    z = numpyro.sample("drift_z", dist.Normal(jnp.zeros(k - 1), 1.0).to_event(1))
+    walk = jnp.concatenate([jnp.zeros(1), jnp.cumsum(sd * z)])
+    return numpyro.deterministic("background_drift", jnp.exp(walk - jnp.mean(walk)))
+
+
 def vip_model(
     data: BayesData,
     prior: str = "flat-beta",
@@ -595,12 +623,28 @@ def vip_model(
             shape_event
         ),
     )
-    log_rate = numpyro.sample(
-        "log_rate", dist.Normal(jnp.log(x["prior_rate"]), 1.0).to_event(rate_event)
-    )
-    log_level = numpyro.sample(
-        "log_level", dist.Normal(jnp.log(x["prior_level"]), 1.0).to_event(rate_event - 1)
-    )
+    drift = None
+    if data.drift_block is not None:
+        # one background for every current (the current-off counts under the PEP line
+        # measure the current-on background), per SDD, times a common factor that drifts
+        # on the run clock: a Gaussian random walk over the drift blocks, centred so that
+        # the rates are the run's average (sampled standardised)
+        log_rate = numpyro.sample(
+            "log_rate", dist.Normal(jnp.log(jnp.mean(x["prior_rate"], 0)), 1.0).to_event(2)
+        )
+        log_level = numpyro.sample(
+            "log_level", dist.Normal(jnp.log(jnp.mean(x["prior_level"], 0)), 1.0).to_event(1)
+        )
+        log_rate = jnp.broadcast_to(log_rate, (P, *log_rate.shape))
+        log_level = jnp.broadcast_to(log_level, (P, *log_level.shape))
+        drift = _background_walk(data)
+    else:
+        log_rate = numpyro.sample(
+            "log_rate", dist.Normal(jnp.log(x["prior_rate"]), 1.0).to_event(rate_event)
+        )
+        log_level = numpyro.sample(
+            "log_level", dist.Normal(jnp.log(x["prior_level"]), 1.0).to_event(rate_event - 1)
+        )
     slope = numpyro.sample("slope", dist.Normal(x["prior_slope"], x["prior_slope_sd"]).to_event(1))
     s = {
         "fano": fano,
@@ -612,6 +656,8 @@ def vip_model(
         "log_level": log_level,
         "slope": slope,
     }
+    if drift is not None:
+        s["bg_scale"] = drift[np.asarray(data.drift_block)]
     if data.line_sd_eV > 0:
         # the PEP line's position: Normal(nominal, sd), sampled standardised (where the data
         # say nothing of it, N_X ~ 0, its posterior is its prior at unit scale)

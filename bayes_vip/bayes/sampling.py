@@ -148,7 +148,15 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
     from bayes_vip.bayes import model as m
 
     data = post.data
-    arrays = (data.period, data.sdd, data.batch, data.mask, data.line_ok, data.run)
+    arrays = (
+        data.period,
+        data.sdd,
+        data.batch,
+        data.mask,
+        data.line_ok,
+        data.run,
+        data.drift_block,
+    )
     if data.run is not None:  # several runs: their layout (bayes.combine)
         arrays += tuple(
             np.asarray(data.runs[k])

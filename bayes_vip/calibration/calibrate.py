@@ -80,7 +80,8 @@ def regroup_batches(ds: xr.Dataset, batch_hours: float | None) -> xr.Dataset:
                 c_new[ip, :, g] = counts[ip][:, sel].sum(axis=1)
                 l_new[ip, :, g] = live[ip][:, sel].sum(axis=1)
                 o_new[ip, :, g] = ds["outside"].values[ip][:, sel].sum(axis=1)
-                s_new[ip, g] = start[ip][sel].min()
+                # a scheduled run's batches stay on the run clock, shared by its periods
+                s_new[ip, g] = g * width if ds.attrs.get("scheduled") else start[ip][sel].min()
     out = ds.drop_dims("batch").assign_coords(batch=np.arange(n_new))
     out["counts"] = (("period", "sdd", "batch", "channel"), c_new, ds["counts"].attrs)
     out["live_time_s"] = (("period", "sdd", "batch"), l_new, ds["live_time_s"].attrs)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # xarray loads in about 0.7 s: where a Dataset is built, not 
     import xarray as xr
 
 __all__ = [
+    "batch_clock_s",
     "build_campaign",
     "edges",
     "load_campaign",
@@ -310,6 +311,19 @@ def save_campaign(ds: xr.Dataset, path: str | os.PathLike) -> None:
 def open_campaign(path: str | os.PathLike) -> xr.Dataset:
     """Load a Campaign written by ``save_campaign`` fully into memory."""
     return load_netcdf(Path(path), what="campaign netCDF", missing="campaign file not found")
+
+
+def batch_clock_s(ds: xr.Dataset) -> np.ndarray:
+    """Start of every (period, batch) on the run clock [s], shape (period, batch).
+
+    A scheduled run's batches are on it already; otherwise the periods are taken to follow
+    one another in their order, each batch after the previous one (live time).
+    """
+    start = np.asarray(ds["batch_start_s"].values, dtype=float)
+    if ds.attrs.get("scheduled"):
+        return start
+    before = np.concatenate([[0.0], np.cumsum(ds["live_time_s"].values.max(axis=1).sum(axis=1))])
+    return start + before[:-1, None]
 
 
 def summary(ds: xr.Dataset) -> dict:

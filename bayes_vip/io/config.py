@@ -9,7 +9,8 @@ are dotted names::
     calibration.iterations,
     fit.statistic, fit.signal_shape, fit.bin_eV, fit.sdd, fit.background,
     sample.chains, sample.warmup, sample.samples, sample.max_draws, sample.prior,
-    sample.prior_upper, sample.priors, sample.seed, sample.bin_eV
+    sample.prior_upper, sample.priors, sample.seed, sample.bin_eV, sample.line_sd_eV,
+    sample.background, sample.drift_days
 
 Values are read, in increasing precedence, from the defaults, the ``[analysis]`` table of the
 run's ``run.toml``, a ``--config FILE`` (a TOML file with the same ``[analysis]`` table) and
@@ -114,6 +115,8 @@ class SampleConfig:
     bin_eV: float = 40.0  # model bin width [eV] (docs/bayes.md: 10 -> 40 eV moved UL95 by 1 %)
     # sd [eV] of a Normal prior on the PEP line's position around its nominal energy; 0: fixed
     line_sd_eV: float = 0.0
+    background: str = "separate"  # see BACKGROUNDS (shared: one background, drifting)
+    drift_days: float = 7.0  # length of a shared background's drift blocks [days]
 
     @property
     def draw_bound(self) -> int:
@@ -289,6 +292,8 @@ VALIDATORS: dict[str, Callable[[object], Any]] = {
     "fit.bin_eV": _positive,
     "fit.sdd": _optional(_integer(0)),
     "fit.background": _choice(BACKGROUNDS),
+    "sample.background": _choice(BACKGROUNDS),
+    "sample.drift_days": _positive,
     "sample.chains": _integer(1),
     "sample.warmup": _integer(10),
     "sample.samples": _integer(10),

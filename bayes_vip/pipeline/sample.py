@@ -57,6 +57,8 @@ def bayes_data(
         priors=config.sample.priors,
         below=None if below is None else below["values"],
         line_sd_eV=config.sample.line_sd_eV,
+        background=config.sample.background,
+        drift_days=config.sample.drift_days,
     )
     if below is not None:
         data.prior["below"] = below

@@ -5,8 +5,8 @@ of the detector fall equally on both currents. The study simulates campaigns of 
 time and one known background drift (``Preset.background_drift``: every background rate
 changes linearly on the run clock) in several layouts of the current (``Preset.cycle_s``:
 turns of that many seconds; half the run's time is one long turn), each toy at energy level
-through the true calibration, and analyses each as ``bayes-vip fit`` does, with both
-step-2 backgrounds (``fit.background``):
+through the true calibration, and analyses each with the classic fit of ``bayes-vip fit``
+(its inputs, steps and profile limits), with both step-2 backgrounds (``fit.background``):
 
 - ``separate``: each spectrum its own line intensities and continuum (seed 000);
 - ``shared``: one background rate for both currents, scaled by live time.
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bayes_vip.errors import InputError
-from bayes_vip.io.config import BACKGROUNDS, load_config, with_values
+from bayes_vip.io.config import BACKGROUNDS, load_config
 from bayes_vip.physics.constants import SECONDS_PER_DAY
 from bayes_vip.pipeline.devices import compilation_cache
 from bayes_vip.pipeline.progress import SILENT, Progress
@@ -122,17 +122,40 @@ def _simulate(spec: dict[str, Any], layout: str, seed: int, injected: float, out
     return sim
 
 
-def _fit_row(run: Path, background: str) -> dict[str, Any]:
-    from bayes_vip.pipeline.fit import fit
+def _fit_rows(run: Path, backgrounds) -> dict[str, Any]:
+    """The classic fit of ``bayes-vip fit`` with each background: N_X, sigma, profile limits.
 
-    rec = fit(run, with_values(load_config(run), fit={"background": background}), figures=False)
-    lim = rec["upper_limits_counts"]
-    return {
-        f"{background}_N_X": float(rec["N_X"]),
-        f"{background}_sigma_N_X": float(rec["sigma_N_X"]),
-        f"{background}_ul90": float(lim["profile 0.9"]),
-        f"{background}_ul95": float(lim["profile 0.95"]),
-    }
+    The run is read as ``fit`` reads it (``pipeline.inputs.fit_inputs``); step 1, which the
+    backgrounds share, runs once; step 2 runs with ``Freedoms(background=...)`` (the
+    production default otherwise); the profile-likelihood limits are ``fit``'s (the CLs
+    limits and the expected bands, which the study does not use, are left out).
+    """
+    from bayes_vip.analysis import classic
+    from bayes_vip.analysis.asymptotic import frequentist_limits
+    from bayes_vip.io.manifest import load_manifest
+    from bayes_vip.pipeline.inputs import fit_inputs
+
+    man = load_manifest(run)
+    cfg = load_config(run)
+    s1, s2, _ = fit_inputs(man, cfg)
+    f = cfg.fit
+    step1 = classic.fit_step1(s1, f.statistic)
+    row: dict[str, Any] = {}
+    for bg in backgrounds:
+        fr = classic.Freedoms(signal_shape=f.signal_shape, background=bg)
+        st2 = classic.fit_step2(
+            step1, s2, signal=cfg.signal_line(), statistic=f.statistic, freedoms=fr
+        )
+        r2 = st2.result
+        prof = classic._ClassicProfile(st2.fitter, r2)
+        lim = frequentist_limits(prof, st2.fitter.counts, (0.9, 0.95), (0.0,))["profile"]
+        row |= {
+            f"{bg}_N_X": float(r2.values["N_X"]),
+            f"{bg}_sigma_N_X": float(r2.errors["N_X"]),
+            f"{bg}_ul90": float(lim["0.9"]),
+            f"{bg}_ul95": float(lim["0.95"]),
+        }
+    return row
 
 
 def modulation_toy(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
@@ -148,8 +171,7 @@ def modulation_toy(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
             "realised": int(sim.truth["signal_counts_realised"]),
             "intervals": int(sim.schedule.start_s.size),
         }
-        for bg in spec["backgrounds"]:
-            row |= _fit_row(run, bg)
+        row |= _fit_rows(run, spec["backgrounds"])
     return row
 
 
