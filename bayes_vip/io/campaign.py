@@ -115,6 +115,7 @@ def _dataset(
             "bayes_vip_version": __version__,
             "scheduled": int(man.schedule is not None),
             "batch_s": 0.0 if man.schedule is None else man.schedule.batch_s,
+            "schedule_intervals": 0 if man.schedule is None else int(man.schedule.start_s.size),
         },
     )
     return ds
@@ -354,6 +355,14 @@ def summary(ds: xr.Dataset) -> dict:
             for i, p in enumerate(ds["period"].values)
         },
         "outside_binning": int(ds["outside"].values.sum()),
+        "schedule": (
+            {
+                "intervals": int(ds.attrs.get("schedule_intervals", 0)),
+                "batch_s": float(ds.attrs["batch_s"]),
+            }
+            if ds.attrs.get("scheduled")
+            else None
+        ),
         "binning": {
             "unit": ds.attrs["unit"],
             "lo": float(e[0]),

@@ -390,6 +390,12 @@ def render_info(console: Console, s: dict[str, Any]) -> None:
         f"{s['n_batches_max']} batch{'es' if s['n_batches_max'] > 1 else ''} at most per period"
     )
     console.print(f"binning: {b['lo']:g}-{b['hi']:g} {b['unit']}, {b['n_bins']} bins of {width}")
+    sch = s.get("schedule")
+    if sch:
+        console.print(
+            f"current switched in time: {sch['intervals']:,} intervals, calibration batches "
+            f"of {sch['batch_s'] / 3600:g} h on the run clock"
+        )
     t = table("period", "current (A)", "time (s)", "time (d)", "batches", "counts")
     for p in s["periods"]:
         t.add_row(

@@ -319,10 +319,12 @@ def modulation_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path)
             ax.set_xlim(-0.5, len(lays) - 0.5)
             ax.set_xlabel("layout of the current")
             ax.legend(fontsize=12)
-        n = spec["toys_per_cell"]
+        ns = [c["toys"] for c in summary["cells"]] or [0]
+        n = f"{min(ns)}" if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}"
+        days = sum(p["days"] for p in spec["settings"]["periods"])
         fig.suptitle(
-            f"VIP-2 toy study: {spec['settings']['n_sdd']} SDDs, 68 days, background drift "
-            f"{spec['drift']:+.0%} over the run, {n} toys per layout and signal",
+            f"VIP-2 toy study: {spec['settings']['n_sdd']} SDDs, {days:g} days, background "
+            f"drift {spec['drift']:+.0%} over the run, {n} toys per layout and signal",
             fontsize=16,
         )
         fig.tight_layout()

@@ -27,18 +27,20 @@ from typing import Any
 
 from bayes_vip.errors import InputError
 from bayes_vip.io.config import BACKGROUNDS, load_config
+from bayes_vip.io.manifest import load_manifest
 from bayes_vip.physics.constants import SECONDS_PER_DAY
 from bayes_vip.pipeline.devices import compilation_cache
 from bayes_vip.pipeline.progress import SILENT, Progress
 from bayes_vip.simulate.presets import OPTIONAL_SETTINGS, preset, preset_from_settings
 from bayes_vip.studies.coverage import clopper_pearson
-from bayes_vip.studies.engine import Toy, check_store, run_toys, toy_seed
+from bayes_vip.studies.engine import Toy, check_store, read_store, run_toys, toy_seed
 
 __all__ = [
     "LAYOUTS",
     "layout_preset",
     "modulation_spec",
     "modulation_study",
+    "modulation_summary",
     "modulation_toy",
     "modulation_toys",
     "reference_sigma",
@@ -132,7 +134,6 @@ def _fit_rows(run: Path, backgrounds) -> dict[str, Any]:
     """
     from bayes_vip.analysis import classic
     from bayes_vip.analysis.asymptotic import frequentist_limits
-    from bayes_vip.io.manifest import load_manifest
     from bayes_vip.pipeline.inputs import fit_inputs
 
     man = load_manifest(run)
@@ -300,3 +301,14 @@ def modulation_study(
         stop_after=stop_after,
     )
     return {"spec": spec, **summarise(rows, spec)}
+
+
+def modulation_summary(spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The summary of the toys that the store in ``out`` holds, running none."""
+    store = Path(out) / "toys.parquet"
+    have = check_store(store, spec, ignore=("reference_sigma_N_X",))
+    if have is None:
+        msg = "no study store here; run the study first"
+        raise InputError(msg, file=store)
+    spec = {**spec, "reference_sigma_N_X": have["reference_sigma_N_X"]}
+    return {"spec": spec, **summarise(read_store(store, spec), spec)}

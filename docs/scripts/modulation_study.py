@@ -2,7 +2,7 @@
 
     python docs/scripts/modulation_study.py [--toys 40] [--drift 0.2] [--n-sdd 2]
         [--layouts two-periods,weekly,50s] [--multiples 0,2] [--seed 17]
-        [--scheduler ADDRESS] [--workers N] [--stop-after N]
+        [--scheduler ADDRESS] [--workers N] [--stop-after N] [--summarise-only]
 
 The campaign is the `vip2-switched` preset's (68 days, half with 100 A, daily calibration
 batches) with --n-sdd SDDs, its background rates drifting by --drift over the run. Each
@@ -11,7 +11,9 @@ through the true calibration, and every toy is fitted as `bayes-vip fit --backgr
 separate` and `--background shared` fit a run. The toys are stored in
 docs/figures/studies/modulation<TAG>/ (toys.parquet), so that the study resumes where it
 stopped; the summary goes to docs/figures/modulation<TAG>.json and the figure to
-modulation<TAG>.png. TAG is `-drift<D>` for a drift other than 0.2.
+modulation<TAG>.png. TAG is `-drift<D>` for a drift other than 0.2. `--summarise-only`
+writes the summary and figure of the toys the store holds, running none (a study stopped
+part-way: the layouts and signals take turns, so its cells hold about as many toys each).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scheduler", default=None, help="a Dask scheduler's address")
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--stop-after", type=int, default=None, help="stop after N new toys")
+    ap.add_argument("--summarise-only", action="store_true", help="run no toy")
     args = ap.parse_args(argv)
     os.chdir(REPO)  # relative paths in every record
     from rich.console import Console
@@ -44,7 +47,11 @@ def main(argv=None) -> int:
     from bayes_vip.io.provenance import write_record
     from bayes_vip.results import console
     from bayes_vip.studies.figures import modulation_figure
-    from bayes_vip.studies.modulation import modulation_spec, modulation_study
+    from bayes_vip.studies.modulation import (
+        modulation_spec,
+        modulation_study,
+        modulation_summary,
+    )
 
     spec = modulation_spec(
         n_sdd=args.n_sdd,
@@ -57,15 +64,18 @@ def main(argv=None) -> int:
     tag = "" if args.drift == 0.2 else f"-drift{args.drift:g}"
     out = Path("docs/figures/studies/modulation" + tag)
     con = Console()
-    with console.TerminalProgress(con) as progress:
-        rec = modulation_study(
-            spec,
-            out,
-            scheduler=args.scheduler,
-            workers=args.workers,
-            progress=progress,
-            stop_after=args.stop_after,
-        )
+    if args.summarise_only:
+        rec = modulation_summary(spec, out)
+    else:
+        with console.TerminalProgress(con) as progress:
+            rec = modulation_study(
+                spec,
+                out,
+                scheduler=args.scheduler,
+                workers=args.workers,
+                progress=progress,
+                stop_after=args.stop_after,
+            )
     for c in rec["cells"]:
         cv = c["coverage_ul95"]
         con.print(

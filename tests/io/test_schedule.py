@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bayes_vip.errors import InputError
-from bayes_vip.io.campaign import batch_clock_s, load_campaign
+from bayes_vip.io.campaign import batch_clock_s, load_campaign, summary
 from bayes_vip.io.manifest import load_manifest
 from tests.conftest import write_event_manifest
 
@@ -48,7 +48,8 @@ def test_a_schedule_file_reads_as_the_same_table(tmp_path):
     pq.write_table(pa.table({"sdd": [1], "adc": [1.0], "time_s": [1.0]}), run / "ev.parquet")
     a = load_manifest(run)
     b = load_manifest(_run(tmp_path, cols={"sdd": [1], "adc": [1.0], "time_s": [1.0]}))
-    assert a.periods == b.periods and a.blocks == b.blocks
+    assert a.periods == b.periods
+    assert a.blocks == b.blocks
 
 
 def test_three_currents_name_their_periods_by_current(tmp_path):
@@ -68,7 +69,9 @@ def test_events_are_binned_by_their_time(tmp_path):
     np.testing.assert_allclose(ds["live_time_s"].values[:, 0, :], [[30, 30, 0], [10, 10, 20]])
     np.testing.assert_array_equal(ds["batch_block"].values, [[0, 1, -1], [0, 1, 2]])
     np.testing.assert_allclose(batch_clock_s(ds), [[0, 40, 0], [0, 40, 80]])
-    assert ds.attrs["scheduled"] == 1 and ds.attrs["batch_s"] == 40.0
+    assert ds.attrs["scheduled"] == 1
+    assert ds.attrs["batch_s"] == 40.0
+    assert summary(ds)["schedule"] == {"intervals": 4, "batch_s": 40.0}  # what `info` prints
     # the event at 45 s is the off period's second batch, channel 3
     assert ds["counts"].values[1, 0, 1, 3] == 1
 
@@ -94,3 +97,4 @@ def test_a_run_without_schedule_keeps_its_clock(tmp_path):
     assert (clock[0, 0], clock[0, 1], clock[1, 0]) == (0.0, 4.0, 10.0)
     np.testing.assert_array_equal(ds["batch_block"].values, [[0, 1], [2, -1]])
     assert ds.attrs["scheduled"] == 0
+    assert summary(ds)["schedule"] is None
