@@ -150,7 +150,26 @@ def _figures(idata, data: BayesData, lim: dict, out: Path) -> list[str]:
     files.append(save(np.asarray(axes).ravel()[0].figure, out / "bayes_pair.png"))
     files.append(_ppc_figure(idata, data, out / "bayes_ppc.png"))
     files.append(limits_brazil(lim, out / "limits_brazil.png"))
+    if "background_drift" in idata.posterior:
+        files.append(_drift_figure(idata, data, out / "bayes_background_drift.png"))
     return [str(f) for f in files]
+
+
+def _drift_figure(idata, data: BayesData, path: Path) -> Path:
+    """A shared background's factor per drift block: median, 68 % and 95 % intervals."""
+    d = idata.posterior["background_drift"].values.reshape(-1, data.n_drift)
+    q = np.quantile(d, [0.025, 0.16, 0.5, 0.84, 0.975], axis=0)
+    k = np.arange(data.n_drift)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.fill_between(k, q[0], q[4], step="mid", color="0.85", label="95 %")
+    ax.fill_between(k, q[1], q[3], step="mid", color="0.6", label="68 %")
+    ax.step(k, q[2], where="mid", color="k", label="median")
+    ax.axhline(1.0, color="0.4", lw=0.8, ls=":")
+    ax.set_xlabel("drift block on the run clock")
+    ax.set_ylabel("background factor")
+    ax.set_title("shared background: its drift over the run")
+    ax.legend(fontsize=8)
+    return save(fig, path)
 
 
 def _short(row: dict) -> str:
@@ -257,6 +276,8 @@ def limits_record(
             np.asarray(data.efficiency_rel).tolist(),
         ],
         "chain_method": sampler["chain_method"],
+        "background": "separate" if data.drift_block is None else "shared",
+        "drift_blocks": data.n_drift,
     }
     lim["sampler"] = {k: v for k, v in sampler.items() if k not in ("laplace", "seconds")}
     lim["laplace"] = sampler["laplace"]

@@ -549,6 +549,7 @@ def _posterior_section(out: Path, lim: dict[str, Any] | None, ds: Any) -> dict[s
         "ppc": ppc,
         "sampler": lim.get("sampler", {}),
         "line_position": lim.get("line_position"),
+        "drift": _png_uri(out / "bayes_background_drift.png"),
     }
 
 

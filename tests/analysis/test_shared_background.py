@@ -92,7 +92,13 @@ def test_the_model_shares_the_background_and_recovers_its_drift(switched):
                 "samples": 300, "max_draws": 300},
     )  # fmt: skip
     fit(switched, cfg, figures=False)
-    lim = sample(switched, cfg, figures=False)
+    lim = sample(switched, cfg, figures=True)
+    assert any(f.endswith("bayes_background_drift.png") for f in lim["figures"])
+    assert lim["model"]["background"] == "shared"
+    assert lim["model"]["drift_blocks"] == 4
+    from bayes_vip.results.report import write_report
+
+    assert "its common factor per drift block" in write_report(switched).read_text()
     import arviz as az
 
     post = az.from_netcdf(switched / "results" / "posterior.nc").posterior
