@@ -41,7 +41,7 @@ from scipy import stats
 
 from bayes_vip.analysis.asymptotic import frequentist_limits
 from bayes_vip.analysis.conventions import BELOW_GROUPS, CLS, ROI_GROUPS, STEP1_GROUPS
-from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra
+from bayes_vip.analysis.spectral import SPECTRA, JointModel, Spectra, model_group_keys
 from bayes_vip.errors import AnalysisError, InputError
 from bayes_vip.io.config import BACKGROUNDS
 from bayes_vip.physics import response
@@ -575,8 +575,8 @@ def fit_step2(
         if spectra2.live_s is None:
             msg = "a shared background needs the spectra's live times"
             raise ValueError(msg)
-        keys = tuple(g.key if isinstance(g, LineGroup) else g for g in m2.groups)
-        tie = {"tied": (*keys, "level"), "exposure_ratio": spectra2.exposure_ratio}
+        tied = (*model_group_keys(m2), "level")
+        tie = {"tied": tied, "exposure_ratio": spectra2.exposure_ratio}
 
     def step2(fixed: dict, label: str, start_from: Step2 | None, required: bool = False):
         jm = JointModel(

@@ -25,7 +25,14 @@ from bayes_vip.io.campaign import edges as campaign_edges
 from bayes_vip.physics.lines import LineGroup
 from bayes_vip.physics.spectrum import PARAM_NAMES, SpectrumModel
 
-__all__ = ["SPECTRA", "JointModel", "Spectra", "rebin", "spectra_from_campaign"]
+__all__ = [
+    "SPECTRA",
+    "JointModel",
+    "Spectra",
+    "model_group_keys",
+    "rebin",
+    "spectra_from_campaign",
+]
 
 #: The two spectra of a simultaneous fit, in order.
 SPECTRA = ("on", "off")
@@ -136,6 +143,11 @@ def rebin(
     return c.reshape(*c.shape[:-1], n, k).sum(axis=-1), edges[i0 : i0 + n * k + 1 : k].astype(float)
 
 
+def model_group_keys(model: SpectrumModel) -> tuple[str, ...]:
+    """The names of a SpectrumModel's line groups (a group's key, or the name it was given)."""
+    return tuple(g.key if isinstance(g, LineGroup) else g for g in model.groups)
+
+
 @dataclass
 class JointModel:
     """Binned expectation of the current-on and current-off spectra.
@@ -172,7 +184,7 @@ class JointModel:
     def __post_init__(self):
         """Name the parameters, check ``fixed`` and ``signal_shape``, build the signal's model."""
         names = []
-        group_keys = [g.key if isinstance(g, LineGroup) else g for g in self.model.groups]
+        group_keys = model_group_keys(self.model)
         self.group_keys = tuple(group_keys)
         bad = set(self.tied) - {*group_keys, "level"}
         if bad or ("level" in self.shared and "level" in self.tied):

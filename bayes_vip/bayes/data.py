@@ -137,12 +137,18 @@ def _drift_cells(ds: xr.Dataset, edges, i0: int, n: int, k: int, drift_s: float)
     )
 
 
-def _adc_cells(ds: xr.Dataset, cal: xr.Dataset, adc_group: int | None, bin_eV: float):
+def _calibrated_batches(ds: xr.Dataset, cal: xr.Dataset) -> xr.Dataset:
+    """The Campaign with its batches grouped as its calibration grouped them."""
     from bayes_vip.calibration.calibrate import regroup_batches
-    from bayes_vip.physics.response import calibration_slope, energy_to_adc
 
     hours = cal.attrs.get("batch_hours", float("nan"))
-    d = regroup_batches(ds, None if not np.isfinite(hours) else hours)
+    return regroup_batches(ds, None if not np.isfinite(hours) else hours)
+
+
+def _adc_cells(d: xr.Dataset, cal: xr.Dataset, adc_group: int | None, bin_eV: float):
+    """The model's cells of an ADC-level Campaign ``d`` (``_calibrated_batches``)."""
+    from bayes_vip.physics.response import calibration_slope, energy_to_adc
+
     ok = cal["status"].values == 0
     p = cal["p_refined"].values
     counts = d["counts"].values
@@ -268,14 +274,17 @@ def build_data(
         if cal is None:
             msg = "ADC-level run without calibration"
             raise InputError(msg, field="calibration.nc")
+        d = _calibrated_batches(ds, cal)
         edges, counts, mask, live, period, sdd, batch, p_std, cells = _adc_cells(
-            ds, cal, adc_group, bin_eV
+            d, cal, adc_group, bin_eV
         )
+        clock = batch_clock_s(d)[period, batch]  # each cell's batch on the run clock
         sdd_ids = [int(x) for x in cal["sdd"].values]
         adc_extra = {"p_ref": _reference_calibration(p_std, sdd)}
         adc_extra.update(_calibration_lines(cal, cells))
     else:
         edges, counts, mask, live, period, sdd, batch, p_std, _ = energy_cells(ds, bin_eV, drift_s)
+        clock = None  # with drift_s, the cells are per drift block already (batch)
         adc_extra = {}
         sdd_ids = [int(x) for x in ds["sdd"].values]
     names = [str(x) for x in ds["period"].values]
@@ -370,15 +379,8 @@ def build_data(
         groups=groups,
     )
     drift_block = None
-    if drift_s is not None:
-        if level == "adc":
-            from bayes_vip.calibration.calibrate import regroup_batches
-
-            hours = cal.attrs.get("batch_hours", float("nan")) if cal is not None else math.nan
-            d = regroup_batches(ds, None if not np.isfinite(hours) else hours)
-            drift_block = drift_blocks(batch_clock_s(d)[period, batch], drift_s)
-        else:
-            drift_block = np.asarray(batch, dtype=np.int64)
+    if drift_s is not None:  # energy level: the cells' batch is their drift block already
+        drift_block = np.asarray(batch, np.int64) if clock is None else drift_blocks(clock, drift_s)
     return BayesData(
         drift_block=drift_block,
         level=level,

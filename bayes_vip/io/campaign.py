@@ -219,16 +219,8 @@ def _scheduled_cells(ev: EventList, man: Manifest, path: Path) -> tuple[np.ndarr
             f"(first at row {k}, time_s = {t[k]:g} s)"
         )
         raise InputError(msg, file=path, field="time_s")
-    currents = [p.current_A for p in man.periods]
-    ip = np.searchsorted(-np.asarray(currents), -sc.current_A[i])  # periods: highest first
     blk = np.minimum(np.floor((t - sc.t0) / sc.batch_s).astype(np.int64), sc.n_block - 1)
-    batch = np.empty_like(blk)
-    for p, blocks in enumerate(man.blocks):
-        lut = np.full(sc.n_block, -1, dtype=np.int64)
-        lut[list(blocks)] = np.arange(len(blocks))
-        sel = ip == p
-        batch[sel] = lut[blk[sel]]
-    return ip.astype(np.int64), batch
+    return sc.cells(i, blk, man.blocks)
 
 
 def _from_events(man: Manifest) -> xr.Dataset:
@@ -236,8 +228,8 @@ def _from_events(man: Manifest) -> xr.Dataset:
     n_ch = round((b.hi - b.lo) / b.width)
     bin_edges = b.lo + b.width * np.arange(n_ch + 1)
     events = []
+    sched = man.schedule is not None
     for i, src in enumerate(man.sources):
-        sched = man.schedule is not None
         if src.format == "parquet":
             ev = read_parquet(src.path, scheduled=sched)
         elif src.format == "root-ttree":
@@ -249,7 +241,7 @@ def _from_events(man: Manifest) -> xr.Dataset:
                 file=man.path,
                 field=f"sources[{i}].format",
             )
-        if man.schedule is not None:
+        if sched:
             ip, batch = _scheduled_cells(ev, man, src.path)
             ev = replace(ev, batch=batch)
         else:

@@ -79,6 +79,25 @@ class Schedule:
         """Number of calibration batches on the run clock."""
         return math.floor((float(self.stop_s[-1]) - self.t0) / self.batch_s - 1e-9) + 1
 
+    @property
+    def currents(self) -> list[float]:
+        """The distinct currents [A], highest first: the order of the periods."""
+        return sorted({float(c) for c in self.current_A}, reverse=True)
+
+    def cells(self, rows: Any, blk: Any, blocks: tuple[tuple[int, ...], ...]) -> tuple[Any, Any]:
+        """Period and batch index of intervals ``rows`` in run-clock batches ``blk``.
+
+        The period is that of the interval's current (``currents``' order); the batch is
+        the index of ``blk`` among its period's ``blocks`` (``schedule_periods``).
+        """
+        import numpy as np
+
+        ip = np.searchsorted(-np.asarray(self.currents), -self.current_A[rows])
+        lut = np.full((len(blocks), self.n_block), -1, dtype=np.int64)
+        for p, bl in enumerate(blocks):
+            lut[p, list(bl)] = np.arange(len(bl))
+        return ip.astype(np.int64), lut[ip, blk]
+
     def block_durations(self) -> Any:
         """Each interval's live time in each calibration batch it overlaps.
 
@@ -461,7 +480,7 @@ def schedule_periods(sc: Schedule) -> tuple[tuple[Period, ...], tuple[tuple[int,
     import numpy as np
 
     rows, blk, secs = sc.block_durations()
-    currents = sorted({float(c) for c in sc.current_A}, reverse=True)
+    currents = sc.currents
     on_off = len(currents) == 2 and currents[1] == 0.0
     periods, blocks = [], []
     for ic, c in enumerate(currents):

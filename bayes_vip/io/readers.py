@@ -190,8 +190,8 @@ def read_parquet(path: Path, *, scheduled: bool = False) -> EventList:
         raise InputError(msg, file=path) from None
     cols = {}
     names = None
-    need = SCHEDULED_COLUMNS if scheduled else EVENT_COLUMNS
-    for c in need if scheduled else (*EVENT_COLUMNS, "time_s"):
+    need, wanted = _columns(scheduled)
+    for c in wanted:
         if c not in table.column_names:
             if c not in need:
                 continue
@@ -211,6 +211,13 @@ def read_parquet(path: Path, *, scheduled: bool = False) -> EventList:
             continue
         cols[c] = col.to_numpy()
     return _validate_events(_fill(cols, scheduled), path, names)
+
+
+def _columns(scheduled: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The required columns of an event list, and those read (with the optional time)."""
+    if scheduled:
+        return SCHEDULED_COLUMNS, SCHEDULED_COLUMNS
+    return EVENT_COLUMNS, (*EVENT_COLUMNS, "time_s")
 
 
 def _fill(cols: dict[str, np.ndarray], scheduled: bool) -> dict[str, np.ndarray]:
@@ -234,8 +241,8 @@ def read_ttree(path: Path, tree: str, *, scheduled: bool = False) -> EventList:
         raise InputError(msg, file=path, field="tree") from None
     names = set(t.keys())
     cols = {}
-    need = SCHEDULED_COLUMNS if scheduled else EVENT_COLUMNS
-    for c in need if scheduled else (*EVENT_COLUMNS, "time_s"):
+    need, wanted = _columns(scheduled)
+    for c in wanted:
         if c not in names:
             if c not in need:
                 continue

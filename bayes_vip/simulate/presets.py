@@ -23,6 +23,7 @@ __all__ = [
     "cycle_schedule",
     "preset",
     "preset_from_settings",
+    "preset_settings",
 ]
 
 #: Fitted to the measured 2016-17 spectra (docs/scripts/fit_measured_for_simulation.py).
@@ -165,6 +166,24 @@ PRESETS: dict[str, Preset] = {
         cycle_s=50.0,
     ),
 }
+
+
+def preset_settings(pre: Preset) -> dict:
+    """What a simulated run records of its preset (``[simulation.settings]``).
+
+    Every field but ``spectrum`` (the measured run's shape for every preset), the periods
+    as tables; ``OPTIONAL_SETTINGS`` only where they differ from their defaults. The
+    inverse of ``preset_from_settings``.
+    """
+    from dataclasses import asdict
+
+    settings = asdict(pre)
+    settings.pop("spectrum")
+    settings["periods"] = [asdict(p) for p in pre.periods]
+    for k, v in OPTIONAL_SETTINGS.items():
+        if settings[k] == v:
+            del settings[k]
+    return settings
 
 
 def preset_from_settings(settings: dict) -> Preset:

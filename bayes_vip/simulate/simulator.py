@@ -18,7 +18,7 @@ made from is recorded in the manifest (``seed_of``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from bayes_vip.physics.constants import SECONDS_PER_DAY, W_SI_EV
 from bayes_vip.physics.response import sigma_at
 from bayes_vip.physics.spectrum import ESCAPE_GROUPS, SpectrumModel
 from bayes_vip.seeding import seed_of
-from bayes_vip.simulate.presets import OPTIONAL_SETTINGS, Preset, batch_lengths_s, cycle_schedule
+from bayes_vip.simulate.presets import Preset, batch_lengths_s, cycle_schedule, preset_settings
 
 __all__ = [
     "ENERGY_EDGES",
@@ -177,9 +177,11 @@ def simulate_campaign(
     else:
         batches_s = [batch_lengths_s(ps) for ps in pre.periods]
     n_b = max(len(b) for b in batches_s)
+    # a switched run's live time split by cell, each part weighted by its background factor
+    parts = None if sched is None else _portions(pre, sched, blocks)
     # each cell's background factor (Preset.background_drift): the mean over its live time
     # of 1 + drift (t / T - 1/2) on the run clock; exactly 1 without a drift
-    drift = _drift_factor(pre, sched, blocks, batches_s, n_b)
+    drift = _drift_factor(pre, batches_s, n_b, parts)
 
     # --- truth: per-SDD rate scales, noise, calibration with AR(1) drift per batch
     # per-SDD rate scales: log-normal spread, normalised to mean 1 so that the preset's rates
@@ -200,28 +202,14 @@ def simulate_campaign(
         axis=-1,
     )
     calib = np.zeros((n_p, n_s, n_b, 3))
-    rho = pre.drift_rho
-    innov = math.sqrt(1.0 - rho * rho)
     if sched is not None:
         # the drift runs on the run clock's calibration batches, which the periods share
-        cal_block = np.zeros((n_s, sched.n_block, 3))
-        for js in range(n_s):
-            d0 = pre.drift_p0_sd * rng.standard_normal()
-            d1 = pre.drift_gain_rel_sd * rng.standard_normal()
-            for k in range(sched.n_block):
-                cal_block[js, k] = p_sdd[js] + [d0, p_sdd[js, 1] * d1, 0.0]
-                d0 = rho * d0 + innov * pre.drift_p0_sd * rng.standard_normal()
-                d1 = rho * d1 + innov * pre.drift_gain_rel_sd * rng.standard_normal()
+        cal_block = _calibration_walk(rng, pre, p_sdd, sched.n_block)
         for ip, bl in enumerate(blocks):
             calib[ip, :, : len(bl)] = cal_block[:, list(bl)]
-    for js in range(n_s if sched is None else 0):
-        d0 = pre.drift_p0_sd * rng.standard_normal()
-        d1 = pre.drift_gain_rel_sd * rng.standard_normal()
-        for ip in range(n_p):
-            for ib in range(n_b):
-                calib[ip, js, ib] = p_sdd[js] + [d0, p_sdd[js, 1] * d1, 0.0]
-                d0 = rho * d0 + innov * pre.drift_p0_sd * rng.standard_normal()
-                d1 = rho * d1 + innov * pre.drift_gain_rel_sd * rng.standard_normal()
+    else:  # one walk per SDD through the periods' batches in order
+        walk = _calibration_walk(rng, pre, p_sdd, n_p * n_b)
+        calib[:] = walk.reshape(n_s, n_p, n_b, 3).transpose(1, 0, 2, 3)
 
     live = np.zeros((n_p, n_s, n_b))
     for ip, bl in enumerate(batches_s):
@@ -323,7 +311,7 @@ def simulate_campaign(
             )[ip, ib]
         )
     else:
-        t = _scheduled_times(rng, pre, sched, blocks, ip, ib)
+        t = _scheduled_times(rng, parts, n_p, n_b, ip, ib)
     order = np.lexsort((t, js, ip))
     if progress:
         progress(1)
@@ -373,30 +361,50 @@ def simulate_campaign(
     )
 
 
-def _portions(sched: Schedule, blocks, n_b: int):
-    """The schedule's live time split by cell: (period, batch, start, stop) of each part."""
-    rows, blk, secs = sched.block_durations()
-    currents = sorted({float(c) for c in sched.current_A}, reverse=True)
-    ip = np.searchsorted(-np.asarray(currents), -sched.current_A[rows])
-    lut = np.full((len(currents), sched.n_block), -1, dtype=np.int64)
-    for p, bl in enumerate(blocks):
-        lut[p, list(bl)] = np.arange(len(bl))
-    ib = lut[ip, blk]
-    lo = np.maximum(sched.start_s[rows], sched.t0 + blk * sched.batch_s)
-    return ip, ib, lo, lo + secs
+def _calibration_walk(rng, pre: Preset, p_sdd: np.ndarray, n_steps: int) -> np.ndarray:
+    """Each SDD's calibration over ``n_steps`` batches, shape (n_sdd, n_steps, 3).
+
+    Its constants ``p_sdd`` plus an AR(1) drift of the offset and the gain (``Preset``:
+    lag-one correlation ``drift_rho``, marginal sds ``drift_p0_sd``, ``drift_gain_rel_sd``).
+    """
+    rho = pre.drift_rho
+    innov = math.sqrt(1.0 - rho * rho)
+    out = np.zeros((len(p_sdd), n_steps, 3))
+    for js in range(len(p_sdd)):
+        d0 = pre.drift_p0_sd * rng.standard_normal()
+        d1 = pre.drift_gain_rel_sd * rng.standard_normal()
+        for k in range(n_steps):
+            out[js, k] = p_sdd[js] + [d0, p_sdd[js, 1] * d1, 0.0]
+            d0 = rho * d0 + innov * pre.drift_p0_sd * rng.standard_normal()
+            d1 = rho * d1 + innov * pre.drift_gain_rel_sd * rng.standard_normal()
+    return out
 
 
 def _linear_drift(pre: Preset, t, t_end: float):
     return 1.0 + pre.background_drift * (t / t_end - 0.5)
 
 
-def _drift_factor(pre: Preset, sched, blocks, batches_s, n_b: int) -> np.ndarray:
+def _portions(pre: Preset, sched: Schedule, blocks):
+    """The schedule's live time split by cell: (period, batch, start, stop, weight) per part.
+
+    The weight is the part's live time times its mean background factor (the factor at its
+    middle: the drift is linear).
+    """
+    rows, blk, secs = sched.block_durations()
+    ip, ib = sched.cells(rows, blk, blocks)
+    lo = np.maximum(sched.start_s[rows], sched.t0 + blk * sched.batch_s)
+    hi = lo + secs
+    w = (hi - lo) * _linear_drift(pre, (lo + hi) / 2, float(sched.stop_s[-1]))
+    return ip, ib, lo, hi, w
+
+
+def _drift_factor(pre: Preset, batches_s, n_b: int, parts) -> np.ndarray:
     """Each (period, batch) cell's mean background factor, shape (n_period, n_batch)."""
     n_p = len(batches_s)
     out = np.ones((n_p, n_b))
     if not pre.background_drift:
         return out
-    if sched is None:  # the periods one after the other, each batch after the previous
+    if parts is None:  # the periods one after the other, each batch after the previous
         t_end = sum(sum(b) for b in batches_s)
         t0 = 0.0
         for ip, bl in enumerate(batches_s):
@@ -404,9 +412,7 @@ def _drift_factor(pre: Preset, sched, blocks, batches_s, n_b: int) -> np.ndarray
                 out[ip, ib] = _linear_drift(pre, t0 + d / 2, t_end)
                 t0 += d
         return out
-    ip, ib, lo, hi = _portions(sched, blocks, n_b)
-    t_end = float(sched.stop_s[-1])
-    w = (hi - lo) * _linear_drift(pre, (lo + hi) / 2, t_end)  # the mean of a line is its middle
+    ip, ib, lo, hi, w = parts
     num = np.bincount(ip * n_b + ib, weights=w, minlength=n_p * n_b)
     den = np.bincount(ip * n_b + ib, weights=hi - lo, minlength=n_p * n_b)
     ok = den > 0
@@ -414,28 +420,21 @@ def _drift_factor(pre: Preset, sched, blocks, batches_s, n_b: int) -> np.ndarray
     return out
 
 
-def _scheduled_times(rng, pre: Preset, sched: Schedule, blocks, ip, ib) -> np.ndarray:
+def _scheduled_times(rng, parts, n_p: int, n_b: int, ip, ib) -> np.ndarray:
     """Run-clock times of events in cells (ip, ib).
 
-    A part of the cell's live time is drawn in proportion to its expected rate, then a
-    uniform time in it.
+    A part of the cell's live time is drawn in proportion to its weight (``_portions``),
+    then a uniform time in it.
     """
-    n_b = int(ib.max(initial=0)) + 1
-    n_b = max(n_b, max(len(b) for b in blocks))
-    pp, pb, lo, hi = _portions(sched, blocks, n_b)
-    w = (hi - lo) * (_linear_drift(pre, (lo + hi) / 2, float(sched.stop_s[-1])))
+    pp, pb, lo, hi, w = parts
     key = pp * n_b + pb
     order = np.argsort(key, kind="stable")
     key, lo, hi, w = key[order], lo[order], hi[order], w[order]
     cum = np.cumsum(w)
-    first = np.searchsorted(key, np.arange(len(blocks) * n_b), side="left")
-    before = np.concatenate([[0.0], cum])[first]  # weight before each cell's parts
-    total = (
-        np.concatenate([[0.0], cum])[
-            np.searchsorted(key, np.arange(len(blocks) * n_b), side="right")
-        ]
-        - before
-    )
+    cum0 = np.concatenate([[0.0], cum])
+    cells = np.arange(n_p * n_b)
+    before = cum0[np.searchsorted(key, cells, side="left")]  # weight before each cell's parts
+    total = cum0[np.searchsorted(key, cells, side="right")] - before
     ev = ip.astype(np.int64) * n_b + ib
     u = before[ev] + rng.random(ev.size) * total[ev]
     k = np.minimum(np.searchsorted(cum, u, side="right"), cum.size - 1)
@@ -444,12 +443,7 @@ def _scheduled_times(rng, pre: Preset, sched: Schedule, blocks, ip, ib) -> np.nd
 
 def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
     pre = sim.preset
-    settings = asdict(pre)
-    settings.pop("spectrum")
-    settings["periods"] = [asdict(p) for p in pre.periods]
-    for k, v in OPTIONAL_SETTINGS.items():
-        if settings[k] == v:
-            del settings[k]
+    settings = preset_settings(pre)
     man = {
         "schema": 1,
         "run": {
@@ -487,6 +481,25 @@ def _manifest(sim: SimulatedCampaign, name: str, signal: str | float) -> dict:
         del man["periods"]
         man["schedule"] = {"file": SCHEDULE_FILE, "batch_s": sim.schedule.batch_s}
     return man
+
+
+def _energy_level(man: dict) -> None:
+    """Make ``_manifest``'s ADC-level manifest an energy-level one, truly calibrated."""
+    man["run"]["level"] = "energy"
+    man["run"]["description"] += " (energy level, true calibration)"
+    man["simulation"]["calibration"] = "true"
+
+
+def _write_manifest(out: Path, man: dict, command: str) -> Path:
+    """``out/run.toml``, atomically, headed by the command that wrote it."""
+    import tomli_w
+
+    with atomic_path(out / "run.toml") as tmp:
+        tmp.write_text(
+            f"# written by `{command}`; schema: docs/manifest.md\n" + tomli_w.dumps(man),
+            encoding="utf-8",
+        )
+    return out / "run.toml"
 
 
 #: The schedule file a switched simulated run is written with.
@@ -538,7 +551,6 @@ def write_energy_campaign(
     analyses without calibration error; ``[simulation].calibration = "true"`` says so.
     ``rng`` dithers the ADC values within their channels (``energy_histograms``).
     """
-    import tomli_w
     import uproot
 
     out = Path(out)
@@ -552,8 +564,7 @@ def write_energy_campaign(
             for js in range(sim.preset.n_sdd):
                 f[f"{pname}_sdd{js + 1}"] = (counts[ip, js].astype(np.float64), ENERGY_EDGES)
     man = _manifest(sim, name or out.name, signal)
-    man["run"]["level"] = "energy"
-    man["run"]["description"] += " (energy level, true calibration)"
+    _energy_level(man)
     man["periods"] = [{k: v for k, v in p.items() if k != "batches_s"} for p in man["periods"]]
     man.pop("binning")
     man["sources"] = [
@@ -566,14 +577,7 @@ def write_energy_campaign(
         }
         for pn in names
     ]
-    man["simulation"]["calibration"] = "true"
-    with atomic_path(out / "run.toml") as tmp:
-        tmp.write_text(
-            "# written by `bayes-vip simulate --level energy`; schema: "
-            "docs/manifest.md\n" + tomli_w.dumps(man),
-            encoding="utf-8",
-        )
-    return out / "run.toml"
+    return _write_manifest(out, man, "bayes-vip simulate --level energy")
 
 
 def _write_energy_events(
@@ -586,7 +590,6 @@ def _write_energy_events(
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import tomli_w
 
     e = sim.calibrated_energy(rng=rng)
     inside = (e >= ENERGY_EDGES[0]) & (e < ENERGY_EDGES[-1])  # as the histograms keep
@@ -601,21 +604,13 @@ def _write_energy_events(
         pq.write_table(table, tmp, compression="zstd")
     _write_schedule(sim, out)
     man = _manifest(sim, name or out.name, signal)
-    man["run"]["level"] = "energy"
-    man["run"]["description"] += " (energy level, true calibration)"
+    _energy_level(man)
     man["binning"] = {
         "lo": float(ENERGY_EDGES[0]),
         "hi": float(ENERGY_EDGES[-1]),
         "width": float(ENERGY_EDGES[1] - ENERGY_EDGES[0]),
     }
-    man["simulation"]["calibration"] = "true"
-    with atomic_path(out / "run.toml") as tmp:
-        tmp.write_text(
-            "# written by `bayes-vip simulate --level energy`; schema: "
-            "docs/manifest.md\n" + tomli_w.dumps(man),
-            encoding="utf-8",
-        )
-    return out / "run.toml"
+    return _write_manifest(out, man, "bayes-vip simulate --level energy")
 
 
 def write_campaign(
@@ -624,7 +619,6 @@ def write_campaign(
     """Write ``events.parquet`` and ``run.toml`` into ``out`` (atomically); return run.toml."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    import tomli_w
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -644,10 +638,4 @@ def write_campaign(
         pq.write_table(table, tmp, compression="zstd")
     if sim.schedule is not None:
         _write_schedule(sim, out)
-    man = _manifest(sim, name or out.name, signal)
-    with atomic_path(out / "run.toml") as tmp:
-        tmp.write_text(
-            "# written by `bayes-vip simulate`; schema: docs/manifest.md\n" + tomli_w.dumps(man),
-            encoding="utf-8",
-        )
-    return out / "run.toml"
+    return _write_manifest(out, _manifest(sim, name or out.name, signal), "bayes-vip simulate")

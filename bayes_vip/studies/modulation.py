@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,13 @@ from bayes_vip.io.manifest import load_manifest
 from bayes_vip.physics.constants import SECONDS_PER_DAY
 from bayes_vip.pipeline.devices import compilation_cache
 from bayes_vip.pipeline.progress import SILENT, Progress
-from bayes_vip.simulate.presets import OPTIONAL_SETTINGS, preset, preset_from_settings
-from bayes_vip.studies.coverage import clopper_pearson
+from bayes_vip.simulate.presets import (
+    OPTIONAL_SETTINGS,
+    preset,
+    preset_from_settings,
+    preset_settings,
+)
+from bayes_vip.studies.coverage import _fraction
 from bayes_vip.studies.engine import Toy, check_store, read_store, run_toys, toy_seed
 
 __all__ = [
@@ -92,11 +97,9 @@ def modulation_spec(
         msg = f"unknown background(s) {bad}; choose from {list(BACKGROUNDS)}"
         raise InputError(msg, field="fit.background")
     pre = preset(base) if n_sdd is None else preset(base, n_sdd=int(n_sdd))
-    settings = asdict(pre)
-    settings.pop("spectrum")
-    settings["periods"] = [asdict(p) for p in pre.periods]
-    for k in OPTIONAL_SETTINGS:
-        settings.pop(k)
+    settings = preset_settings(pre)
+    for k in OPTIONAL_SETTINGS:  # the layout and the drift are the study's (layout_preset)
+        settings.pop(k, None)
     return {
         "study": "modulation",
         "preset": base,
@@ -199,13 +202,10 @@ def modulation_toys(spec: dict[str, Any]) -> list[Toy]:
         Toy(
             i,
             toy_seed(spec["seed"], i),
-            {
-                "layout": lays[i % len(lays)],
-                "multiple": ks[(i // len(lays)) % len(ks)],
-                "injected": ks[(i // len(lays)) % len(ks)] * sigma,
-            },
+            {"layout": lays[i % len(lays)], "multiple": k, "injected": k * sigma},
         )
         for i in range(spec["toys_per_cell"] * n)
+        for k in [ks[(i // len(lays)) % len(ks)]]
     ]
 
 
@@ -237,8 +237,6 @@ def summarise(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any
                 ul = np.array([r[f"{bg}_ul95"] for r in sel])
                 bias, bias_se = _mean_se(n_x - inj)
                 pull, pull_se = _mean_se((n_x - inj) / sig)
-                covered = int(np.sum(ul >= inj))
-                lo, hi = clopper_pearson(covered, len(sel))
                 cells.append(
                     {
                         "layout": lay,
@@ -254,12 +252,7 @@ def summarise(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any
                         if len(sel) > 1
                         else math.nan,
                         "sigma_N_X_median": float(np.median(sig)),
-                        "coverage_ul95": {
-                            "k": covered,
-                            "n": len(sel),
-                            "fraction": covered / len(sel),
-                            "cp95": [lo, hi],
-                        },
+                        "coverage_ul95": _fraction((ul >= inj).tolist()),
                         "ul95_median": float(np.median(ul)),
                     }
                 )

@@ -86,3 +86,6 @@ def test_without_switching_the_simulation_is_unchanged():
     )
     np.testing.assert_array_equal(a.adc, b.adc)
     np.testing.assert_array_equal(a.time_s, b.time_s)
+    # and its times are live seconds since each period started, as before the schedules
+    for ip, bl in enumerate(a.batches_s):
+        assert a.time_s[a.period == ip].max() < sum(bl)
