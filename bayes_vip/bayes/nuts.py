@@ -38,6 +38,12 @@ from bayes_vip.errors import AnalysisError
 
 __all__ = ["Chains", "Report", "WhitenedNUTS", "overdispersed_starts"]
 
+#: Gradient evaluations charged for one Gibbs refresh of the signal (``WhitenedNUTS``'s
+#: ``refresh``): the gradient at the new point, and the two traces of the model that split
+#: its expected counts into background and signal (``sampling.Posterior.signal_gibbs``),
+#: each cheaper than a gradient; charged as one more, so the count errs high.
+REFRESH_GRADIENTS = 2
+
 #: ``progress(done, total, info)``: iterations per chain, and the chains' state
 #: (``WhitenedNUTS._report``).
 Report = Callable[[int, int, dict[str, Any]], None]
@@ -132,6 +138,7 @@ class WhitenedNUTS:
         parallel: bool = False,
         window: int = 100,
         chunk: int = CHUNK,
+        refresh: tuple[int, Callable] | None = None,
     ):
         from numpyro.infer.hmc import hmc
 
@@ -162,7 +169,22 @@ class WhitenedNUTS:
                 rng_key=key,
             )
 
-        def advance_one(state, inputs, m, sqrt_cov):
+        def gibbs(st, inputs, m, sqrt_cov, back):
+            """The signal drawn anew given the rest (``refresh``), and the state made whole.
+
+            Only the signal's coordinate ``i`` of ``z`` changes, by ``d``: ``u`` moves by
+            ``d`` times ``back``, the ``i``-th column of ``L^-1``. The potential and its
+            gradient there are evaluated once (``REFRESH_GRADIENTS`` in the count).
+            """
+            index, fn = refresh
+            key, sub = jax.random.split(st.rng_key)
+            z = m + sqrt_cov @ st.z
+            z_new, _ = fn(z, sub, inputs)
+            u = st.z + back * (z_new[index] - z[index])
+            pe, grad = jax.value_and_grad(lambda v: flat_pot(m + sqrt_cov @ v, inputs))(u)
+            return st._replace(z=u, z_grad=grad, potential_energy=pe, rng_key=key)
+
+        def advance_one(state, inputs, m, sqrt_cov, back):
             kw = {"inputs": inputs, "m": m, "sqrt_cov": sqrt_cov}
             # numpyro's kernel keeps the potential it was initialised with (the step-size
             # search uses it): initialise it again inside this trace, so that it holds this
@@ -171,16 +193,21 @@ class WhitenedNUTS:
 
             def step(st, _):
                 st = sample_kernel(st, model_kwargs=kw)
-                return st, (st.z, st.diverging, st.num_steps, st.potential_energy)
+                steps = st.num_steps
+                if refresh is not None:
+                    st = gibbs(st, inputs, m, sqrt_cov, back)
+                    steps = steps + REFRESH_GRADIENTS
+                return st, (st.z, st.diverging, steps, st.potential_energy)
 
             return jax.lax.scan(step, state, None, length=chunk)
 
         if parallel:
             self._init = jax.pmap(init_one, in_axes=(0, 0, 0, None, None, None))
-            self._advance = jax.pmap(advance_one, in_axes=(0, None, None, None))
+            self._advance = jax.pmap(advance_one, in_axes=(0, None, None, None, None))
         else:
             self._init = jax.jit(init_one)
             self._advance = jax.jit(advance_one)
+        self.refresh = refresh
         self._state: Any = None
         self._inputs: Any = None
         self.m: np.ndarray | None = None
@@ -201,14 +228,24 @@ class WhitenedNUTS:
     def _args(self) -> tuple:
         return (self._inputs, jnp.asarray(self.m), jnp.asarray(self.sqrt_cov))
 
+    def _back(self) -> jax.Array:
+        """The column of ``L^-1`` of the refreshed coordinate (zeros without a refresh)."""
+        n = len(self.m)
+        if self.refresh is None:
+            return jnp.zeros(n)
+        unit = np.zeros(n)
+        unit[self.refresh[0]] = 1.0
+        return jnp.asarray(np.linalg.solve(self.sqrt_cov, unit))
+
     def _step_all(self):
         """One chunk of every chain; returns the chunk's (u, diverging, steps, potential)."""
+        back = self._back()
         if self.parallel:
-            self._state, out = self._advance(self._state, *self._args())
+            self._state, out = self._advance(self._state, *self._args(), back)
             return [np.asarray(x) for x in out]
         outs = []
         for i in range(self.chains):
-            self._state[i], o = self._advance(self._state[i], *self._args())
+            self._state[i], o = self._advance(self._state[i], *self._args(), back)
             outs.append(o)
         return [np.stack([np.asarray(o[j]) for o in outs]) for j in range(4)]
 

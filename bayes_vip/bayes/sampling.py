@@ -26,7 +26,7 @@ import numpy as np
 
 from bayes_vip.analysis.conventions import CLS
 from bayes_vip.bayes.checkpoint import Checkpoint, check_continuation
-from bayes_vip.bayes.conditional import Conditionals
+from bayes_vip.bayes.conditional import Conditionals, gibbs_counts
 from bayes_vip.bayes.data import init_values
 from bayes_vip.bayes.model import (
     BETA_UNIT,
@@ -35,6 +35,7 @@ from bayes_vip.bayes.model import (
     BayesData,
     centroid_coefficients,
     model_inputs,
+    signal_prior,
     tail_centroid_shift,
     vip_model,
 )
@@ -567,35 +568,82 @@ class Posterior:
         background and signal response in the observed bins (the expected counts are linear
         in the signal), tabulated as the exact conditional density of the PEP counts.
         """
-        from numpyro import handlers
-        from numpyro.infer.util import constrain_fn
-
         from bayes_vip.bayes.conditional import tabulate
 
         c = self.inputs(counts)
         if "split" not in self._programs:
-            site = "beta2half_1e29" if self.prior == "flat-beta" else "N_X"
-
-            def split(f, inputs):
-                sites = constrain_fn(self.model, (), {"inputs": inputs}, self.unravel(f))
-
-                def at(v):
-                    tr = handlers.trace(
-                        handlers.substitute(self.model, data={**sites, site: v})
-                    ).get_trace(inputs=inputs)
-                    return tr["obs"]["fn"].rate, tr["N_X"]["value"], tr["beta2half_1e29"]["value"]
-
-                mu0 = at(0.0)[0]
-                mu1, n1, b1 = at(1.0)
-                upper = inputs["upper"]
-                if site == "N_X":  # one count: the response itself; k = counts per unit b
-                    return mu0, mu1 - mu0, 1.0 / b1, upper
-                return mu0, (mu1 - mu0) / n1, n1, upper * n1
-
-            self._programs["split"] = jax.jit(jax.vmap(split, in_axes=(0, None)))
+            split = self._signal_split()
+            self._programs["split"] = jax.jit(
+                jax.vmap(lambda f, inputs: split(f, inputs)[:4], in_axes=(0, None))
+            )
         m, s, kb, nmax = _in_batches(self._programs["split"], flat, c, batch)
         obs = np.asarray(c["counts"])[np.asarray(self.data.mask)]
         return tabulate(m, np.maximum(s, 0.0), obs, np.broadcast_to(nmax, (len(m),)), kb)
+
+    @property
+    def signal_site(self) -> str:
+        """The sampled site of the signal: beta^2/2 (flat-beta) or the counts (flat-counts)."""
+        return "beta2half_1e29" if self.prior == "flat-beta" else "N_X"
+
+    def _signal_split(self):
+        """``split(flat, inputs)``: one draw's expected counts, linear in the signal.
+
+        Returns ``(m, s, k, n_max, n, sites)``: the observed bins' expected counts without
+        the signal (``m``) and per PEP count (``s``), the counts per unit of beta^2/2, the
+        prior's bound in counts, the draw's own PEP counts and its constrained sites.
+        """
+        from numpyro import handlers
+        from numpyro.infer.util import constrain_fn
+
+        site = self.signal_site
+
+        def split(f, inputs):
+            sites = constrain_fn(self.model, (), {"inputs": inputs}, self.unravel(f))
+
+            def at(v):
+                tr = handlers.trace(
+                    handlers.substitute(self.model, data={**sites, site: v})
+                ).get_trace(inputs=inputs)
+                return tr["obs"]["fn"].rate, tr["N_X"]["value"], tr["beta2half_1e29"]["value"]
+
+            mu0 = at(0.0)[0]
+            mu1, n1, b1 = at(1.0)
+            upper = inputs["upper"]
+            if site == "N_X":  # one count: the response itself; k = counts per unit b
+                return mu0, mu1 - mu0, 1.0 / b1, upper, sites[site], sites
+            return mu0, (mu1 - mu0) / n1, n1, upper * n1, sites[site] * n1, sites
+
+        return split
+
+    def signal_gibbs(self) -> tuple[int, Any]:
+        """A Gibbs update of the signal for the sampler (``WhitenedNUTS(refresh=...)``).
+
+        Returns ``(index, refresh)``: the signal's position in the flat unconstrained vector,
+        and ``refresh(flat, key, inputs) -> (flat', accepted)``, which draws the signal anew
+        from its exact conditional given every other latent (``conditional.gibbs_counts``)
+        and writes it back through the site's own map to the unconstrained line. Every other
+        coordinate is unchanged. Traceable.
+        """
+        from jax.flatten_util import ravel_pytree
+        from numpyro.distributions.transforms import biject_to
+
+        site = self.signal_site
+        mark = {k: np.zeros(np.shape(v)) for k, v in self.unravel(self.flat0).items()}
+        mark[site] = np.ones(np.shape(mark[site]))
+        index = int(np.argmax(np.asarray(ravel_pytree(mark)[0])))
+        split = self._signal_split()
+        mask = np.asarray(self.data.mask)
+
+        def refresh(flat, key, inputs):
+            m, s, k, n_max, n_now, _ = split(flat, inputs)
+            obs = jnp.asarray(inputs["counts"])[mask]
+            n_new, acc = gibbs_counts(key, m, jnp.maximum(s, 0.0), obs, n_max, n_now)
+            value = n_new / k if site == "beta2half_1e29" else n_new
+            prior = signal_prior(self.data, self.prior, self.upper, inputs["upper"])
+            y = biject_to(prior.support).inv(value)
+            return flat.at[index].set(y), acc
+
+        return index, refresh
 
 
 def _in_batches(fn: Any, flat: np.ndarray, counts: Any, batch: int) -> Any:
@@ -655,6 +703,11 @@ def _extension(lim: dict, draws: int, max_draws: int, chunk: int) -> int:
 #: a smaller step for the stiff noise, Fano and slope region where the rare post-warm-up
 #: divergences arise (docs/bayes.md, "The signal's coordinate").
 DIVERGENCE_RETRY_TARGET = 0.99
+
+#: After every NUTS transition, draw the signal anew from its exact conditional given the
+#: other latents (``Posterior.signal_gibbs``, a Metropolis-within-Gibbs step; docs/bayes.md,
+#: "A Gibbs step for the signal").
+GIBBS_SIGNAL = False
 
 
 def _retry_divergent(lim: dict, target_accept: float) -> bool:
@@ -757,10 +810,15 @@ def sample_posterior(
 
     def run(target: float, run_key: jax.Array, run_rng: np.random.Generator, restored=None):
         """Warm-up, draws and extensions at target acceptance ``target``."""
-        spec = (chains, warmup, target, method == "parallel")
+        spec = (chains, warmup, target, method == "parallel", GIBBS_SIGNAL)
         if spec not in post.samplers:  # compiled once per layout and settings
             post.samplers[spec] = WhitenedNUTS(
-                post, chains=chains, warmup=warmup, target_accept=target, parallel=spec[3]
+                post,
+                chains=chains,
+                warmup=warmup,
+                target_accept=target,
+                parallel=spec[3],
+                refresh=post.signal_gibbs() if GIBBS_SIGNAL else None,
             )
         sampler = post.samplers[spec]
         extensions: list[dict] = [] if restored is None else list(restored[1]["extensions"])

@@ -1,7 +1,7 @@
 """The default sampler over many seeds on one run (docs/bayes.md, "Seeds").
 
     python docs/scripts/sampler_seeds.py [RUN] [--seeds 0,1,...,9] [--softplus]
-        [--retry-target 0.99] [--out FILE]
+        [--retry-target 0.99] [--gibbs] [--out FILE]
 
 Runs ``sampling.sample_posterior`` on RUN (default: the measured 2016-17 run) as
 ``bayes-vip sample RUN --seed SEED`` does (the same data, bound, key and starting points,
@@ -14,6 +14,8 @@ then the spread over the seeds. Output: ``docs/figures/sampler_seeds.json``.
 ``--softplus`` samples the signal through the softplus map (``model.SIGNAL_SOFTPLUS``)
 instead of the logit. ``--retry-target`` sets the target acceptance of the one retry (new
 starts, a new warm-up) after divergent transitions (``sampling.DIVERGENCE_RETRY_TARGET``).
+``--gibbs`` adds the Gibbs step of the signal after every transition
+(``sampling.GIBBS_SIGNAL``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="0,1,2,3,4,5,6,7,8,9")
     ap.add_argument("--softplus", action="store_true", help="the signal's softplus map")
     ap.add_argument("--retry-target", type=float, default=None)
+    ap.add_argument(
+        "--gibbs", action="store_true", help="the signal's Gibbs step (sampling.GIBBS_SIGNAL)"
+    )
     ap.add_argument("--out", default="docs/figures/sampler_seeds.json")
     args = ap.parse_args(argv)
     os.chdir(REPO)
@@ -50,6 +55,8 @@ def main(argv=None) -> int:
     compilation_cache()
     if args.softplus:
         model.SIGNAL_SOFTPLUS = True
+    if args.gibbs:
+        sampling.GIBBS_SIGNAL = True
     if args.retry_target is not None:
         if not 0 < args.retry_target < 1:
             ap.error(f"--retry-target: a probability in (0, 1), got {args.retry_target}")
@@ -109,6 +116,7 @@ def main(argv=None) -> int:
     settings = {
         "signal_map": "softplus" if model.SIGNAL_SOFTPLUS else "logit",
         "retry_target": sampling.DIVERGENCE_RETRY_TARGET,
+        "gibbs_signal": sampling.GIBBS_SIGNAL,
     }
     print(settings, summary)
     write_record(

@@ -104,3 +104,31 @@ def test_the_bayes_factor_of_a_conjugate_case_is_exact(c, m, upper):
     # identical draws: no Monte Carlo error beyond rounding
     assert bf["BF_01_mcse"] <= 1e-12 * bf["BF_01_no_signal_vs_signal"]
     assert "upper bound" in bf["prior_dependence"]
+
+
+@pytest.mark.parametrize(("c", "m", "n_max"), [(5, 2.0, 1e4), (50, 60.0, 1e4), (100, 10.0, 80.0)])
+def test_the_gibbs_step_draws_the_exact_conditional(c, m, n_max):
+    """``gibbs_counts`` leaves the conditional invariant and nearly always moves.
+
+    4000 successive steps from a start at 0.9 of the prior's bound, far in the tail (beyond
+    the table where the bound is high: the proposal's uniform part gets it out): the draws
+    follow the truncated gamma (Kolmogorov-Smirnov), nearly every step is accepted, and
+    successive draws are nearly independent.
+    """
+    import jax
+    import jax.numpy as jnp
+    from scipy.stats import kstest
+
+    from bayes_vip.bayes.conditional import DEFENSIVE, gibbs_counts
+
+    args = (jnp.array([m, 500.0]), jnp.array([1.0, 0.0]), jnp.array([c, 480.0]), n_max)
+    step = jax.jit(lambda key, n: gibbs_counts(key, *args, n))
+    n, draws, accepted = jnp.asarray(0.9 * n_max), [], 0
+    for key in jax.random.split(jax.random.PRNGKey(1), 4000):
+        n, acc = step(key, n)
+        draws.append(float(n))
+        accepted += bool(acc)
+    draws = np.array(draws[200:])  # once out of the far start
+    assert kstest(draws, lambda x: _gamma_cdf(x, c, m, n_max)).pvalue > 1e-3
+    assert accepted / 4000 > 0.97 - DEFENSIVE
+    assert abs(np.corrcoef(draws[:-1], draws[1:])[0, 1]) < 0.06

@@ -523,6 +523,26 @@ def test_a_draws_signal_conditional_is_the_models_density_along_the_signal(
     for q in (0.5, 0.95, 0.997):
         brute = float(np.interp(q, cdf, v))
         assert cond.quantile(q, beta=prior == "flat-beta") == pytest.approx(brute, rel=2e-3)
+    # the sampler's Gibbs step of the signal (sampling.GIBBS_SIGNAL) draws from the same
+    # density, and moves the signal's coordinate only
+    from scipy.stats import kstest
+
+    at, refresh = post.signal_gibbs()
+    assert at == index
+
+    def chain(f0, keys, inputs):
+        def one(f, key):
+            f = refresh(f, key, inputs)[0]
+            return f, f[index]
+
+        return jax.lax.scan(one, f0, keys)
+
+    keys = jax.random.split(jax.random.PRNGKey(4), 1500)
+    f, ys = jax.jit(chain)(jnp.asarray(flat), keys, post.inputs())
+    drawn = np.asarray(to_v(ys))
+    rest = np.delete(np.asarray(f), index)
+    np.testing.assert_array_equal(rest, np.delete(flat, index))
+    assert kstest(drawn, lambda x: np.interp(x, v, cdf)).pvalue > 1e-3
 
 
 def test_centroid_slopes_and_the_carried_laplace(energy_run):

@@ -25,7 +25,7 @@ def quick(tmp_path_factory):
                  "--out", str(run), "--json"]) == 0  # fmt: skip
     cfg = load_config(run, overrides={"sample.chains": 2, "sample.warmup": 200,
                                       "sample.samples": 500})  # fmt: skip
-    rec = coverage_study(run, cfg, out=tmp / "study", multiples=(0, 3), toys=2, seed=3, workers=2)
+    rec = coverage_study(run, cfg, out=tmp / "study", multiples=(0, 3), toys=2, seed=3, workers=1)
     return tmp, run, cfg, rec
 
 

@@ -153,7 +153,7 @@ def test_bad_study_input_exits_2_with_one_line(capsys, tmp_path, energy_demo):
 def _study_cmd(run: Path, out: Path, seed: int = 5) -> list[str]:
     exe = shutil.which("bayes-vip") or str(Path(sys.executable).parent / "bayes-vip")
     return [exe, "study", "coverage", str(run), "--methods", "classic", "--toys", "3",
-            "--multiples", "0,2", "--seed", str(seed), "--workers", "2", "--out", str(out),
+            "--multiples", "0,2", "--seed", str(seed), "--workers", "1", "--out", str(out),
             "--json"]  # fmt: skip
 
 
