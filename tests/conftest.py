@@ -7,7 +7,6 @@ never copied into it. Tests that need them fail (not skip) when they are missing
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,26 +15,21 @@ os.environ.setdefault("JAX_ENABLE_X64", "1")
 # no report.html after every fit and sample (4-6 s each); the report's own tests write it, and
 # the end-to-end test of sample (tests/bayes/test_model.py) turns it on
 os.environ.setdefault("BAYES_VIP_REPORT", "off")
-# one persistent compilation cache for the whole session, fresh for each session: the
-# processes of a session (pytest-xdist's workers, the Dask workers of the studies, the CLI
-# in a subprocess) compile the same demo-layout programs, and each loads what another has
-# compiled (a warm cache took the quick SBC tests from 175 s to 128 s). Set before JAX loads;
-# the workers inherit it. Never the user's cache (~/.cache/bayes_vip), which the CLI would use.
-_SESSION_CACHE: str | None = None
-if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    _SESSION_CACHE = tempfile.mkdtemp(prefix="bayes-vip-tests-jax-")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = _SESSION_CACHE
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# the tests' own persistent compilation cache, in the system's temporary folder (never the
+# user's ~/.cache/bayes_vip, which the CLI would use): the processes of a session
+# (pytest-xdist's workers, the studies' Dask workers, the CLI in a subprocess) compile the
+# same demo-layout programs, and each loads what another has compiled, as do later sessions
+# on the same machine (a filled cache took the quick SBC tests from 175 s to 128 s). Entries
+# are keyed by the program, the jaxlib and the flags, so a stale one is never used. Set
+# before JAX loads; the workers inherit it.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    str(Path(tempfile.gettempdir()) / f"bayes-vip-tests-jax-{os.getuid()}"),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
-import jax  # noqa: E402  (after the environment above)
-import pytest  # noqa: E402
-
-
-def pytest_unconfigure(config):
-    """The process that made the session's compilation cache removes it at the end."""
-    if _SESSION_CACHE is not None:
-        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
-
+import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
 
