@@ -588,9 +588,9 @@ class Posterior:
     def _signal_split(self):
         """``split(flat, inputs)``: one draw's expected counts, linear in the signal.
 
-        Returns ``(m, s, k, n_max, n, sites)``: the observed bins' expected counts without
-        the signal (``m``) and per PEP count (``s``), the counts per unit of beta^2/2, the
-        prior's bound in counts, the draw's own PEP counts and its constrained sites.
+        Returns ``(m, s, k, n_max, n)``: the observed bins' expected counts without the
+        signal (``m``) and per PEP count (``s``), the counts per unit of beta^2/2, the
+        prior's bound in counts and the draw's own PEP counts.
         """
         from numpyro import handlers
         from numpyro.infer.util import constrain_fn
@@ -610,8 +610,8 @@ class Posterior:
             mu1, n1, b1 = at(1.0)
             upper = inputs["upper"]
             if site == "N_X":  # one count: the response itself; k = counts per unit b
-                return mu0, mu1 - mu0, 1.0 / b1, upper, sites[site], sites
-            return mu0, (mu1 - mu0) / n1, n1, upper * n1, sites[site] * n1, sites
+                return mu0, mu1 - mu0, 1.0 / b1, upper, sites[site]
+            return mu0, (mu1 - mu0) / n1, n1, upper * n1, sites[site] * n1
 
         return split
 
@@ -635,7 +635,7 @@ class Posterior:
         mask = np.asarray(self.data.mask)
 
         def refresh(flat, key, inputs):
-            m, s, k, n_max, n_now, _ = split(flat, inputs)
+            m, s, k, n_max, n_now = split(flat, inputs)
             obs = jnp.asarray(inputs["counts"])[mask]
             n_new, acc = gibbs_counts(key, m, jnp.maximum(s, 0.0), obs, n_max, n_now)
             value = n_new / k if site == "beta2half_1e29" else n_new
