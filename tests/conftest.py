@@ -59,31 +59,8 @@ SEED000_CONVERT = [
 ]
 
 
-#: Seconds each test file took (setup, call and teardown of its tests, summed), measured by a
-#: run with BAYES_VIP_TEST_DURATIONS set (below). The suite runs the heaviest files first.
-TEST_FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
-
-
 def _file_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
-
-
-def pytest_collection_modifyitems(session, config, items):
-    """The heaviest files first, each file's tests in their own order.
-
-    pytest-xdist (``--dist loadfile --no-loadscope-reorder``) hands whole files to its
-    processes in this order, so each process takes the heaviest file left when it is free and
-    the light files fill the end: no process finishes a heavy file alone while the others
-    idle. A file not in the table (a new one) counts as light.
-    """
-    if not TEST_FILE_SECONDS.is_file():
-        return
-    seconds = json.loads(TEST_FILE_SECONDS.read_text())["seconds"]
-    first: dict[str, int] = {}
-    for i, item in enumerate(items):
-        first.setdefault(_file_of(item.nodeid), i)
-    # a stable sort: the tests of one file keep their order
-    items.sort(key=lambda it: (-seconds.get(_file_of(it.nodeid), 0.0), first[_file_of(it.nodeid)]))
 
 
 _SPENT: defaultdict[str, float] = defaultdict(float)
@@ -105,7 +82,7 @@ def pytest_sessionfinish(session, exitstatus):
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO
     ).stdout.strip()
     record = {
-        "command": "BAYES_VIP_TEST_DURATIONS=tests/file_seconds.json pytest",
+        "command": "BAYES_VIP_TEST_DURATIONS=PATH pytest",
         "commit": commit,
         "processes": getattr(session.config.option, "numprocesses", None),
         "seconds": {f: round(t, 1) for f, t in sorted(_SPENT.items(), key=lambda kv: -kv[1])},
