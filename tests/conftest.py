@@ -59,16 +59,12 @@ SEED000_CONVERT = [
 ]
 
 
-def _file_of(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0]
-
-
 _SPENT: defaultdict[str, float] = defaultdict(float)
 
 
 def pytest_runtest_logreport(report):
     # in the controlling process under pytest-xdist, every process's reports arrive here
-    _SPENT[_file_of(report.nodeid)] += report.duration
+    _SPENT[report.nodeid.split("::", 1)[0]] += report.duration
 
 
 def pytest_sessionfinish(session, exitstatus):
