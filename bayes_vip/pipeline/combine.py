@@ -278,7 +278,7 @@ def _profile_figure(prof: Any, per_run: list[dict], b_hat: float, s_hat: float, 
         ax.set_xlabel(r"$\beta^2/2$ [$10^{-29}$]")
         ax.set_ylabel(r"$\Delta S$ (profile)")
         ax.set_ylim(0, 12)
-        ax.legend(fontsize=11)
+        ax.legend(fontsize=11, loc="upper right")
         fig.tight_layout()
         return save(fig, path)
 

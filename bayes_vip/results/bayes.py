@@ -133,7 +133,7 @@ def _figures(idata, data: BayesData, lim: dict, out: Path) -> list[str]:
     ax.set_xlabel(r"$\beta^2/2$")
     ax.set_ylabel("posterior density")
     ax.set_title(f"beta^2/2 ({lim['prior']} prior, N_int {data.n_int_model})")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     files.append(save(fig, out / "bayes_beta2half.png"))
 
     pair = ["beta2half_1e29", "efficiency", "fano", "tail_frac", "tail_beta", "shelf_frac"]
@@ -168,7 +168,7 @@ def _drift_figure(idata, data: BayesData, path: Path) -> Path:
     ax.set_xlabel("drift block on the run clock")
     ax.set_ylabel("background factor")
     ax.set_title("shared background: its drift over the run")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     return save(fig, path)
 
 
@@ -233,7 +233,7 @@ def _ppc_figure(idata, data: BayesData, path: Path) -> Path:
         ax.errorbar(x, o, yerr=np.sqrt(np.maximum(o, 1)), fmt=".", ms=2, color="k", label="data")
         ax.set_yscale("log")
         ax.set_title(label)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
         r = axes[1, j]
         r.axhline(0, color="0.5", lw=0.8)
         r.step(x, (o - med) / np.sqrt(np.maximum(med, 1)), where="mid", color="k", lw=0.8)

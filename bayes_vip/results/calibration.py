@@ -117,6 +117,6 @@ def calibration_figures(cal: xr.Dataset, table: dict[str, dict], out: Path) -> l
     ax.set_xlabel("energy [eV]")
     ax.set_ylabel(f"counts / {CU_KA_BIN_EV:g} eV")
     ax.set_title("Cu Ka, all calibrated batches (seed 002 fig. 7, eq. 4)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     files.append(save(fig, out / "calibration_cu_ka.png"))
     return [str(f) for f in files]

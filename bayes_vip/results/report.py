@@ -750,7 +750,7 @@ def _ppc_uri(edges: Any, panels: list[tuple[Any, Any, str]], *, bin_eV: float, r
             if j == 0:
                 ax.set_ylabel(f"counts / {bin_eV:g} eV")
                 rax.set_ylabel("(data - med) / sqrt(med)", fontsize=11)
-            ax.legend(fontsize=12, title=label, title_fontsize=13)
+            ax.legend(fontsize=12, title=label, title_fontsize=13, loc="upper right")
             pull = (o - med) / np.sqrt(np.maximum(med, 1.0))
             hep.histplot(pull, edges, ax=rax, histtype="step", color="k")
             rax.axhline(0, color="0.5", lw=1)

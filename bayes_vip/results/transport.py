@@ -103,7 +103,7 @@ def fig_signal(t: tr.Target, cu: tr.Copper, path: Path, currents=(0, 10, 40, 100
         ax.set_title(
             f"{t.name}: {'short' if tmax < 1e4 else 'long'} times (D/100, as fig. 2)", fontsize=9
         )
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return save(fig, path)
 
@@ -146,7 +146,7 @@ def fig_yield(t: tr.Target, cu: tr.Copper, path: Path, dts=(10.0, 100.0, 3600.0)
     ax.set_title(
         f"{t.name}: expected yield vs current (eq. 27, true D, reservoir of fig. 2)", fontsize=9
     )
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     save(fig, path)
     return {"currents_A": currents.tolist(), "yield_per_beta2half_r_nu": table}

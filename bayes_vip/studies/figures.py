@@ -318,7 +318,7 @@ def modulation_figure(summary: dict[str, Any], spec: dict[str, Any], path: Path)
             ax.set_xticks(range(len(lays)), lays)
             ax.set_xlim(-0.5, len(lays) - 0.5)
             ax.set_xlabel("layout of the current")
-            ax.legend(fontsize=12)
+            ax.legend(fontsize=12, loc="upper right")
         ns = [c["toys"] for c in summary["cells"]] or [0]
         n = f"{min(ns)}" if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}"
         days = sum(p["days"] for p in spec["settings"]["periods"])
