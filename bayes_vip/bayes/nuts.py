@@ -36,7 +36,14 @@ import numpy as np
 from bayes_vip.bayes.checkpoint import CHUNK
 from bayes_vip.errors import AnalysisError
 
-__all__ = ["Chains", "Report", "WhitenedNUTS", "overdispersed_starts"]
+__all__ = [
+    "STUCK_STEP_RATIO",
+    "Chains",
+    "Report",
+    "WhitenedNUTS",
+    "overdispersed_starts",
+    "stuck_chains",
+]
 
 #: Gradient evaluations charged for one Gibbs refresh of the signal (``WhitenedNUTS``'s
 #: ``refresh``): the gradient at the new point, and the two traces of the model that split
@@ -47,6 +54,30 @@ REFRESH_GRADIENTS = 2
 #: ``progress(done, total, info)``: iterations per chain, and the chains' state
 #: (``WhitenedNUTS._report``).
 Report = Callable[[int, int, dict[str, Any]], None]
+
+#: A chain whose adapted step size ends a warm-up phase more than this factor below the
+#: median of the chains' is stuck (``stuck_chains``): it goes on from a healthy chain's
+#: position. Healthy chains of one run adapt within a factor of about 2.5 of each other;
+#: the stuck chain that made an ADC-level SBC simulation run for more than 20 minutes
+#: adapted 4e-8 against 0.04-0.09 (docs/bayes.md, "Stuck chains").
+STUCK_STEP_RATIO = 100.0
+
+
+def stuck_chains(steps: np.ndarray, ratio: float = STUCK_STEP_RATIO) -> dict[int, int]:
+    """The chains stuck at the end of a warm-up phase, each with the healthy chain to follow.
+
+    A chain is stuck when its step size is not finite and positive, or is more than
+    ``ratio`` times below the median of the others' finite ones. Returns ``{stuck: healthy}``;
+    the stuck chains take the healthy ones in turn, in chain order.
+    """
+    steps = np.asarray(steps, dtype=float)
+    ok = np.isfinite(steps) & (steps > 0)
+    if not ok.any():
+        return {}
+    median = float(np.median(steps[ok]))
+    bad = ~ok | (steps < median / ratio)
+    healthy = np.flatnonzero(~bad)
+    return {int(i): int(healthy[k % len(healthy)]) for k, i in enumerate(np.flatnonzero(bad))}
 
 
 def overdispersed_starts(
@@ -84,6 +115,9 @@ class Chains:
     potential: list[np.ndarray] = field(default_factory=list)
     warmup_steps: int = 0  # leapfrog steps (= gradients) in warm-up, all chains
     warmup_divergences: int = 0
+    #: chains moved to a healthy chain's position at the end of a warm-up phase
+    #: (``stuck_chains``): phase, chain, the chain followed, and both step sizes
+    warmup_restarts: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -339,14 +373,23 @@ class WhitenedNUTS:
                 done += self.chunk
                 self._report(done, "warm-up", nsteps)
             steps = self.step_size()
+            stuck = stuck_chains(steps)
+            self._note_restarts(phase, stuck, steps)
             if phase < self.phases - 1:
                 z = np.concatenate(draws, axis=1)  # (chains, window, n)
                 if phase == 0:
                     z = z[:, self.window // 2 :]
-                chol, mean = self._rewhiten(z.reshape(-1, z.shape[-1]))
+                # a stuck chain's draws (one point, repeated) would pull the whitening to it
+                pooled = np.delete(z, list(stuck), axis=0)
+                chol, mean = self._rewhiten(pooled.reshape(-1, z.shape[-1]))
                 u = np.linalg.solve(chol, (z[:, -1] - mean).T).T  # the chains' positions
+                for i, j in stuck.items():  # the next phase starts it where chain j is
+                    u[i], steps[i] = u[j], steps[j]
                 arrays = {"key": np.asarray(key), "u": u, "steps": steps}
                 self._save("warmup", arrays, phase=phase + 1)
+            elif stuck:  # no phase left to adapt in: it draws on from chain j's state
+                self._follow(stuck)
+                steps = self.step_size()
         # one step size for all chains, the geometric mean of their adapted ones: every chain
         # sees the same whitened posterior, and a chain whose 100-iteration dual averaging
         # ended high (0.31 against 0.10-0.22) diverged 39 times in 1000 draws
@@ -354,6 +397,41 @@ class WhitenedNUTS:
         ch = self.chains_drawn
         ch.seconds["warmup"] = ch.seconds.get("warmup", 0.0) + time.perf_counter() - t0
         self._save_draws()
+
+    def _note_restarts(self, phase: int, stuck: dict[int, int], steps: np.ndarray) -> None:
+        for i, j in stuck.items():
+            self.chains_drawn.warmup_restarts.append(
+                {
+                    "phase": phase,
+                    "chain": i,
+                    "follows_chain": j,
+                    "step_size": float(steps[i]),
+                    "followed_step_size": float(steps[j]),
+                }
+            )
+
+    def _follow(self, stuck: dict[int, int]) -> None:
+        """Each stuck chain ``i`` takes chain ``j``'s whole state, with a random key of its own."""
+        leaves = [np.array(x) for x in self._state_leaves()]  # writable copies
+        keys = self._rng_keys()
+        for i, j in stuck.items():
+            for x in leaves:
+                x[i] = x[j]
+            keys[i] = np.asarray(jax.random.fold_in(jnp.asarray(keys[j]), 1 + i))
+        self._put_leaves(leaves)
+        if self.parallel:
+            old = self._state.rng_key
+            self._state = self._state._replace(rng_key=jax.device_put(keys, old.sharding))
+        else:
+            self._state = [
+                st._replace(rng_key=jnp.asarray(keys[i])) for i, st in enumerate(self._state)
+            ]
+
+    def _rng_keys(self) -> np.ndarray:
+        """The chains' random keys, stacked along the first axis."""
+        if self.parallel:
+            return np.array(self._state.rng_key)
+        return np.stack([np.asarray(st.rng_key) for st in self._state])
 
     # -- checkpoints ---------------------------------------------------------------------
     def _save(self, stage: str, arrays: dict[str, np.ndarray], **meta: Any) -> None:
@@ -368,6 +446,7 @@ class WhitenedNUTS:
             "warmup": self.warmup,
             "warmup_steps": ch.warmup_steps,
             "warmup_divergences": ch.warmup_divergences,
+            "warmup_restarts": ch.warmup_restarts,
             "draws": ch.draws,
             "target": self._target,
             **meta,
@@ -420,6 +499,7 @@ class WhitenedNUTS:
         ch = self.chains_drawn
         ch.warmup_steps = int(meta["warmup_steps"])
         ch.warmup_divergences = int(meta["warmup_divergences"])
+        ch.warmup_restarts = list(meta.get("warmup_restarts", []))
         if meta["stage"] == "warmup":
             key = jnp.asarray(arrays["key"])
             self._warm(key, arrays["u"], arrays["steps"], int(meta["phase"]))
@@ -472,6 +552,8 @@ class WhitenedNUTS:
             details["leapfrog steps per iteration"] = float(np.mean(steps))
         if phase == "sampling":
             details["warm-up divergences"] = ch.warmup_divergences
+        if ch.warmup_restarts:
+            details["stuck chains restarted"] = len(ch.warmup_restarts)
         info = {
             "phase": phase,
             "chains": f"{self.chains} chains",

@@ -911,6 +911,7 @@ def sample_posterior(
         "target_accept": target_accept,
         "retries": retried,
         "warmup_divergences": ch.warmup_divergences,
+        "warmup_restarts": ch.warmup_restarts,
         "step_size": [float(x) for x in sampler.step_size()],
         "draws_per_chain": ch.draws,
         "max_draws": max_draws,

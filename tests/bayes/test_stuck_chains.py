@@ -1,0 +1,71 @@
+"""A chain stuck in warm-up goes on from a healthy chain (``bayes.nuts.stuck_chains``).
+
+One chain whose step size collapses made the shared step size of all chains tiny, and an
+ADC-level SBC simulation ran for more than 20 minutes (docs/bayes.md, "Stuck chains"). Here a
+trap makes one chain stuck for real: a region where one direction is curved 1e12 times more
+than the standard normal around it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayes_vip.bayes.nuts import STUCK_STEP_RATIO, WhitenedNUTS, stuck_chains
+
+
+def test_stuck_chains_are_those_far_below_the_median_step():
+    assert stuck_chains(np.array([0.05, 0.07, 4e-8, 0.04])) == {2: 0}
+    assert stuck_chains(np.array([0.05, 0.07, 0.02, 0.04])) == {}  # healthy spread
+    assert stuck_chains(np.array([np.nan, 1e-9, 0.1, 0.2])) == {0: 2, 1: 3}
+    assert stuck_chains(np.array([0.1, 1e-9])) == {1: 0}  # two chains
+    assert stuck_chains(np.array([0.1, 0.1 / STUCK_STEP_RATIO * 1.01])) == {}
+    assert stuck_chains(np.array([np.nan, np.inf, 0.0])) == {}  # nothing healthy to follow
+
+
+class _Trap:
+    """A standard normal in 3 dimensions, with a trap beyond u_0 = 8 where u_1 is stiff."""
+
+    @staticmethod
+    def _flat_pot(z, inputs):
+        stiff = inputs["stiff"] * jax.nn.sigmoid(10.0 * (z[0] - 8.0))
+        return 0.5 * jnp.sum(z**2) + 0.5 * stiff * z[1] ** 2
+
+
+_LAP = {"flat_map": np.zeros(3), "sqrt_cov": np.eye(3)}
+_INPUTS = {"stiff": jnp.asarray(1e12)}
+_STARTS = np.array([[0.5, -0.3, 0.2], [20.0, 0.5, 0.0], [-0.4, 0.8, -1.0]])
+
+
+def _warmed(phases: int) -> WhitenedNUTS:
+    s = WhitenedNUTS(_Trap(), chains=3, warmup=100 * phases, window=100, chunk=20)
+    s._setup(_LAP, _INPUTS, None, 0)
+    s._warm(jax.random.PRNGKey(1), _STARTS.copy(), np.full(3, 0.5), 0)
+    return s
+
+
+@pytest.mark.parametrize("phases", [1, 2])
+def test_a_trapped_chain_follows_a_healthy_one(phases):
+    s = _warmed(phases)
+    (restart,) = s.chains_drawn.warmup_restarts  # the trapped chain, in the first phase
+    assert restart["phase"] == 0
+    assert restart["chain"] == 1
+    assert restart["follows_chain"] == 0
+    assert restart["step_size"] < restart["followed_step_size"] / STUCK_STEP_RATIO
+    # the shared step size is a healthy one, not pulled down by the trapped chain
+    steps = s.step_size()
+    assert np.all(steps == steps[0])
+    assert 0.1 < steps[0] < 3.0
+    s.extend(100)
+    u = s.chains_drawn.stacked("u")  # (chains, draws, 3)
+    assert np.all(u[..., 0] < 8.0)  # every chain draws outside the trap
+    assert not np.array_equal(u[0], u[1])  # the follower has its own random key
+
+
+def test_without_a_trap_no_chain_is_restarted():
+    s = WhitenedNUTS(_Trap(), chains=3, warmup=100, window=100, chunk=20)
+    s._setup(_LAP, {"stiff": jnp.asarray(0.0)}, None, 0)
+    s._warm(jax.random.PRNGKey(1), _STARTS.copy(), np.full(3, 0.5), 0)
+    assert s.chains_drawn.warmup_restarts == []
