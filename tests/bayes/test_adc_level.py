@@ -108,3 +108,41 @@ def test_calibration_lines_and_reference_are_inputs_of_one_program(adc_data):
     np.testing.assert_allclose(float(v_mine), float(v2), rtol=1e-13)
     np.testing.assert_allclose(np.asarray(g_mine), np.asarray(g2), rtol=1e-10, atol=1e-8)
     assert abs(float(v_mine) - float(v1)) > 1.0
+
+
+def test_the_calibration_start_follows_the_calibration_lines(adc_data):
+    """``Posterior.calibration_start``: the corrections that the calibration lines ask for.
+
+    Lines measured 10 eV higher ask for a calibration 10 eV higher where they are. One
+    Newton step on the lines-only potential (quadratic in the corrections) lands on its
+    minimum, and every other site keeps its start.
+    """
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from bayes_vip.bayes.sampling import Posterior
+
+    _, _, d = adc_data
+    post = Posterior(d, "flat-beta", 30.0)
+    higher = {**post.inputs(), "line_eV": post.inputs()["line_eV"] + 10.0}
+    before = post.unravel(jnp.asarray(post.flat0))
+    base = post.unravel(jnp.asarray(post.calibration_start()))
+    after = post.unravel(jnp.asarray(post.calibration_start(higher)))
+    for k in before:
+        if k not in Posterior.CALIBRATION_SITES:
+            np.testing.assert_array_equal(np.asarray(after[k]), np.asarray(before[k]))
+    u = (5899.0 - 8000.0) / 1000.0  # Mn Ka, among the lines (c0 and c1 are at 8 keV)
+
+    def at_mn(site):
+        c2 = np.asarray(site["cal_c2"])[np.asarray(d.sdd)]
+        return np.asarray(site["cal_c0"]) + np.asarray(site["cal_c1"]) * u + c2 * u * u
+
+    np.testing.assert_allclose(at_mn(after) - at_mn(base), 10.0, atol=0.5)
+    # the minimum of the lines-only potential: its gradient there is nil
+    names = [k for k in Posterior.CALIBRATION_SITES if k in after]
+    rest = {k: v for k, v in after.items() if k not in names}
+    x, _ = ravel_pytree({k: after[k] for k in names})
+    x0, _ = ravel_pytree({k: before[k] for k in names})
+    g = np.asarray(post._programs["cal_start"](x, rest, higher)[0])
+    g0 = np.asarray(post._programs["cal_start"](x0, rest, higher)[0])
+    assert np.linalg.norm(g) < 1e-6 * np.linalg.norm(g0)
