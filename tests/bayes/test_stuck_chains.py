@@ -8,6 +8,12 @@ than the standard normal around it.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,8 +45,10 @@ _INPUTS = {"stiff": jnp.asarray(1e12)}
 _STARTS = np.array([[0.5, -0.3, 0.2], [20.0, 0.5, 0.0], [-0.4, 0.8, -1.0]])
 
 
-def _warmed(phases: int) -> WhitenedNUTS:
-    s = WhitenedNUTS(_Trap(), chains=3, warmup=100 * phases, window=100, chunk=20)
+def _warmed(phases: int, parallel: bool = False) -> WhitenedNUTS:
+    s = WhitenedNUTS(
+        _Trap(), chains=3, warmup=100 * phases, window=100, chunk=20, parallel=parallel
+    )
     s._setup(_LAP, _INPUTS, None, 0)
     s._warm(jax.random.PRNGKey(1), _STARTS.copy(), np.full(3, 0.5), 0)
     return s
@@ -69,3 +77,45 @@ def test_without_a_trap_no_chain_is_restarted():
     s._setup(_LAP, {"stiff": jnp.asarray(0.0)}, None, 0)
     s._warm(jax.random.PRNGKey(1), _STARTS.copy(), np.full(3, 0.5), 0)
     assert s.chains_drawn.warmup_restarts == []
+
+
+_PARALLEL = """
+import json, sys
+import jax
+import numpy as np
+jax.config.update("jax_enable_x64", True)
+sys.path.insert(0, sys.argv[1])
+from tests.bayes.test_stuck_chains import _warmed
+assert jax.local_device_count() == 3
+s = _warmed(1, parallel=True)  # the trapped chain takes a healthy one's state after warm-up
+s.extend(100)
+u = s.chains_drawn.stacked("u")
+print(json.dumps({"restarts": s.chains_drawn.warmup_restarts, "steps": s.step_size().tolist(),
+                  "u0_max": float(u[..., 0].max()), "same": bool(np.array_equal(u[0], u[1]))}))
+"""
+
+
+def test_a_trapped_chain_follows_a_healthy_one_on_three_devices():
+    """The same with the chains in parallel, one per device (``jax.pmap``)."""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=3",
+        "JAX_ENABLE_X64": "1",
+        "JAX_PLATFORMS": "cpu",
+    }
+    repo = str(Path(__file__).resolve().parents[2])
+    r = subprocess.run(
+        [sys.executable, "-c", _PARALLEL, repo],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    (restart,) = out["restarts"]
+    assert (restart["phase"], restart["chain"], restart["follows_chain"]) == (0, 1, 0)
+    assert len(set(out["steps"])) == 1
+    assert 0.1 < out["steps"][0] < 3.0
+    assert out["u0_max"] < 8.0
+    assert not out["same"]
