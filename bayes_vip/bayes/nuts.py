@@ -67,7 +67,7 @@ def stuck_chains(steps: np.ndarray, ratio: float = STUCK_STEP_RATIO) -> dict[int
     """The chains stuck at the end of a warm-up phase, each with the healthy chain to follow.
 
     A chain is stuck when its step size is not finite and positive, or is more than
-    ``ratio`` times below the median of the others' finite ones. Returns ``{stuck: healthy}``;
+    ``ratio`` times below the median of the finite, positive ones. Returns ``{stuck: healthy}``;
     the stuck chains take the healthy ones in turn, in chain order.
     """
     steps = np.asarray(steps, dtype=float)

@@ -546,9 +546,9 @@ class Posterior:
         from numpyro.infer.util import potential_energy
 
         flat = np.asarray(self.flat0 if start is None else start, dtype=float)
-        sites = self.unravel(jnp.asarray(flat))
         if self.data.level != "adc" or self.data.line_ok is None or not np.any(self.data.line_ok):
             return flat
+        sites = self.unravel(jnp.asarray(flat))
         names = [k for k in self.CALIBRATION_SITES if k in sites]
         x0, unravel_cal = ravel_pytree({k: sites[k] for k in names})
         if "cal_start" not in self._programs:

@@ -120,7 +120,9 @@ def test_the_calibration_start_follows_the_calibration_lines(adc_data):
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
+    from bayes_vip.bayes.model import cell_energy
     from bayes_vip.bayes.sampling import Posterior
+    from bayes_vip.physics.lines import line_group
 
     _, _, d = adc_data
     post = Posterior(d, "flat-beta", 30.0)
@@ -131,11 +133,15 @@ def test_the_calibration_start_follows_the_calibration_lines(adc_data):
     for k in before:
         if k not in Posterior.CALIBRATION_SITES:
             np.testing.assert_array_equal(np.asarray(after[k]), np.asarray(before[k]))
-    u = (5899.0 - 8000.0) / 1000.0  # Mn Ka, among the lines (c0 and c1 are at 8 keV)
+    # the correction at Mn Ka, among the lines (c0 and c1 are at model.E_REF, 8 keV): the
+    # model's calibration of a cell whose reference maps ADC 0 to the line's energy
+    e_mn = line_group("Mn Ka").centroid_eV
+    at_line = np.tile([e_mn, 0.0, 0.0], (d.n_cell, 1))
 
     def at_mn(site):
         c2 = np.asarray(site["cal_c2"])[np.asarray(d.sdd)]
-        return np.asarray(site["cal_c0"]) + np.asarray(site["cal_c1"]) * u + c2 * u * u
+        e = cell_energy(at_line, site["cal_c0"], site["cal_c1"], c2, np.zeros((d.n_cell, 1)))
+        return np.asarray(e)[:, 0] - e_mn
 
     np.testing.assert_allclose(at_mn(after) - at_mn(base), 10.0, atol=0.5)
     # the minimum of the lines-only potential: its gradient there is nil

@@ -45,11 +45,11 @@ _INPUTS = {"stiff": jnp.asarray(1e12)}
 _STARTS = np.array([[0.5, -0.3, 0.2], [20.0, 0.5, 0.0], [-0.4, 0.8, -1.0]])
 
 
-def _warmed(phases: int, parallel: bool = False) -> WhitenedNUTS:
+def _warmed(phases: int, parallel: bool = False, inputs=_INPUTS) -> WhitenedNUTS:
     s = WhitenedNUTS(
         _Trap(), chains=3, warmup=100 * phases, window=100, chunk=20, parallel=parallel
     )
-    s._setup(_LAP, _INPUTS, None, 0)
+    s._setup(_LAP, inputs, None, 0)
     s._warm(jax.random.PRNGKey(1), _STARTS.copy(), np.full(3, 0.5), 0)
     return s
 
@@ -73,9 +73,7 @@ def test_a_trapped_chain_follows_a_healthy_one(phases):
 
 
 def test_without_a_trap_no_chain_is_restarted():
-    s = WhitenedNUTS(_Trap(), chains=3, warmup=100, window=100, chunk=20)
-    s._setup(_LAP, {"stiff": jnp.asarray(0.0)}, None, 0)
-    s._warm(jax.random.PRNGKey(1), _STARTS.copy(), np.full(3, 0.5), 0)
+    s = _warmed(1, inputs={"stiff": jnp.asarray(0.0)})
     assert s.chains_drawn.warmup_restarts == []
 
 
