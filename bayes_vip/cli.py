@@ -552,10 +552,10 @@ def sample(
     """Hierarchical Bayesian analysis (NUTS): calibrates and fits first where needed.
 
     The sampler is saved as it goes: a stopped run continues with --resume, and a finished
-    one gets more draws with --extend N. Exit code 3 when a sampler gate fails. Several runs:
-    one model with one beta^2/2, each run with its own nuisances and conversion (each run is
-    first analysed alone where it has no such results); the table gives every run's limits
-    and the combined ones.
+    one gets more draws with --extend N. Exit code 3 when a sampler gate fails or the
+    warm-up collapses. Several runs: one model with one beta^2/2, each run with its own
+    nuisances and conversion (each run is first analysed alone where it has no such
+    results); the table gives every run's limits and the combined ones.
     """
     if resume and extend:
         msg = "give --resume or --extend, not both"
@@ -955,7 +955,7 @@ def _main(argv: list[str] | None) -> int:
         rc = app(args=argv, standalone_mode=False)
     except BayesVipError as exc:
         print(f"bayes-vip: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except TyperException as exc:  # a usage error: a bad type, a missing or unknown option
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `bayes-vip`: the help
             print(exc.format_message())

@@ -7,11 +7,13 @@ exit code 2. This module imports nothing from the package, so every layer may us
 
 from __future__ import annotations
 
-__all__ = ["AnalysisError", "BayesVipError", "InputError"]
+__all__ = ["AnalysisError", "BayesVipError", "InputError", "SamplingFailed"]
 
 
 class BayesVipError(Exception):
-    """Base class of the errors the CLI reports as one line with exit code 2."""
+    """Base class of the errors the CLI reports as one line, with exit code ``exit_code``."""
+
+    exit_code = 2
 
 
 class InputError(BayesVipError):
@@ -35,3 +37,12 @@ class InputError(BayesVipError):
 
 class AnalysisError(BayesVipError):
     """An analysis could not produce a valid result (e.g. a fit that did not converge)."""
+
+
+class SamplingFailed(AnalysisError):
+    """The sampler cannot produce draws worth gating (every chain's warm-up collapsed).
+
+    Exit code 3, as for a run that fails its gates: the input was valid, the sampling was not.
+    """
+
+    exit_code = 3

@@ -99,3 +99,19 @@ def test_module_entry_point():
     )
     assert r.returncode == 0
     assert "bayes-vip" in r.stdout
+
+
+def test_a_failed_sampling_is_one_line_and_exit_3(monkeypatch, capsys):
+    """``SamplingFailed`` (a collapsed warm-up) exits 3 like failed gates; bad input still 2."""
+    import bayes_vip.cli as cli
+    from bayes_vip.errors import InputError, SamplingFailed
+
+    for exc, code in ((SamplingFailed("NUTS warm-up collapsed"), 3), (InputError("bad"), 2)):
+
+        def app(*args, exc=exc, **kw):
+            raise exc
+
+        monkeypatch.setattr(cli, "app", app)
+        assert main(["sample"]) == code
+        err = capsys.readouterr().err
+        assert err == f"bayes-vip: error: {exc}\n"

@@ -24,6 +24,7 @@ step size and mass. The mode, the square root ``L`` and the run's numbers with i
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,9 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayes_vip.bayes.checkpoint import CHUNK
-from bayes_vip.errors import AnalysisError
+from bayes_vip.errors import AnalysisError, SamplingFailed
 
 __all__ = [
+    "COLLAPSED_STEP",
     "STUCK_STEP_RATIO",
     "Chains",
     "Report",
@@ -61,6 +63,15 @@ Report = Callable[[int, int, dict[str, Any]], None]
 #: the stuck chain that made an ADC-level SBC simulation run for more than 20 minutes
 #: adapted 4e-8 against 0.04-0.09 (docs/bayes.md, "Stuck chains").
 STUCK_STEP_RATIO = 100.0
+
+
+#: A warm-up phase after which every chain's step size (in the whitened coordinates, where
+#: healthy runs adapt 0.04-0.3, and 0.05-0.07 at the retry's target of 0.99) is below this,
+#: or not finite, has collapsed: no chain is healthy to follow, each draw would cost the most
+#: leapfrog steps a tree allows, and the draws would not move. The sampler stops there
+#: (``SamplingFailed``) instead of spending hours (an ADC-level SBC simulation whose mode
+#: search had failed adapted 1e-10 in all four chains; docs/bayes.md, "Stuck chains").
+COLLAPSED_STEP = 1e-3
 
 
 def stuck_chains(steps: np.ndarray, ratio: float = STUCK_STEP_RATIO) -> dict[int, int]:
@@ -373,6 +384,14 @@ class WhitenedNUTS:
                 done += self.chunk
                 self._report(done, "warm-up", nsteps)
             steps = self.step_size()
+            if not np.any(np.isfinite(steps) & (steps >= COLLAPSED_STEP)):
+                largest = max((float(x) for x in steps if np.isfinite(x)), default=math.nan)
+                msg = (
+                    f"NUTS warm-up collapsed: after phase {phase + 1} of {self.phases} every "
+                    f"chain's step size is below {COLLAPSED_STEP:g} (largest {largest:.3g}) in "
+                    "the whitened coordinates, where a healthy run adapts 0.04-0.3"
+                )
+                raise SamplingFailed(msg)
             stuck = stuck_chains(steps)
             self._note_restarts(phase, stuck, steps)
             if phase < self.phases - 1:

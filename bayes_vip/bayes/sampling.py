@@ -39,7 +39,7 @@ from bayes_vip.bayes.model import (
     tail_centroid_shift,
     vip_model,
 )
-from bayes_vip.errors import AnalysisError
+from bayes_vip.errors import AnalysisError, SamplingFailed
 
 __all__ = [
     "GATES",
@@ -888,10 +888,16 @@ def sample_posterior(
                 checkpoint.save(arrays, {**meta, **book, "rng": rng.bit_generator.state})
 
             sampler.checkpoint = save
-        if restored is None:
-            sampler.start(lap, c, key=run_key, rng=run_rng, samples=samples, progress=report)
-        else:
-            sampler.restore(lap, c, *restored, progress=report)
+        try:
+            if restored is None:
+                sampler.start(lap, c, key=run_key, rng=run_rng, samples=samples, progress=report)
+            else:
+                sampler.restore(lap, c, *restored, progress=report)
+        except SamplingFailed as exc:
+            # the whitening comes from the Laplace step: say whether it found the mode
+            found = "found" if lap.get("newton_converged") else "did not find"
+            msg = f"{exc}; the Laplace step {found} the posterior mode ({lap.get('optimiser')})"
+            raise SamplingFailed(msg) from exc
         blocks: list = []  # the signal's conditionals of the draws so far (Rao-Blackwell)
         t_cond = 0.0
         while True:

@@ -120,6 +120,9 @@ def _bayes_row(lim: dict[str, Any]) -> dict[str, Any]:
         "bayes_ess_tail_min": float(diag["ess_tail_min"]),
         "bayes_divergences": int(diag["divergences"]),
         "bayes_draws_per_chain": int(lim["sampler"]["draws_per_chain"]),
+        # chains restarted from a healthy one in warm-up, runs dropped for a retry
+        "bayes_warmup_restarts": len(lim["sampler"].get("warmup_restarts", [])),
+        "bayes_retries": len(lim["sampler"].get("retries", [])),
         "bayes_BF_10": float(bf.get("BF_10_signal_vs_no_signal", math.nan)),
         "bayes_BF_10_mcse": float(bf.get("BF_01_mcse", math.nan))
         * float(bf.get("BF_10_signal_vs_no_signal", math.nan)) ** 2,

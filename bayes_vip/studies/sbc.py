@@ -264,6 +264,9 @@ def sbc_simulation(toy: Toy, spec: dict[str, Any]) -> dict[str, Any]:
         "ess_bulk_min": float(diag["ess_bulk_min"]),
         "divergences": int(diag["divergences"]),
         "draws_per_chain": int(run.info["draws_per_chain"]),
+        # chains restarted from a healthy one in warm-up, runs dropped for a retry
+        "warmup_restarts": len(run.info["warmup_restarts"]),
+        "retries": len(run.info["retries"]),
         "seconds_nuts": float(run.info["seconds"]["nuts"]),
     }
     post_draws = run.idata.posterior
@@ -350,6 +353,12 @@ def rank_statistics(
     }
 
 
+def _total(rows: list[dict[str, Any]], key: str) -> dict[str, int]:
+    """``key``'s sum over the rows that record it, and how many do (older rows hold None)."""
+    known = [int(r[key]) for r in rows if r.get(key) is not None]
+    return {"sum": sum(known), "sims_recorded": len(known)}
+
+
 def summarise(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any]:
     """Rank statistics of every quantity.
 
@@ -365,6 +374,9 @@ def summarise(rows: list[dict[str, Any]], spec: dict[str, Any]) -> dict[str, Any
         "error_messages": sorted({r["error"] for r in rows if r["status"] != "ok"})[:5],
         "gates_passed": {"k": len(passed), "n": len(ok)},
         "divergences_total": int(sum(r["divergences"] for r in ok)),
+        # rows stored before these columns existed hold None: counted as unknown, not 0
+        "warmup_restarts_total": _total(ok, "warmup_restarts"),
+        "retries_total": _total(ok, "retries"),
         "quantities": {},
     }
     for site, index in RANKED[spec["level"]]:

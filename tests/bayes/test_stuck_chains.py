@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayes_vip.bayes.nuts import STUCK_STEP_RATIO, WhitenedNUTS, stuck_chains
+from bayes_vip.bayes.nuts import COLLAPSED_STEP, STUCK_STEP_RATIO, WhitenedNUTS, stuck_chains
+from bayes_vip.errors import SamplingFailed
 
 
 def test_stuck_chains_are_those_far_below_the_median_step():
@@ -70,6 +71,18 @@ def test_a_trapped_chain_follows_a_healthy_one(phases):
     u = s.chains_drawn.stacked("u")  # (chains, draws, 3)
     assert np.all(u[..., 0] < 8.0)  # every chain draws outside the trap
     assert not np.array_equal(u[0], u[1])  # the follower has its own random key
+
+
+def test_a_warm_up_with_every_chain_trapped_stops_after_its_first_phase():
+    """No chain is healthy to follow: the sampler stops (exit 3 in the CLI), not draws on."""
+    s = WhitenedNUTS(_Trap(), chains=3, warmup=300, window=100, chunk=20)
+    s._setup(_LAP, _INPUTS, None, 0)
+    trapped = _STARTS.copy()
+    trapped[:, 0] = [20.0, 15.0, 12.0]
+    with pytest.raises(SamplingFailed, match=r"collapsed: after phase 1 of 3 every chain"):
+        s._warm(jax.random.PRNGKey(1), trapped, np.full(3, 0.5), 0)
+    assert np.all(s.step_size() < COLLAPSED_STEP)
+    assert SamplingFailed.exit_code == 3
 
 
 def test_without_a_trap_no_chain_is_restarted():

@@ -12,7 +12,7 @@ import pytest
 
 from bayes_vip.io.config import load_config
 from bayes_vip.studies.coverage import coverage_study
-from bayes_vip.studies.engine import IN_PROCESS
+from bayes_vip.studies.engine import IN_PROCESS, read_store
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,17 @@ def test_quick_coverage_through_the_production_path(quick):
     fd = zero["false_detection"]
     assert fd["classic_3sigma"]["n"] == fd["bayes_BF10_gt_10"]["n"] == 2
     assert math.isfinite(quick["toys_per_s_per_worker"])
+
+
+@pytest.mark.slow
+def test_each_toy_records_its_warm_up_restarts_and_retries(quick):
+    rows = read_store(quick[0] / "study" / "toys.parquet")
+    assert len(rows) == 4
+    for r in rows:  # counts, as limits.json's sampler lists them
+        assert isinstance(r["bayes_warmup_restarts"], int)
+        assert r["bayes_warmup_restarts"] >= 0
+        assert isinstance(r["bayes_retries"], int)
+        assert r["bayes_retries"] >= 0
 
 
 @pytest.mark.slow

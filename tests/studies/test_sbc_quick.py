@@ -123,6 +123,9 @@ def test_quick_sbc_of_the_production_sampler_passes(layout):
     assert rec["errors"] == 0, rec["error_messages"]
     v = verdicts(rows)
     assert all(v.values()), v
+    # each simulation records its warm-up restarts and retries, and the summary adds them
+    for key in ("warmup_restarts", "retries"):
+        assert rec[f"{key}_total"] == {"sum": sum(r[key] for r in rows), "sims_recorded": SIMS}
     # the data teach: the Fano factor's and the offset's posteriors are narrower than their
     # priors (else uniform ranks would prove little)
     q = rec["quantities"]
