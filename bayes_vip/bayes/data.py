@@ -26,6 +26,7 @@ from bayes_vip.bayes.model import (
     E_REF,
     NOISE_CENTRING,
     NOISE_TAU_PRIOR,
+    SLOPE_MIN_PER_KEV,
     BayesData,
     centroid_coefficients,
 )
@@ -484,6 +485,8 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSET
         "slope": np.full(S, ini["slope"]),
         "efficiency": data.efficiency,
     }
+    if data.prior.get("set") == "external":  # inside the truncated slope prior's support
+        v["slope"] = np.maximum(v["slope"], SLOPE_MIN_PER_KEV + 0.1 * SLOPE_PRIOR_SD["external"])
     if data.drift_block is not None:
         # one background for every current: the periods' mean; no drift to start from
         v["log_rate"] = np.log(np.mean(ini["rate"], axis=0))

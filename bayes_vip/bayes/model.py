@@ -56,10 +56,11 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints, transforms
 
+from bayes_vip.analysis.conventions import MODEL_ROI_EV
 from bayes_vip.io.config import PRIORS
 from bayes_vip.physics.kernel import line_cumulative
 from bayes_vip.physics.lines import LineGroup, member_arrays
-from bayes_vip.physics.spectrum import linear_continuum_cumulative
+from bayes_vip.physics.spectrum import E_CONT_REF_EV, linear_continuum_cumulative
 
 __all__ = [
     "BETA_UNIT",
@@ -140,6 +141,13 @@ def centroid_coefficients(value, n_sdd: int) -> np.ndarray | None:
 
 #: Reference energy of the gain corrections [eV] (Cu Ka).
 E_REF = 8000.0
+#: The lowest continuum slope [1/keV] whose continuum ``level (1 + slope (E - e_ref)/1 keV)``
+#: (``physics.spectrum``, ``e_ref`` = 7 keV) stays positive over the model's region: -1/3
+#: for 7-10 keV. The external prior set's slope prior (``data.SLOPE_PRIOR_SD``: 0.5 around
+#: zero) is truncated there: a Normal would put 25 % of each SDD's prior below it, where the
+#: expected counts at the top of the region are negative and the model is not defined (5 of
+#: the first 12 external-prior SBC simulations failed there; docs/bayes.md, priors table).
+SLOPE_MIN_PER_KEV = -1000.0 / (MODEL_ROI_EV[1] - E_CONT_REF_EV)
 #: Unit of the sampled beta^2/2.
 BETA_UNIT = 1e-29
 #: Scales of the energy-scale priors [eV, eV/keV for gains, eV/keV^2 for curvatures]
@@ -645,7 +653,13 @@ def vip_model(
         log_level = numpyro.sample(
             "log_level", dist.Normal(jnp.log(x["prior_level"]), 1.0).to_event(rate_event - 1)
         )
-    slope = numpyro.sample("slope", dist.Normal(x["prior_slope"], x["prior_slope_sd"]).to_event(1))
+    if data.prior.get("set") == "external":  # positive continuum: see SLOPE_MIN_PER_KEV
+        slope_prior = dist.TruncatedNormal(
+            x["prior_slope"], x["prior_slope_sd"], low=SLOPE_MIN_PER_KEV
+        )
+    else:  # the classic slope +- 0.1: far from the bound (docs/bayes.md)
+        slope_prior = dist.Normal(x["prior_slope"], x["prior_slope_sd"])
+    slope = numpyro.sample("slope", slope_prior.to_event(1))
     s = {
         "fano": fano,
         "noise": noise,

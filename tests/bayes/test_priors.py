@@ -115,6 +115,43 @@ def test_external_priors_do_not_see_the_current_on_counts(demo_run):
     assert ext.init["N_X"] == eb.init["N_X"]
 
 
+def test_external_prior_draws_keep_the_continuum_positive(demo_run):
+    """The external slope prior stops where the continuum would turn negative at 10 keV.
+
+    With the untruncated Normal(0, 0.5), 5 of the first 12 external-prior SBC simulations
+    had negative expected counts (slopes below -1/3 per keV) and failed.
+    """
+    import jax
+    from numpyro import handlers
+
+    from bayes_vip.bayes.data import init_values
+    from bayes_vip.bayes.model import SLOPE_MIN_PER_KEV, vip_model
+    from bayes_vip.io.config import load_config
+    from bayes_vip.pipeline.fit import fit_below
+
+    assert pytest.approx(-1 / 3) == SLOPE_MIN_PER_KEV
+    below = fit_below(demo_run, load_config(demo_run))["values"]
+    slopes, lowest = [], np.inf
+    for priors, kw in (("external", {"below": below}), ("empirical-bayes", {})):
+        data = _build(demo_run, priors=priors, **kw)
+        for i in range(60):
+            model = handlers.seed(vip_model, jax.random.PRNGKey(i))
+            tr = handlers.trace(model).get_trace(data, "flat-beta", 50.0, observe=False)
+            rate = np.asarray(tr["obs"]["fn"].rate)
+            if priors == "external":
+                slopes.append(np.asarray(tr["slope"]["value"]))
+                lowest = min(lowest, float(rate.min()))
+            else:  # the default set keeps its Normal (its golden draws are unchanged)
+                assert type(tr["slope"]["fn"].base_dist).__name__ == "Normal"
+        assert init_values(data, "flat-beta")["slope"].min() > SLOPE_MIN_PER_KEV
+    slopes = np.concatenate(slopes)
+    assert slopes.min() > SLOPE_MIN_PER_KEV
+    assert (slopes < -0.2).any()
+    assert (slopes > 0.5).any()
+    assert np.isfinite(lowest)
+    assert lowest > 0.0
+
+
 def test_external_priors_need_the_lines_below(demo_run):
     from bayes_vip.errors import InputError
 
