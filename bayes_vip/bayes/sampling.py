@@ -140,11 +140,11 @@ PROGRAMS_KEPT = 4
 def _layout_key(post: Posterior, z0: dict) -> tuple:
     """What the compiled programs of ``post`` depend on besides ``model_inputs``.
 
-    The layout (level, prior, line groups, cell indices, observed bins, usable calibration
-    lines, site and input shapes, the cells' sharding, peak or centroid offsets) and the
-    model's module constants (a test or a user may change them in a session). The physics
-    modules' constants (the line kernel's) are not in it: changing one of those in a session
-    needs a new process.
+    The layout (level, prior, prior set, line groups, cell indices, observed bins, usable
+    calibration lines, site and input shapes, the cells' sharding, peak or centroid offsets)
+    and the model's module constants (a test or a user may change them in a session). The
+    physics modules' constants (the line kernel's) are not in it: changing one of those in a
+    session needs a new process.
     """
     from bayes_vip.bayes import model as m
 
@@ -169,6 +169,8 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
     return (
         data.level,
         post.prior,
+        # the external set truncates the slope's prior: another sampled coordinate
+        data.prior.get("set"),
         centroid_coefficients(post.centroid, data.n_sdd) is None,
         repr(data.groups),
         repr(data.signal),
@@ -179,6 +181,7 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
         soft,
         m.SHELF_PRIOR_SD,
         m.NOISE_TAU_PRIOR,
+        m.SLOPE_MIN_PER_KEV,
         tuple(sorted(m.PRIOR_SCALES.items())),
         bool(jax.config.jax_enable_x64),
     )

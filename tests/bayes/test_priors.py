@@ -152,6 +152,29 @@ def test_external_prior_draws_keep_the_continuum_positive(demo_run):
     assert lowest > 0.0
 
 
+def test_the_prior_sets_do_not_share_compiled_programs(demo_run):
+    """The external set's truncated slope is another model: its own programs, in one thread.
+
+    Sharing the default set's (the same layout) gave a NaN log density at the start, and
+    ``sample --priors external`` failed after an empirical-Bayes run in the same process.
+    """
+    from numpyro.infer.util import potential_energy
+
+    from bayes_vip.bayes.sampling import Posterior
+    from bayes_vip.io.config import load_config
+    from bayes_vip.pipeline.fit import fit_below
+
+    below = fit_below(demo_run, load_config(demo_run))["values"]
+    eb = Posterior(_build(demo_run), "flat-beta", 50.0)
+    ext = Posterior(_build(demo_run, priors="external", below=below), "flat-beta", 50.0)
+    assert ext._vg is not eb._vg
+    v, g = ext._vg(ext.flat0, ext.inputs())
+    assert np.isfinite(float(v))
+    assert np.all(np.isfinite(np.asarray(g)))
+    model = potential_energy(ext.model, (), {"inputs": ext.inputs()}, ext.unravel(ext.flat0))
+    np.testing.assert_allclose(float(v), float(model), rtol=1e-12)
+
+
 def test_external_priors_need_the_lines_below(demo_run):
     from bayes_vip.errors import InputError
 
