@@ -26,9 +26,9 @@ from bayes_vip.bayes.model import (
     E_REF,
     NOISE_CENTRING,
     NOISE_TAU_PRIOR,
-    SLOPE_MIN_PER_KEV,
     BayesData,
     centroid_coefficients,
+    slope_floor,
 )
 from bayes_vip.errors import InputError
 from bayes_vip.io.campaign import batch_clock_s
@@ -485,8 +485,9 @@ def init_values(data: BayesData, prior: str, *, centroid_offsets=CENTROID_OFFSET
         "slope": np.full(S, ini["slope"]),
         "efficiency": data.efficiency,
     }
-    if data.prior.get("set") == "external":  # inside the truncated slope prior's support
-        v["slope"] = np.maximum(v["slope"], SLOPE_MIN_PER_KEV + 0.1 * SLOPE_PRIOR_SD["external"])
+    floor = slope_floor(data)
+    if floor is not None:  # inside the truncated slope prior's support
+        v["slope"] = np.maximum(v["slope"], floor + 0.1 * SLOPE_PRIOR_SD["external"])
     if data.drift_block is not None:
         # one background for every current: the periods' mean; no drift to start from
         v["log_rate"] = np.log(np.mean(ini["rate"], axis=0))

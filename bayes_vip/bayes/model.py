@@ -66,6 +66,7 @@ __all__ = [
     "BETA_UNIT",
     "E_REF",
     "PRIOR_SCALES",
+    "SLOPE_MIN_PER_KEV",
     "BayesData",
     "SignalPrior",
     "SoftplusInterval",
@@ -74,6 +75,7 @@ __all__ = [
     "expected_counts",
     "model_inputs",
     "signal_prior",
+    "slope_floor",
     "tail_centroid_shift",
     "vip_model",
 ]
@@ -150,6 +152,16 @@ E_REF = 8000.0
 SLOPE_MIN_PER_KEV = -1000.0 / (MODEL_ROI_EV[1] - E_CONT_REF_EV)
 #: Unit of the sampled beta^2/2.
 BETA_UNIT = 1e-29
+
+
+def slope_floor(data: BayesData) -> float | None:
+    """The continuum slope prior's lower bound [1/keV]; None where it is an untruncated Normal.
+
+    ``SLOPE_MIN_PER_KEV`` under the external prior set, whose slope prior is truncated there.
+    """
+    return SLOPE_MIN_PER_KEV if data.prior.get("set") == "external" else None
+
+
 #: Scales of the energy-scale priors [eV, eV/keV for gains, eV/keV^2 for curvatures]
 #: (docs/bayes.md, table). ADC level: the corrections are relative to each SDD's mean classic
 #: calibration (``BayesData.p_ref``); ``cal_m0``/``cal_m1``/``cal_c2`` (per SDD) are wide, as
@@ -653,12 +665,11 @@ def vip_model(
         log_level = numpyro.sample(
             "log_level", dist.Normal(jnp.log(x["prior_level"]), 1.0).to_event(rate_event - 1)
         )
-    if data.prior.get("set") == "external":  # positive continuum: see SLOPE_MIN_PER_KEV
-        slope_prior = dist.TruncatedNormal(
-            x["prior_slope"], x["prior_slope_sd"], low=SLOPE_MIN_PER_KEV
-        )
-    else:  # the classic slope +- 0.1: far from the bound (docs/bayes.md)
+    floor = slope_floor(data)
+    if floor is None:  # the classic slope +- 0.1: far from the bound (docs/bayes.md)
         slope_prior = dist.Normal(x["prior_slope"], x["prior_slope_sd"])
+    else:  # a positive continuum
+        slope_prior = dist.TruncatedNormal(x["prior_slope"], x["prior_slope_sd"], low=floor)
     slope = numpyro.sample("slope", slope_prior.to_event(1))
     s = {
         "fano": fano,

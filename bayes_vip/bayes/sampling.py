@@ -170,7 +170,7 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
         data.level,
         post.prior,
         # the external set truncates the slope's prior: another sampled coordinate
-        data.prior.get("set"),
+        m.slope_floor(data),
         centroid_coefficients(post.centroid, data.n_sdd) is None,
         repr(data.groups),
         repr(data.signal),
@@ -181,7 +181,6 @@ def _layout_key(post: Posterior, z0: dict) -> tuple:
         soft,
         m.SHELF_PRIOR_SD,
         m.NOISE_TAU_PRIOR,
-        m.SLOPE_MIN_PER_KEV,
         tuple(sorted(m.PRIOR_SCALES.items())),
         bool(jax.config.jax_enable_x64),
     )

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bayes_vip.analysis.conventions import MODEL_ROI_EV
-from bayes_vip.bayes.model import SLOPE_MIN_PER_KEV, BayesData
+from bayes_vip.bayes.model import BayesData, slope_floor
 from bayes_vip.results.console import expected_band
 from bayes_vip.results.plots import brazil, save
 
@@ -333,8 +333,9 @@ def prior_summary(data: BayesData) -> dict[str, Any]:
         if k in pri:  # several runs: one value per run (tail, shelf) or per SDD (slope)
             v = np.asarray(pri[k], float)
             out[k] = float(v) if v.ndim == 0 else v.tolist()
-    if out["set"] == "external":  # the slope prior is truncated where the continuum is 0
-        out["slope_min_per_keV"] = SLOPE_MIN_PER_KEV
+    floor = slope_floor(data)
+    if floor is not None:  # the slope prior is truncated where the continuum is 0
+        out["slope_min_per_keV"] = floor
     if "noise_p" in pri:
         out["noise_eV"] = dict(zip(data.period_names, map(float, pri["noise_p"]), strict=True))
     if "below" in pri:

@@ -31,6 +31,15 @@ def demo_run(tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def below(demo_run):
+    """The fit of the lines below the region (the external set's centres), made once."""
+    from bayes_vip.io.config import load_config
+    from bayes_vip.pipeline.fit import fit_below
+
+    return fit_below(demo_run, load_config(demo_run))["values"]
+
+
 def _build(run, ds=None, classic=None, **kw):
     from bayes_vip.bayes.data import build_data
     from bayes_vip.io.campaign import build_campaign
@@ -70,18 +79,15 @@ def test_the_lines_below_recover_the_simulated_response(demo_run):
     assert res.fval / res.ndf < 1.5
 
 
-def test_external_priors_do_not_see_the_current_on_counts(demo_run):
+def test_external_priors_do_not_see_the_current_on_counts(demo_run, below):
     """The current-on counts and their classic fit move no external centre.
 
     They move every empirical-Bayes centre of the current-on background.
     """
     from bayes_vip.io.campaign import build_campaign
-    from bayes_vip.io.config import load_config
     from bayes_vip.io.manifest import load_manifest
     from bayes_vip.physics.constants import FANO_SI_PRIOR
-    from bayes_vip.pipeline.fit import fit_below
 
-    below = fit_below(demo_run, load_config(demo_run))["values"]
     ds = build_campaign(load_manifest(demo_run))
     classic = json.loads((demo_run / "results" / "classic.json").read_text())
     # a different current-on world: one SDD's counts doubled, the classic on-values halved
@@ -115,7 +121,7 @@ def test_external_priors_do_not_see_the_current_on_counts(demo_run):
     assert ext.init["N_X"] == eb.init["N_X"]
 
 
-def test_external_prior_draws_keep_the_continuum_positive(demo_run):
+def test_external_prior_draws_keep_the_continuum_positive(demo_run, below):
     """The external slope prior stops where the continuum would turn negative at 10 keV.
 
     With the untruncated Normal(0, 0.5), 5 of the first 12 external-prior SBC simulations
@@ -126,11 +132,8 @@ def test_external_prior_draws_keep_the_continuum_positive(demo_run):
 
     from bayes_vip.bayes.data import init_values
     from bayes_vip.bayes.model import SLOPE_MIN_PER_KEV, vip_model
-    from bayes_vip.io.config import load_config
-    from bayes_vip.pipeline.fit import fit_below
 
     assert pytest.approx(-1 / 3) == SLOPE_MIN_PER_KEV
-    below = fit_below(demo_run, load_config(demo_run))["values"]
     slopes, lowest = [], np.inf
     for priors, kw in (("external", {"below": below}), ("empirical-bayes", {})):
         data = _build(demo_run, priors=priors, **kw)
@@ -152,7 +155,7 @@ def test_external_prior_draws_keep_the_continuum_positive(demo_run):
     assert lowest > 0.0
 
 
-def test_the_prior_sets_do_not_share_compiled_programs(demo_run):
+def test_the_prior_sets_do_not_share_compiled_programs(demo_run, below):
     """The external set's truncated slope is another model: its own programs, in one thread.
 
     Sharing the default set's (the same layout) gave a NaN log density at the start, and
@@ -161,10 +164,7 @@ def test_the_prior_sets_do_not_share_compiled_programs(demo_run):
     from numpyro.infer.util import potential_energy
 
     from bayes_vip.bayes.sampling import Posterior
-    from bayes_vip.io.config import load_config
-    from bayes_vip.pipeline.fit import fit_below
 
-    below = fit_below(demo_run, load_config(demo_run))["values"]
     eb = Posterior(_build(demo_run), "flat-beta", 50.0)
     ext = Posterior(_build(demo_run, priors="external", below=below), "flat-beta", 50.0)
     assert ext._vg is not eb._vg
