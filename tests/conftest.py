@@ -75,16 +75,19 @@ def pytest_collection_modifyitems(session, config, items):
     A file missing from ``durations.json`` (a new one) comes last; the order changes which
     process runs a file, never what a test does.
     """
-    try:
-        seconds = json.loads(DURATIONS.read_text())["seconds"]
-    except (OSError, ValueError, KeyError):
+    if not DURATIONS.is_file():
         return
-    items.sort(key=lambda item: -float(seconds.get(item.nodeid.split("::", 1)[0], 0.0)))
+    seconds = json.loads(DURATIONS.read_text())["seconds"]  # a damaged table fails the run
+    items.sort(key=lambda item: -float(seconds.get(_test_file(item.nodeid), 0.0)))
+
+
+def _test_file(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
 
 
 def pytest_runtest_logreport(report):
     # in the controlling process under pytest-xdist, every process's reports arrive here
-    _SPENT[report.nodeid.split("::", 1)[0]] += report.duration
+    _SPENT[_test_file(report.nodeid)] += report.duration
 
 
 def pytest_sessionfinish(session, exitstatus):
